@@ -1,0 +1,38 @@
+# The two commands that matter: `make dev` (the local cloud) and `make test` (every test).
+.PHONY: dev test lint fmt bootstrap routes localstack-init sam-build deploy
+
+## Run the whole cloud side locally: emulator + Redis + functions + API Gateway on :3000.
+## Extra flags: make dev DEV_FLAGS="--visibility-timeout 5"
+dev: bootstrap
+	cargo run -q -p devstack -- up $(DEV_FLAGS)
+
+## Run every test (installs what is missing on a fresh machine).
+test:
+	bash scripts/test.sh
+
+## Formatting, clippy with warnings as errors, template lint.
+lint: bootstrap
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	.venv/bin/cfn-lint template.yaml
+
+fmt:
+	cargo fmt --all
+
+bootstrap:
+	bash scripts/bootstrap.sh
+
+## Routes and event source mappings, as the template declares them.
+routes:
+	cargo run -q -p devstack -- routes
+
+## Regenerate the LocalStack init script from the template.
+localstack-init:
+	cargo run -q -p devstack -- localstack-init > localstack/init/ready.d/10-resources.sh
+
+## Build for Lambda (arm64, provided.al2023) with SAM; Rust builds are a SAM beta feature.
+sam-build:
+	sam build --beta-features
+
+deploy: sam-build
+	sam deploy --guided

@@ -1,0 +1,329 @@
+//! SQS event source mapping emulation: long-polls a queue, batches up to `BatchSize` within
+//! `MaximumBatchingWindowInSeconds`, invokes the function with an SQS event, and deletes only
+//! the records that succeeded.
+//!
+//! Semantics follow Lambda's poller (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>):
+//! - an invocation error or timeout fails the whole batch: nothing is deleted;
+//! - with `ReportBatchItemFailures`, the `batchItemFailures` listed stay on the queue and the rest
+//!   are deleted; an empty or null response means all succeeded; an unparseable response or an
+//!   `itemIdentifier` that is empty or not in the batch fails the whole batch;
+//! - failed records are not touched: they reappear after the visibility timeout and the queue's
+//!   redrive policy moves them to the DLQ after `maxReceiveCount` receives.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Result;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+
+use crate::invoke::{COLD_START_SLACK, Invocation, Invoker};
+
+/// Longest SQS long poll (seconds); the poller waits this long for a first message.
+const LONG_POLL_SECS: i32 = 5;
+/// Most messages one ReceiveMessage returns.
+const MAX_RECEIVE: u32 = 10;
+
+/// One event source mapping: queue → function.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// Function logical id (for logs).
+    pub function_id: String,
+    /// Binary name (`cargo lambda watch` function name).
+    pub function: String,
+    /// Function timeout.
+    pub timeout: Duration,
+    /// Queue logical id (for logs).
+    pub queue_id: String,
+    /// Queue URL.
+    pub queue_url: String,
+    /// Queue ARN (`eventSourceARN`).
+    pub queue_arn: String,
+    /// `BatchSize`.
+    pub batch_size: u32,
+    /// `MaximumBatchingWindowInSeconds`.
+    pub batching_window: Duration,
+    /// `FunctionResponseTypes: [ReportBatchItemFailures]`.
+    pub report_batch_item_failures: bool,
+    /// `awsRegion` of the records.
+    pub region: String,
+}
+
+/// What one batch came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Records delivered.
+    pub received: usize,
+    /// Records deleted (succeeded).
+    pub deleted: usize,
+    /// Why the batch or some records failed, if they did.
+    pub failure: Option<String>,
+}
+
+/// Polls until `stop` turns true.
+pub async fn run(
+    mapping: Mapping,
+    sqs: aws_sdk_sqs::Client,
+    invoker: Invoker,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            res = poll_once(&mapping, &sqs, &invoker) => match res {
+                Ok(Some(o)) => tracing::info!(
+                    function = %mapping.function_id, queue = %mapping.queue_id,
+                    received = o.received, deleted = o.deleted, failure = o.failure.as_deref(),
+                    "sqs batch"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(queue = %mapping.queue_id, error = %e, "poll failed; retrying in 2s");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Receives one batch, invokes the function and deletes what succeeded. `None`: no messages.
+///
+/// # Errors
+/// SQS or the Invoke API is unreachable.
+pub async fn poll_once(
+    mapping: &Mapping,
+    sqs: &aws_sdk_sqs::Client,
+    invoker: &Invoker,
+) -> Result<Option<BatchOutcome>> {
+    let batch = receive_batch(mapping, sqs).await?;
+    if batch.is_empty() {
+        return Ok(None);
+    }
+    let event = json!({ "Records": batch.iter().map(|m| record(mapping, m)).collect::<Vec<_>>() });
+    let ids: Vec<&str> = batch.iter().filter_map(|m| m.message_id()).collect();
+    let invoked = invoker
+        .invoke(
+            &mapping.function,
+            &event,
+            mapping.timeout + COLD_START_SLACK,
+        )
+        .await?;
+    let (failed, failure): (HashSet<String>, Option<String>) = match invoked {
+        Invocation::Ok(payload) if mapping.report_batch_item_failures => {
+            match batch_item_failures(&payload, &ids) {
+                Ok(f) if f.is_empty() => (f, None),
+                Ok(f) => {
+                    let why = format!("{} record(s) reported failed", f.len());
+                    (f, Some(why))
+                }
+                Err(why) => (all(&ids), Some(why)),
+            }
+        }
+        Invocation::Ok(_) => (HashSet::new(), None),
+        Invocation::FunctionError(e) => (all(&ids), Some(format!("invocation failed: {e}"))),
+        Invocation::TimedOut => (all(&ids), Some("invocation timed out".into())),
+    };
+    let entries: Vec<DeleteMessageBatchRequestEntry> = batch
+        .iter()
+        .filter(|m| m.message_id().is_some_and(|id| !failed.contains(id)))
+        .enumerate()
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .set_receipt_handle(m.receipt_handle.clone())
+                .build()
+                .ok()
+        })
+        .collect();
+    let deleted = entries.len();
+    for chunk in entries.chunks(10) {
+        sqs.delete_message_batch()
+            .queue_url(&mapping.queue_url)
+            .set_entries(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(aws_sdk_sqs::Error::from)?;
+    }
+    Ok(Some(BatchOutcome {
+        received: batch.len(),
+        deleted,
+        failure,
+    }))
+}
+
+fn all(ids: &[&str]) -> HashSet<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The message ids a `SQSBatchResponse` reports failed.
+///
+/// # Errors
+/// The whole batch counts as failed (Lambda's rule): the text says why.
+pub fn batch_item_failures(payload: &[u8], batch_ids: &[&str]) -> Result<HashSet<String>, String> {
+    let v: Value =
+        serde_json::from_slice(payload).map_err(|e| format!("response is not JSON: {e}"))?;
+    let list = match v.get("batchItemFailures") {
+        None | Some(Value::Null) => return Ok(HashSet::new()),
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(format!("batchItemFailures is not a list: {other}")),
+    };
+    list.iter()
+        .map(|f| match f.get("itemIdentifier").and_then(Value::as_str) {
+            Some(id) if batch_ids.contains(&id) => Ok(id.to_owned()),
+            other => Err(format!("invalid itemIdentifier {other:?}")),
+        })
+        .collect()
+}
+
+async fn receive_batch(mapping: &Mapping, sqs: &aws_sdk_sqs::Client) -> Result<Vec<Message>> {
+    let mut batch: Vec<Message> = Vec::new();
+    let deadline = tokio::time::Instant::now() + mapping.batching_window;
+    loop {
+        let want = (mapping.batch_size - u32::try_from(batch.len()).unwrap_or(0)).min(MAX_RECEIVE);
+        // Long-poll for the first message; afterwards only fill the batching window.
+        let wait = if batch.is_empty() { LONG_POLL_SECS } else { 0 };
+        let out = sqs
+            .receive_message()
+            .queue_url(&mapping.queue_url)
+            .max_number_of_messages(i32::try_from(want).unwrap_or(10))
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(aws_sdk_sqs::Error::from)?;
+        let got = out.messages.unwrap_or_default();
+        let empty = got.is_empty();
+        batch.extend(got);
+        let full = batch.len() >= mapping.batch_size as usize;
+        if batch.is_empty() || full || tokio::time::Instant::now() >= deadline {
+            return Ok(batch);
+        }
+        if empty {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// One record of the SQS event, as Lambda builds it.
+fn record(mapping: &Mapping, m: &Message) -> Value {
+    let attributes: Map<String, Value> = m
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let message_attributes: Map<String, Value> = m
+        .message_attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        json!({
+                            "stringValue": v.string_value(),
+                            "binaryValue": v.binary_value().map(|b| base64_encode(b.as_ref())),
+                            "stringListValues": v.string_list_values(),
+                            "binaryListValues": v.binary_list_values().iter()
+                                .map(|b| base64_encode(b.as_ref())).collect::<Vec<_>>(),
+                            "dataType": v.data_type(),
+                        }),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "messageId": m.message_id(),
+        "receiptHandle": m.receipt_handle(),
+        "body": m.body().unwrap_or_default(),
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": m.md5_of_body(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": mapping.queue_arn,
+        "awsRegion": mapping.region,
+    })
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_failures_are_the_only_ones_retried() {
+        let f = batch_item_failures(
+            br#"{"batchItemFailures":[{"itemIdentifier":"b"}]}"#,
+            &["a", "b"],
+        );
+        assert_eq!(f.unwrap(), HashSet::from(["b".to_owned()]));
+    }
+
+    #[test]
+    fn an_empty_or_null_response_means_every_record_succeeded() {
+        assert!(batch_item_failures(b"null", &["a"]).unwrap().is_empty());
+        assert!(
+            batch_item_failures(br#"{"batchItemFailures":[]}"#, &["a"])
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_unknown_or_empty_identifier_fails_the_whole_batch() {
+        assert!(
+            batch_item_failures(
+                br#"{"batchItemFailures":[{"itemIdentifier":"zz"}]}"#,
+                &["a"]
+            )
+            .is_err()
+        );
+        assert!(
+            batch_item_failures(br#"{"batchItemFailures":[{"itemIdentifier":""}]}"#, &["a"])
+                .is_err()
+        );
+        assert!(batch_item_failures(b"garbage", &["a"]).is_err());
+    }
+
+    #[test]
+    fn a_record_is_shaped_like_lambdas_sqs_event() {
+        let mapping = Mapping {
+            function_id: "F".into(),
+            function: "f".into(),
+            timeout: Duration::from_secs(1),
+            queue_id: "Q".into(),
+            queue_url: "http://q".into(),
+            queue_arn: "arn:aws:sqs:us-east-1:123456789012:q".into(),
+            batch_size: 10,
+            batching_window: Duration::ZERO,
+            report_batch_item_failures: true,
+            region: "us-east-1".into(),
+        };
+        let m = Message::builder()
+            .message_id("id-1")
+            .receipt_handle("rh")
+            .body("{}")
+            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "1")
+            .build();
+        let event = json!({ "Records": [record(&mapping, &m)] });
+        let parsed: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+        let r = &parsed.records[0];
+        assert_eq!(r.message_id.as_deref(), Some("id-1"));
+        assert_eq!(
+            r.event_source_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:123456789012:q")
+        );
+        assert_eq!(r.attributes["ApproximateReceiveCount"], "1");
+    }
+}

@@ -1,0 +1,697 @@
+//! API Gateway HTTP API emulation: the template's `HttpApi` events become routes; a request
+//! becomes a Lambda proxy event (payload format 2.0), is sent through the Lambda Invoke API, and
+//! the function's response becomes the HTTP response.
+//!
+//! Route selection follows API Gateway's rule (most specific match wins: exact routes before
+//! greedy `{proxy+}` routes before `$default`; a method beats `ANY`). Error answers are API
+//! Gateway's own: 404 `{"message":"Not Found"}` for no route, 502 for a failed or malformed
+//! invocation, 503 when the function does not answer within its timeout.
+//! See <https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html>.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+
+use crate::invoke::{COLD_START_SLACK, Invocation, Invoker};
+use crate::template::Function;
+
+/// Largest request body API Gateway accepts (10 MB), in bytes.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// The API id reported in `requestContext.apiId` locally.
+pub const LOCAL_API_ID: &str = "local";
+
+/// One route: method + path pattern → function.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// `GET /users/{id}`, or `$default`: what the event's `routeKey` carries.
+    pub route_key: String,
+    method: Option<String>,
+    segments: Vec<Segment>,
+    /// Logical id of the function (for logs).
+    pub function_id: String,
+    /// Binary name, which `cargo lambda watch` uses as the function name.
+    pub function: String,
+    /// The function's timeout.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Static(String),
+    Param(String),
+    Greedy(String),
+}
+
+/// A matched route with its path parameters.
+#[derive(Debug)]
+pub struct Matched<'a> {
+    /// The route.
+    pub route: &'a Route,
+    /// `pathParameters` (name → raw value).
+    pub params: Map<String, Value>,
+}
+
+impl Route {
+    /// Builds a route from a template method and path (`ANY` and `$default` allowed).
+    pub fn new(method: &str, path: &str, function: &Function) -> Self {
+        let (route_key, method, segments) = if path == "$default" {
+            ("$default".to_owned(), None, Vec::new())
+        } else {
+            let segments = path
+                .trim_start_matches('/')
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(p) => match p.strip_suffix('+') {
+                            Some(g) => Segment::Greedy(g.to_owned()),
+                            None => Segment::Param(p.to_owned()),
+                        },
+                        None => Segment::Static(s.to_owned()),
+                    },
+                )
+                .collect();
+            let m = method.to_ascii_uppercase();
+            (format!("{m} {path}"), (m != "ANY").then_some(m), segments)
+        };
+        Self {
+            route_key,
+            method,
+            segments,
+            function_id: function.logical_id.clone(),
+            function: function.binary.clone(),
+            timeout: Duration::from_secs(function.timeout_secs),
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        self.route_key == "$default"
+    }
+
+    /// Lower sorts first: exact before greedy before `$default`, static segments before
+    /// parameters from the left, a method before `ANY`.
+    fn rank(&self) -> (u8, Vec<u8>, u8) {
+        let class = if self.is_default() {
+            2
+        } else if self
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::Greedy(_)))
+        {
+            1
+        } else {
+            0
+        };
+        let shape = self
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Static(_) => 0,
+                Segment::Param(_) => 1,
+                Segment::Greedy(_) => 2,
+            })
+            .collect();
+        (class, shape, u8::from(self.method.is_none()))
+    }
+
+    fn matches(&self, method: &str, path: &str) -> Option<Map<String, Value>> {
+        if self.method.as_deref().is_some_and(|m| m != method) {
+            return None;
+        }
+        let mut params = Map::new();
+        if self.is_default() {
+            return Some(params);
+        }
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let parts: Vec<&str> = if parts == [""] { Vec::new() } else { parts };
+        for (i, seg) in self.segments.iter().enumerate() {
+            match seg {
+                Segment::Static(s) => {
+                    if parts.get(i) != Some(&s.as_str()) {
+                        return None;
+                    }
+                }
+                Segment::Param(name) => {
+                    let v = parts.get(i).filter(|v| !v.is_empty())?;
+                    params.insert(name.clone(), Value::String(percent_decode(v)));
+                }
+                Segment::Greedy(name) => {
+                    let rest = parts.get(i..).filter(|r| !r.is_empty())?.join("/");
+                    params.insert(name.clone(), Value::String(percent_decode(&rest)));
+                    return Some(params);
+                }
+            }
+        }
+        (parts.len() == self.segments.len()).then_some(params)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map_or_else(|| s.to_owned(), |(_, v)| v.into_owned())
+}
+
+/// The routing table, from the template's functions.
+#[derive(Debug, Clone, Default)]
+pub struct Routes(Vec<Route>);
+
+impl Routes {
+    /// Every `HttpApi` event of every function, most specific first.
+    pub fn from_functions(functions: &[Function]) -> Self {
+        let mut routes: Vec<Route> = functions
+            .iter()
+            .flat_map(|f| {
+                f.http_routes
+                    .iter()
+                    .map(move |r| Route::new(&r.method, &r.path, f))
+            })
+            .collect();
+        routes.sort_by_key(Route::rank);
+        Self(routes)
+    }
+
+    /// The routes, most specific first.
+    pub fn all(&self) -> &[Route] {
+        &self.0
+    }
+
+    /// The route API Gateway would pick for this request.
+    pub fn find(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+        self.0.iter().find_map(|route| {
+            route
+                .matches(method, path)
+                .map(|params| Matched { route, params })
+        })
+    }
+}
+
+/// Shared state of the gateway server.
+#[derive(Debug)]
+pub struct Gateway {
+    /// Routing table.
+    pub routes: Routes,
+    /// Where functions are invoked.
+    pub invoker: Invoker,
+}
+
+/// Serves the gateway on `addr` until `shutdown` resolves.
+///
+/// # Errors
+/// The address cannot be bound.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = axum::Router::new().fallback(handle).with_state(gateway);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}
+
+async fn handle(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let request_id = request_id();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    let Some(matched) = gw.routes.find(&method, &path) else {
+        tracing::info!(%method, %path, "no route: 404");
+        return message(StatusCode::NOT_FOUND, "Not Found", &request_id);
+    };
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request Entity Too Large",
+                &request_id,
+            );
+        }
+    };
+    let event = RequestParts {
+        method: &method,
+        path: &path,
+        query: parts.uri.query().unwrap_or_default(),
+        headers: &parts.headers,
+        body: &body,
+        source_ip: peer.ip().to_string(),
+        request_id: &request_id,
+    }
+    .to_event(&matched);
+    let route = matched.route;
+    let invoked = gw
+        .invoker
+        .invoke(&route.function, &event, route.timeout + COLD_START_SLACK)
+        .await;
+    let response = match invoked {
+        Ok(Invocation::Ok(payload)) => match to_response(&payload, &request_id) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(function = %route.function_id, error = %e, "malformed Lambda response: 502");
+                message(
+                    StatusCode::BAD_GATEWAY,
+                    "Internal Server Error",
+                    &request_id,
+                )
+            }
+        },
+        Ok(Invocation::FunctionError(e)) => {
+            tracing::error!(function = %route.function_id, error = %e, "function failed: 502");
+            message(
+                StatusCode::BAD_GATEWAY,
+                "Internal Server Error",
+                &request_id,
+            )
+        }
+        Ok(Invocation::TimedOut) => {
+            tracing::error!(function = %route.function_id, "function timed out: 503");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                &request_id,
+            )
+        }
+        Err(e) => {
+            tracing::error!(function = %route.function_id, error = %e, "invoke failed: 502");
+            message(
+                StatusCode::BAD_GATEWAY,
+                "Internal Server Error",
+                &request_id,
+            )
+        }
+    };
+    tracing::info!(
+        %method, %path, route = %route.route_key, function = %route.function_id,
+        status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+/// The parts of an HTTP request that go into a payload v2.0 event.
+#[derive(Debug)]
+pub struct RequestParts<'a> {
+    /// Upper-case method.
+    pub method: &'a str,
+    /// Raw path (`rawPath`).
+    pub path: &'a str,
+    /// Raw query string without `?` (`rawQueryString`).
+    pub query: &'a str,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Request body bytes.
+    pub body: &'a Bytes,
+    /// Client address (`requestContext.http.sourceIp`).
+    pub source_ip: String,
+    /// `requestContext.requestId`.
+    pub request_id: &'a str,
+}
+
+impl RequestParts<'_> {
+    /// The API Gateway HTTP API proxy event, payload format version 2.0.
+    pub fn to_event(&self, matched: &Matched<'_>) -> Value {
+        let mut headers = Map::new();
+        let mut cookies = Vec::new();
+        for (name, value) in self.headers {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            if name == http::header::COOKIE {
+                cookies.extend(value.split(';').map(|c| Value::String(c.trim().to_owned())));
+                continue;
+            }
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|v| {
+                    if let Value::String(s) = v {
+                        s.push(',');
+                        s.push_str(&value);
+                    }
+                })
+                .or_insert(Value::String(value));
+        }
+        let mut query = Map::new();
+        for (k, v) in form_urlencoded::parse(self.query.as_bytes()) {
+            query
+                .entry(k.into_owned())
+                .and_modify(|old| {
+                    if let Value::String(s) = old {
+                        s.push(',');
+                        s.push_str(&v);
+                    }
+                })
+                .or_insert(Value::String(v.into_owned()));
+        }
+        let host = self
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let now = chrono::Utc::now();
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": matched.route.route_key,
+            "rawPath": self.path,
+            "rawQueryString": self.query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": crate::aws::ACCOUNT_ID,
+                "apiId": LOCAL_API_ID,
+                "domainName": host,
+                "domainPrefix": host.split('.').next().unwrap_or(host),
+                "http": {
+                    "method": self.method,
+                    "path": self.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": self.source_ip,
+                    "userAgent": self.headers.get(http::header::USER_AGENT)
+                        .and_then(|h| h.to_str().ok()).unwrap_or_default(),
+                },
+                "requestId": self.request_id,
+                "routeKey": matched.route.route_key,
+                "stage": "$default",
+                "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+                "timeEpoch": now.timestamp_millis(),
+            },
+            "isBase64Encoded": false,
+        });
+        let obj = event.as_object_mut();
+        if let Some(obj) = obj {
+            if !cookies.is_empty() {
+                obj.insert("cookies".into(), Value::Array(cookies));
+            }
+            if !query.is_empty() {
+                obj.insert("queryStringParameters".into(), Value::Object(query));
+            }
+            if !matched.params.is_empty() {
+                obj.insert(
+                    "pathParameters".into(),
+                    Value::Object(matched.params.clone()),
+                );
+            }
+            if !self.body.is_empty() {
+                let content_type = self
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default();
+                match std::str::from_utf8(self.body) {
+                    Ok(text) if is_text(content_type) => {
+                        obj.insert("body".into(), Value::String(text.to_owned()));
+                    }
+                    _ => {
+                        obj.insert("body".into(), Value::String(B64.encode(self.body)));
+                        obj.insert("isBase64Encoded".into(), Value::Bool(true));
+                    }
+                }
+            }
+        }
+        event
+    }
+}
+
+/// Content types API Gateway passes as text; anything else (or no type) is base64-encoded.
+fn is_text(content_type: &str) -> bool {
+    let ct = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    ct.starts_with("text/")
+        || ct.ends_with("+json")
+        || ct.ends_with("+xml")
+        || matches!(
+            ct.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+                | ""
+        )
+}
+
+/// Turns a Lambda payload into the HTTP response, per the payload 2.0 response rules: an object
+/// with `statusCode` is a full response; anything else is a 200 JSON body.
+///
+/// # Errors
+/// The payload is not JSON, or its fields have the wrong types.
+pub fn to_response(payload: &[u8], request_id: &str) -> Result<Response> {
+    let v: Value = serde_json::from_slice(payload)?;
+    let mut builder = Response::builder().header("apigw-requestid", request_id);
+    let Some(obj) = v.as_object().filter(|o| o.contains_key("statusCode")) else {
+        return Ok(builder
+            .status(StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::from(payload.to_vec()))?);
+    };
+    let status = obj
+        .get("statusCode")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or_else(|| anyhow::anyhow!("statusCode is not a status"))?;
+    builder = builder.status(StatusCode::from_u16(status)?);
+    let headers = builder
+        .headers_mut()
+        .ok_or_else(|| anyhow::anyhow!("bad response"))?;
+    if let Some(h) = obj.get("headers").and_then(Value::as_object) {
+        for (k, v) in h {
+            headers.append(HeaderName::try_from(k.as_str())?, header_value(v)?);
+        }
+    }
+    if let Some(h) = obj.get("multiValueHeaders").and_then(Value::as_object) {
+        for (k, vs) in h {
+            let name = HeaderName::try_from(k.as_str())?;
+            if headers.contains_key(&name) {
+                continue; // `headers` already carried it
+            }
+            for v in vs.as_array().into_iter().flatten() {
+                headers.append(name.clone(), header_value(v)?);
+            }
+        }
+    }
+    for c in obj
+        .get("cookies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        headers.append(http::header::SET_COOKIE, header_value(c)?);
+    }
+    let body = match obj.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if obj.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
+            B64.decode(s)?
+        }
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        Some(other) => other.to_string().into_bytes(),
+    };
+    Ok(builder.body(Body::from(body))?)
+}
+
+fn header_value(v: &Value) -> Result<HeaderValue> {
+    Ok(match v {
+        Value::String(s) => HeaderValue::try_from(s.as_str())?,
+        other => HeaderValue::try_from(other.to_string())?,
+    })
+}
+
+fn message(status: StatusCode, text: &str, request_id: &str) -> Response {
+    let mut r = Response::new(Body::from(json!({ "message": text }).to_string()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(id) = HeaderValue::try_from(request_id) {
+        h.insert("apigw-requestid", id);
+    }
+    r
+}
+
+/// A request id shaped like API Gateway's (base64 of random bytes, 16 characters).
+fn request_id() -> String {
+    let bytes = uuid::Uuid::new_v4();
+    B64.encode(&bytes.as_bytes()[..11])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::{HttpRoute, Template};
+
+    fn function(binary: &str, routes: &[(&str, &str)]) -> Function {
+        Function {
+            logical_id: format!("{binary}Function"),
+            binary: binary.into(),
+            timeout_secs: 3,
+            environment: Default::default(),
+            http_routes: routes
+                .iter()
+                .map(|(m, p)| HttpRoute {
+                    method: (*m).into(),
+                    path: (*p).into(),
+                })
+                .collect(),
+            sqs_events: vec![],
+            log_format: None,
+        }
+    }
+
+    fn routes() -> Routes {
+        Routes::from_functions(&[
+            function("list", &[("GET", "/users")]),
+            function("get", &[("GET", "/users/{id}")]),
+            function("me", &[("GET", "/users/me")]),
+            function("proxy", &[("ANY", "/files/{proxy+}")]),
+            function("fallback", &[("ANY", "$default")]),
+        ])
+    }
+
+    #[test]
+    fn a_static_route_beats_a_path_parameter() {
+        let r = routes();
+        assert_eq!(r.find("GET", "/users/me").unwrap().route.function, "me");
+        let m = r.find("GET", "/users/42").unwrap();
+        assert_eq!(m.route.function, "get");
+        assert_eq!(m.params["id"], "42");
+    }
+
+    #[test]
+    fn a_greedy_variable_takes_the_rest_of_the_path() {
+        let m = routes()
+            .find("DELETE", "/files/a/b%20c.txt")
+            .unwrap()
+            .params;
+        assert_eq!(m["proxy"], "a/b c.txt");
+    }
+
+    #[test]
+    fn the_default_route_catches_what_nothing_else_matches() {
+        assert_eq!(
+            routes().find("POST", "/users").unwrap().route.function,
+            "fallback"
+        );
+        let strict = Routes::from_functions(&[function("list", &[("GET", "/users")])]);
+        assert!(strict.find("POST", "/users").is_none());
+        assert!(strict.find("GET", "/users/1").is_none());
+        assert!(strict.find("GET", "/").is_none());
+    }
+
+    #[test]
+    fn the_project_template_routes_every_http_function() {
+        let t = Template::load(&crate::workspace_root().join("template.yaml")).unwrap();
+        let r = Routes::from_functions(&t.functions().unwrap());
+        assert_eq!(
+            r.find("POST", "/users").unwrap().route.function,
+            "create-user"
+        );
+        assert_eq!(
+            r.find("GET", "/orders/x").unwrap().route.function,
+            "get-order"
+        );
+        assert!(r.find("GET", "/nope").is_none());
+    }
+
+    #[test]
+    fn the_event_is_a_payload_v2_that_lambda_http_parses() {
+        let r = routes();
+        let m = r.find("GET", "/users/42").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.append("x-multi", HeaderValue::from_static("a"));
+        headers.append("x-multi", HeaderValue::from_static("b"));
+        headers.insert("cookie", HeaderValue::from_static("a=1; b=2"));
+        let body = Bytes::from_static(br#"{"k":1}"#);
+        let event = RequestParts {
+            method: "GET",
+            path: "/users/42",
+            query: "limit=2&tag=x&tag=y",
+            headers: &headers,
+            body: &body,
+            source_ip: "127.0.0.1".into(),
+            request_id: "rid",
+        }
+        .to_event(&m);
+        assert_eq!(event["routeKey"], "GET /users/{id}");
+        assert_eq!(event["pathParameters"]["id"], "42");
+        assert_eq!(event["queryStringParameters"]["tag"], "x,y");
+        assert_eq!(event["headers"]["x-multi"], "a,b");
+        assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
+        assert_eq!(event["body"], r#"{"k":1}"#);
+        assert_eq!(event["isBase64Encoded"], false);
+        let parsed: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
+            serde_json::from_value(event).unwrap();
+        assert_eq!(parsed.request_context.request_id.as_deref(), Some("rid"));
+        assert_eq!(parsed.path_parameters["id"], "42");
+    }
+
+    #[test]
+    fn a_binary_body_is_base64_encoded() {
+        let r = routes();
+        let m = r.find("GET", "/users/42").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("image/png"));
+        let body = Bytes::from_static(&[0, 159, 146, 150]);
+        let event = RequestParts {
+            method: "GET",
+            path: "/users/42",
+            query: "",
+            headers: &headers,
+            body: &body,
+            source_ip: "127.0.0.1".into(),
+            request_id: "rid",
+        }
+        .to_event(&m);
+        assert_eq!(event["isBase64Encoded"], true);
+        assert_eq!(
+            B64.decode(event["body"].as_str().unwrap()).unwrap(),
+            [0, 159, 146, 150]
+        );
+    }
+
+    #[test]
+    fn a_lambda_proxy_response_becomes_the_http_response() {
+        let payload = json!({
+            "statusCode": 201,
+            "headers": {"content-type": "application/json", "location": "/users/1"},
+            "cookies": ["s=1"],
+            "body": "{\"id\":\"1\"}",
+            "isBase64Encoded": false
+        });
+        let r = to_response(payload.to_string().as_bytes(), "rid").unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers()["location"], "/users/1");
+        assert_eq!(r.headers()["set-cookie"], "s=1");
+    }
+
+    #[test]
+    fn a_payload_without_status_code_is_a_200_json_body() {
+        let r = to_response(br#"{"hello":"world"}"#, "rid").unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/json");
+    }
+
+    #[test]
+    fn a_payload_that_is_not_json_is_rejected() {
+        assert!(to_response(b"not json", "rid").is_err());
+    }
+}

@@ -1,0 +1,429 @@
+//! `devstack` CLI: `up` runs the local cloud from `template.yaml`; `send` injects a message into
+//! a queue; `routes` prints what the template declares; `localstack-init` prints the LocalStack
+//! init script.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use devstack::esm::{self, Mapping};
+use devstack::gateway::{self, Gateway, Routes};
+use devstack::invoke::Invoker;
+use devstack::procs::{self, Supervisor};
+use devstack::provision::{self, ProvisionOptions, Provisioned, queue_plans};
+use devstack::template::{Function, Template};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Local cloud for this project, driven by template.yaml"
+)]
+struct Cli {
+    /// The SAM template (its folder is the project root).
+    #[arg(
+        long,
+        global = true,
+        default_value = "template.yaml",
+        env = "DEVSTACK_TEMPLATE"
+    )]
+    template: PathBuf,
+    /// Stack name: physical names are `<stack-name>-<LogicalId>`.
+    #[arg(
+        long,
+        global = true,
+        default_value = "shop",
+        env = "DEVSTACK_STACK_NAME"
+    )]
+    stack_name: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Start (or reuse) the emulator and Redis, provision, run the functions, serve the gateway
+    /// and the SQS event source mappings. Ctrl-C stops what it started.
+    Up(UpArgs),
+    /// Send a message to a queue of the template, by logical id (e.g. OrdersQueue).
+    Send {
+        /// Queue logical id.
+        queue: String,
+        /// Message body (JSON).
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        body: Option<String>,
+        /// File whose contents are the message body (JSON).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Print the routes and event source mappings the template declares.
+    Routes,
+    /// Print the LocalStack init script generated from the template.
+    LocalstackInit,
+}
+
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    /// API Gateway emulation port.
+    #[arg(long, default_value_t = 3000)]
+    gateway_port: u16,
+    /// Lambda Invoke API port of `cargo lambda watch`.
+    #[arg(long, default_value_t = 9000)]
+    lambda_port: u16,
+    /// AWS API emulator port (moto server is started here unless something already listens).
+    #[arg(long, default_value_t = 4566)]
+    emulator_port: u16,
+    /// Redis port (redis-server is started here unless something already listens).
+    #[arg(long, default_value_t = 6379)]
+    redis_port: u16,
+    /// Override every queue's VisibilityTimeout (seconds), e.g. to see DLQ redrive quickly.
+    #[arg(long)]
+    visibility_timeout: Option<u32>,
+    /// Do not reload functions on code changes.
+    #[arg(long)]
+    no_reload: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DEVSTACK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("devstack: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let template = Template::load(&cli.template)?;
+    match cli.command {
+        Cmd::Up(args) => up(&cli.template, &cli.stack_name, &template, args).await,
+        Cmd::Send { queue, body, file } => {
+            let body = match (body, file) {
+                (Some(b), _) => b,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                (None, None) => bail!("give --body or --file"),
+            };
+            serde_json::from_str::<serde_json::Value>(&body).context("the body is not JSON")?;
+            send(&template, &cli.stack_name, &queue, &body).await
+        }
+        Cmd::Routes => {
+            print_routes(&template.functions()?);
+            Ok(())
+        }
+        Cmd::LocalstackInit => {
+            print!("{}", devstack::localstack::init_script(&template)?);
+            Ok(())
+        }
+    }
+}
+
+async fn send(template: &Template, stack: &str, queue: &str, body: &str) -> Result<()> {
+    let plans = queue_plans(template, stack, None)?;
+    let plan = plans
+        .iter()
+        .find(|q| q.logical_id == queue)
+        .ok_or_else(|| {
+            let known: Vec<_> = plans.iter().map(|q| q.logical_id.as_str()).collect();
+            anyhow!(
+                "no queue {queue} in the template (queues: {})",
+                known.join(", ")
+            )
+        })?;
+    let sqs = aws_sdk_sqs::Client::new(&devstack::aws::sdk_config().await);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&plan.name)
+        .send()
+        .await
+        .map_err(aws_sdk_sqs::Error::from)
+        .with_context(|| format!("queue {} not found: is `make dev` running?", plan.name))?
+        .queue_url
+        .ok_or_else(|| anyhow!("no queue URL"))?;
+    let out = sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(aws_sdk_sqs::Error::from)?;
+    println!("{}", out.message_id.unwrap_or_default());
+    Ok(())
+}
+
+fn print_routes(functions: &[Function]) {
+    for r in Routes::from_functions(functions).all() {
+        println!(
+            "  {:<28} -> {} ({})",
+            r.route_key, r.function_id, r.function
+        );
+    }
+    for f in functions {
+        for e in &f.sqs_events {
+            println!(
+                "  SQS {:<24} -> {} ({}), batch {}{}",
+                e.name,
+                f.logical_id,
+                f.binary,
+                e.batch_size,
+                if e.report_batch_item_failures {
+                    ", ReportBatchItemFailures"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+}
+
+async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs) -> Result<()> {
+    let root = template_path
+        .canonicalize()?
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let state = root.join(".devstack");
+    let logs = state.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let ready_file = state.join(format!("ready-{stack}.json"));
+    let _ = std::fs::remove_file(&ready_file);
+    let venv_bin = root.join(".venv/bin");
+    let functions = template.functions()?;
+    let mut sup = Supervisor::default();
+
+    let result = async {
+        // 1. AWS API emulator and Redis: reuse what listens, else start our own.
+        // AWS_ENDPOINT_URL, when set, names the emulator (LocalStack elsewhere, say).
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .unwrap_or_else(|_| format!("http://127.0.0.1:{}", args.emulator_port));
+        let emulator_port = port_of(&endpoint).unwrap_or(args.emulator_port);
+        let emulator = if procs::port_open(emulator_port).await {
+            "reused".to_owned()
+        } else {
+            let moto = venv_bin.join("moto_server");
+            if !moto.exists() {
+                bail!("{} is missing: run scripts/bootstrap.sh (or `make dev`)", moto.display());
+            }
+            let mut cmd = Command::new(moto);
+            cmd.args(["-H", "127.0.0.1", "-p", &emulator_port.to_string()]);
+            sup.spawn("moto server", cmd, Some(&logs.join("emulator.log")))?;
+            procs::wait_for_port("moto server", emulator_port, Duration::from_secs(60)).await?;
+            "moto server (started)".to_owned()
+        };
+        let redis = if procs::port_open(args.redis_port).await {
+            "reused".to_owned()
+        } else {
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--bind", "127.0.0.1", "--port", &args.redis_port.to_string()])
+                .args(["--save", "", "--appendonly", "no"]);
+            sup.spawn("redis-server", cmd, Some(&logs.join("redis.log")))
+                .context("redis-server not found: run scripts/bootstrap.sh, or install it (apt-get install redis-server / brew install redis)")?;
+            procs::wait_for_port("redis-server", args.redis_port, Duration::from_secs(20)).await?;
+            "redis-server (started)".to_owned()
+        };
+
+        // 2. Tables and queues.
+        let sdk = devstack_sdk(&endpoint).await;
+        let options = ProvisionOptions {
+            prefix: stack.to_owned(),
+            visibility_timeout_override: args.visibility_timeout,
+        };
+        let provisioned = provision::provision_with(template, &sdk, &options).await?;
+
+        // 3. Functions under `cargo lambda watch`, with the template's environment.
+        let env_file = state.join(format!("functions-{stack}.env"));
+        let env = function_environment(&functions, &provisioned, &endpoint, args.redis_port)?;
+        std::fs::write(&env_file, env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())?;
+        let cargo_lambda = venv_bin.join("cargo-lambda");
+        if !cargo_lambda.exists() {
+            bail!("{} is missing: run scripts/bootstrap.sh (or `make dev`)", cargo_lambda.display());
+        }
+        tracing::info!("building the functions (first time: a few minutes)");
+        let mut build = Command::new("cargo");
+        build.current_dir(&root).args(["build", "--bins"]);
+        for f in &functions {
+            build.args(["-p", &f.binary]);
+        }
+        let status = build.status().await.context("running cargo build")?;
+        if !status.success() {
+            bail!("cargo build of the functions failed");
+        }
+        let path = std::env::join_paths(
+            std::iter::once(venv_bin.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        )?;
+        let mut watch_cmd = Command::new("cargo");
+        watch_cmd
+            .current_dir(&root)
+            .env("PATH", path)
+            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &args.lambda_port.to_string()])
+            .arg("--env-file")
+            .arg(&env_file);
+        if args.no_reload {
+            watch_cmd.arg("--ignore-changes");
+        }
+        sup.spawn("cargo lambda watch", watch_cmd, None)?;
+        procs::wait_for_port("cargo lambda watch", args.lambda_port, Duration::from_secs(120)).await?;
+        let invoker = Invoker::new(&format!("http://127.0.0.1:{}", args.lambda_port));
+
+        // 4. API Gateway emulation and event source mappings.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let routes = Routes::from_functions(&functions);
+        let gw = Arc::new(Gateway { routes, invoker: invoker.clone() });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.gateway_port))
+            .await
+            .with_context(|| format!("binding the gateway on 127.0.0.1:{}", args.gateway_port))?;
+        let mut gw_stop = stop_rx.clone();
+        let gateway_task = tokio::spawn(gateway::serve(gw, listener, async move {
+            let _ = gw_stop.changed().await;
+        }));
+        let mappings = mappings(&functions, &provisioned)?;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let esm_tasks: Vec<_> = mappings
+            .iter()
+            .cloned()
+            .map(|m| tokio::spawn(esm::run(m, sqs.clone(), invoker.clone(), stop_rx.clone())))
+            .collect();
+
+        // 5. Ready.
+        println!("\ndevstack is up (stack {stack})");
+        println!("  API Gateway (HTTP API v2.0)  http://127.0.0.1:{}", args.gateway_port);
+        println!("  Lambda Invoke API            http://127.0.0.1:{}", args.lambda_port);
+        println!("  AWS API emulator             {endpoint}  [{emulator}]");
+        println!("  Redis                        redis://127.0.0.1:{}  [{redis}]", args.redis_port);
+        println!("  tables: {}", provisioned.tables.values().cloned().collect::<Vec<_>>().join(", "));
+        println!("  queues: {}", provisioned.queues.values().map(|q| q.name.clone()).collect::<Vec<_>>().join(", "));
+        println!("routes and event source mappings:");
+        print_routes(&functions);
+        println!("Ctrl-C stops what devstack started.\n");
+        let ready = serde_json::json!({
+            "gateway": format!("http://127.0.0.1:{}", args.gateway_port),
+            "lambda": format!("http://127.0.0.1:{}", args.lambda_port),
+            "endpoint": endpoint,
+            "stack_name": stack,
+            "tables": provisioned.tables,
+            "queues": provisioned.queues.iter().map(|(k, q)| (k.clone(), serde_json::json!({"name": q.name, "url": q.url, "arn": q.arn}))).collect::<BTreeMap<_, _>>(),
+        });
+        std::fs::write(&ready_file, serde_json::to_vec_pretty(&ready)?)?;
+
+        // 6. Until Ctrl-C, SIGTERM or a child dies.
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let reason = loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break "interrupted".to_owned(),
+                _ = sigterm.recv() => break "terminated".to_owned(),
+                _ = tick.tick() => if let Some((name, status)) = sup.exited() {
+                    break format!("{name} exited ({status})");
+                },
+            }
+        };
+        println!("\ndevstack: stopping ({reason})");
+        let _ = stop_tx.send(true);
+        for t in esm_tasks {
+            let _ = t.await;
+        }
+        let _ = gateway_task.await;
+        Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_file(&ready_file);
+    sup.stop_all().await;
+    result
+}
+
+/// SDK config pointing at `endpoint`.
+async fn devstack_sdk(endpoint: &str) -> aws_config::SdkConfig {
+    let base = devstack::aws::sdk_config().await;
+    base.into_builder().endpoint_url(endpoint).build()
+}
+
+fn port_of(url: &str) -> Option<u16> {
+    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+}
+
+/// Every function's resolved environment, merged into the one set `cargo lambda watch` passes
+/// to all functions. Two functions giving one variable different values is an error: the local
+/// cloud could not honour both.
+fn function_environment(
+    functions: &[Function],
+    provisioned: &Provisioned,
+    endpoint: &str,
+    redis_port: u16,
+) -> Result<BTreeMap<String, String>> {
+    let mut env: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for f in functions {
+        let mut own = BTreeMap::new();
+        for (k, v) in &f.environment {
+            let v = provisioned
+                .resolver
+                .string(v)
+                .with_context(|| format!("function {}: variable {k}", f.logical_id))?;
+            own.insert(k.clone(), v);
+        }
+        if let Some(fmt) = &f.log_format {
+            own.insert("AWS_LAMBDA_LOG_FORMAT".into(), fmt.clone());
+        }
+        for (k, v) in own {
+            match env.get(&k) {
+                Some((other, old)) if *old != v => bail!(
+                    "variable {k} is {old:?} for {other} but {v:?} for {}: cargo lambda watch gives all functions one environment; rename one",
+                    f.logical_id
+                ),
+                _ => {
+                    env.insert(k, (f.logical_id.clone(), v));
+                }
+            }
+        }
+    }
+    let mut out: BTreeMap<String, String> = env.into_iter().map(|(k, (_, v))| (k, v)).collect();
+    for (k, v) in devstack::aws::function_env() {
+        out.insert(k, v);
+    }
+    out.insert("AWS_ENDPOINT_URL".into(), endpoint.to_owned());
+    out.entry("REDIS_URL".into())
+        .or_insert_with(|| format!("redis://127.0.0.1:{redis_port}"));
+    Ok(out)
+}
+
+fn mappings(functions: &[Function], provisioned: &Provisioned) -> Result<Vec<Mapping>> {
+    let mut out = Vec::new();
+    for f in functions {
+        for e in &f.sqs_events {
+            let arn = provisioned.resolver.string(&e.queue)?;
+            let (queue_id, q) = provisioned.queue_by_arn(&arn).ok_or_else(|| {
+                anyhow!(
+                    "function {}: event {} names queue {arn}, which the template does not create",
+                    f.logical_id,
+                    e.name
+                )
+            })?;
+            out.push(Mapping {
+                function_id: f.logical_id.clone(),
+                function: f.binary.clone(),
+                timeout: Duration::from_secs(f.timeout_secs),
+                queue_id: queue_id.to_owned(),
+                queue_url: q.url.clone(),
+                queue_arn: q.arn.clone(),
+                batch_size: e.batch_size,
+                batching_window: Duration::from_secs(e.batching_window_secs),
+                report_batch_item_failures: e.report_batch_item_failures,
+                region: provisioned.resolver.region.clone(),
+            });
+        }
+    }
+    Ok(out)
+}

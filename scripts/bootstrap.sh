@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+#: Installs what the local cloud and the tests need, only when missing:
+#:   - .venv/ (project-local): moto[server] (AWS API emulator), cargo-lambda, cfn-lint, awscli
+#:   - redis-server (Debian package; needs root or sudo)
+#:   - cargo-nextest (cargo install, when not on PATH)
+# Idempotent; safe to run before every `make dev` / `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+# Pinned so a fresh clone gets what CI tested. Bump deliberately.
+PY_PACKAGES=("moto[server]==5.2.5" "cargo-lambda==1.9.2" "cfn-lint==1.51.0" "awscli==1.45.11")
+
+say() { printf '\033[1mbootstrap:\033[0m %s\n' "$*" >&2; }
+
+# --- Python tools in a project-local venv --------------------------------------------------
+PYTHON=${PYTHON:-$(command -v python3 || true)}
+if [ -z "$PYTHON" ]; then
+  say "python3 is required (Debian: apt-get install python3 python3-venv)"; exit 1
+fi
+stamp="$VENV/.installed-$(printf '%s\n' "${PY_PACKAGES[@]}" | sha256sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  say "installing ${PY_PACKAGES[*]} into $VENV"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+  rm -f "$VENV"/.installed-*; touch "$stamp"
+fi
+
+# --- redis-server -----------------------------------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || sudo -n true 2>/dev/null; }; then
+    say "installing redis-server (apt)"
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  else
+    say "redis-server is missing and cannot be installed here. Install it yourself:"
+    say "  Debian/Ubuntu: sudo apt-get install redis-server    macOS: brew install redis"
+    exit 1
+  fi
+fi
+
+# --- cargo-nextest ------------------------------------------------------------------------------
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest (cargo install --locked; takes a few minutes once)"
+  cargo install --locked cargo-nextest
+fi

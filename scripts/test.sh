@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+#: `make test`: installs what is missing, lints the template, starts the local cloud ONCE
+#: (its own stack name and ports, so it can run beside `make dev`), runs every test with
+#: cargo-nextest — unit, handler, emulator-backed and end-to-end through the emulated API
+#: Gateway — and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh
+
+echo "== cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+
+export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}
+export AWS_REGION=${AWS_REGION:-us-east-1}
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}
+export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+export DEVSTACK_STACK_NAME="e2e-$(date +%s)-$$"
+GATEWAY_PORT=${TEST_GATEWAY_PORT:-3100}
+LAMBDA_PORT=${TEST_LAMBDA_PORT:-9100}
+export DEVSTACK_GATEWAY="http://127.0.0.1:$GATEWAY_PORT"
+
+echo "== cargo build (workspace binaries and tests)"
+cargo build --workspace --bins
+cargo nextest run --workspace --no-run
+
+mkdir -p .devstack/logs
+log=.devstack/logs/test-stack.log
+ready=".devstack/ready-$DEVSTACK_STACK_NAME.json"
+echo "== starting the local cloud (stack $DEVSTACK_STACK_NAME; log: $log)"
+# Short visibility timeout: failed records come back (and reach the DLQ) in seconds.
+target/debug/devstack up --gateway-port "$GATEWAY_PORT" --lambda-port "$LAMBDA_PORT" \
+  --visibility-timeout 2 --no-reload >"$log" 2>&1 &
+stack_pid=$!
+stop_stack() {
+  if kill -0 "$stack_pid" 2>/dev/null; then
+    kill -TERM "$stack_pid" 2>/dev/null || true
+    wait "$stack_pid" 2>/dev/null || true
+  fi
+}
+trap stop_stack EXIT
+
+for _ in $(seq 1 300); do
+  [ -f "$ready" ] && break
+  if ! kill -0 "$stack_pid" 2>/dev/null; then
+    echo "devstack exited before it was ready:"; cat "$log"; exit 1
+  fi
+  sleep 1
+done
+[ -f "$ready" ] || { echo "devstack not ready after 300s:"; cat "$log"; exit 1; }
+
+echo "== cargo nextest run (all tests, including those needing the local cloud)"
+status=0
+cargo nextest run --workspace --run-ignored all --no-fail-fast || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "== tests failed; last 80 lines of the local cloud's log ($log):"
+  tail -n 80 "$log"
+fi
+exit "$status"

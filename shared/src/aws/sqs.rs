@@ -1,0 +1,56 @@
+//! The SQS publisher: one message per event envelope.
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+use crate::error::Error;
+use crate::events::Envelope;
+use crate::ports::EventPublisher;
+
+/// Publishes envelopes to one SQS queue: the body is the envelope's JSON, and the message
+/// attribute `event_type` (String) repeats its type so that consumers can filter without
+/// parsing the body.
+#[derive(Debug, Clone)]
+pub struct SqsPublisher {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsPublisher {
+    /// A publisher to `queue_url` with a client built from `sdk`.
+    pub fn new(sdk: &SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::with_client(Client::new(sdk), queue_url)
+    }
+
+    /// A publisher to `queue_url` with an existing client.
+    pub fn with_client(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventPublisher for SqsPublisher {
+    #[tracing::instrument(skip_all, fields(event_id = %envelope.event_id, event_type = %envelope.event_type))]
+    async fn publish(&self, envelope: &Envelope) -> Result<(), Error> {
+        let context = || format!("SQS SendMessage to {}", self.queue_url);
+        let event_type = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(&envelope.event_type)
+            .build()
+            .map_err(|e| Error::internal(context(), e))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(envelope.to_json()?)
+            .message_attributes("event_type", event_type)
+            .send()
+            .await
+            .map_err(|e| Error::internal(context(), e))?;
+        Ok(())
+    }
+}

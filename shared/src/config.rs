@@ -1,0 +1,108 @@
+//! Configuration from environment variables; a missing variable is named in the error.
+
+/// A required environment variable is missing, empty or not valid Unicode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name} is {problem}")]
+pub struct ConfigError {
+    /// The variable, e.g. `ORDERS_TABLE`.
+    pub name: String,
+    /// `not set`, `empty` or `not valid Unicode`.
+    pub problem: &'static str,
+}
+
+/// The value of environment variable `name`, trimmed.
+///
+/// # Errors
+/// [`ConfigError`] naming `name` when it is unset, blank or not valid Unicode.
+pub fn required_env(name: &str) -> Result<String, ConfigError> {
+    let error = |problem| ConfigError {
+        name: name.to_owned(),
+        problem,
+    };
+    match std::env::var(name) {
+        Ok(value) if value.trim().is_empty() => Err(error("empty")),
+        Ok(value) => Ok(value.trim().to_owned()),
+        Err(std::env::VarError::NotPresent) => Err(error("not set")),
+        Err(std::env::VarError::NotUnicode(_)) => Err(error("not valid Unicode")),
+    }
+}
+
+/// Config of the functions that use the users table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsersConfig {
+    /// DynamoDB table name, from `USERS_TABLE`.
+    pub users_table: String,
+}
+
+impl UsersConfig {
+    /// Reads `USERS_TABLE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when it is missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            users_table: required_env("USERS_TABLE")?,
+        })
+    }
+}
+
+/// Config of the functions that use the orders table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdersConfig {
+    /// DynamoDB table name, from `ORDERS_TABLE`.
+    pub orders_table: String,
+}
+
+impl OrdersConfig {
+    /// Reads `ORDERS_TABLE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when it is missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            orders_table: required_env("ORDERS_TABLE")?,
+        })
+    }
+}
+
+/// Config of the functions that publish order events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdersQueueConfig {
+    /// SQS queue URL, from `ORDERS_QUEUE_URL`.
+    pub orders_queue_url: String,
+}
+
+impl OrdersQueueConfig {
+    /// Reads `ORDERS_QUEUE_URL`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when it is missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            orders_queue_url: required_env("ORDERS_QUEUE_URL")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named_in_the_error() {
+        let error = required_env("SHARED_TEST_SURELY_NOT_SET_4F2A").unwrap_err();
+
+        assert_eq!(
+            error.to_string(),
+            "environment variable SHARED_TEST_SURELY_NOT_SET_4F2A is not set"
+        );
+    }
+
+    #[test]
+    fn a_set_variable_is_returned() {
+        // PATH is set in every test environment; reading it needs no unsafe set_var.
+        let value = required_env("PATH").unwrap();
+
+        assert!(!value.is_empty());
+    }
+}

@@ -1,0 +1,19 @@
+//! The shop's domain: parsed values, users and orders. Knows nothing of AWS or Lambda.
+//!
+//! JSON shapes (snake_case, money as integer cents, RFC 3339 timestamps) are defined here with
+//! serde and are both the API's response bodies and the stored DynamoDB items.
+
+mod order;
+mod user;
+mod values;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+pub use order::{Confirmation, Order, OrderItem, OrderStatus};
+pub use user::{NewUser, User};
+pub use values::{Email, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName};
+
+/// The current time, truncated to milliseconds so that it prints the same in JSON and storage.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}

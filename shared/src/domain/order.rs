@@ -1,0 +1,533 @@
+//! Orders: lines of products with a computed total, and their status lifecycle.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::values::{Invalid, Money, OrderId, ProductId, Quantity, UserId};
+use crate::error::{Error, FieldError};
+
+/// Where an order is in its lifecycle. Serialised UPPERCASE, e.g. `"PENDING"`.
+///
+/// Today only `PENDING -> CONFIRMED` happens (see [`OrderStatus::confirm`]); the other states
+/// are reserved for the shipping and cancellation flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum OrderStatus {
+    /// Placed, waiting for confirmation. Every order starts here.
+    Pending,
+    /// Accepted by the order processor.
+    Confirmed,
+    /// Refused by the order processor.
+    Rejected,
+    /// Handed to the carrier.
+    Shipped,
+    /// Received by the customer.
+    Delivered,
+    /// Cancelled before shipping.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The wire name, e.g. `PENDING`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Rejected => "REJECTED",
+            Self::Shipped => "SHIPPED",
+            Self::Delivered => "DELIVERED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// What confirming order `id` in this status does.
+    ///
+    /// `PENDING` becomes `CONFIRMED` ([`Confirmation::Confirmed`]); `CONFIRMED` stays as it is
+    /// ([`Confirmation::AlreadyConfirmed`]: a repeated event is a no-op).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] from any other status.
+    pub fn confirm(self, id: &OrderId) -> Result<Confirmation, Error> {
+        match self {
+            Self::Pending => Ok(Confirmation::Confirmed),
+            Self::Confirmed => Ok(Confirmation::AlreadyConfirmed),
+            other => Err(Error::Conflict(format!(
+                "order {id} is {other} and cannot be confirmed"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of a successful confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The order went from `PENDING` to `CONFIRMED`.
+    Confirmed,
+    /// The order was already `CONFIRMED`; nothing changed.
+    AlreadyConfirmed,
+}
+
+/// One line of an order: `{"product_id":"SKU-1","quantity":2,"unit_price_cents":1999}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ItemFields", into = "ItemFields")]
+pub struct OrderItem {
+    product_id: ProductId,
+    quantity: Quantity,
+    unit_price: Money,
+}
+
+/// The serialised form of [`OrderItem`]; deserialising goes through [`OrderItem::new`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemFields {
+    product_id: ProductId,
+    quantity: Quantity,
+    unit_price_cents: u64,
+}
+
+impl OrderItem {
+    /// Highest unit price accepted: 1,000,000.00 in cents.
+    pub const MAX_UNIT_PRICE: Money = Money::from_cents(100_000_000);
+
+    /// A line of `quantity` × `product_id` at `unit_price` each.
+    ///
+    /// # Errors
+    /// [`Invalid`] when `unit_price` exceeds [`OrderItem::MAX_UNIT_PRICE`].
+    pub fn new(
+        product_id: ProductId,
+        quantity: Quantity,
+        unit_price: Money,
+    ) -> Result<Self, Invalid> {
+        if unit_price > Self::MAX_UNIT_PRICE {
+            return Err(Invalid(format!(
+                "must be between 0 and {}",
+                Self::MAX_UNIT_PRICE.cents()
+            )));
+        }
+        Ok(Self {
+            product_id,
+            quantity,
+            unit_price,
+        })
+    }
+
+    /// Parses a raw line; field errors are named `<prefix>.product_id`, `<prefix>.quantity`,
+    /// `<prefix>.unit_price_cents` (e.g. with prefix `items[0]`).
+    ///
+    /// Numbers are `i64` so that negative input gets a domain message rather than a type error.
+    ///
+    /// # Errors
+    /// Every bad field of the line.
+    pub fn parse(
+        prefix: &str,
+        product_id: &str,
+        quantity: i64,
+        unit_price_cents: i64,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let product_id = ProductId::parse(product_id)
+            .map_err(|e| errors.push(FieldError::new(format!("{prefix}.product_id"), e.0)))
+            .ok();
+        let quantity = Quantity::parse(quantity)
+            .map_err(|e| errors.push(FieldError::new(format!("{prefix}.quantity"), e.0)))
+            .ok();
+        let price_field = format!("{prefix}.unit_price_cents");
+        let unit_price = match u64::try_from(unit_price_cents) {
+            Ok(cents) => Some(Money::from_cents(cents)),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    price_field.clone(),
+                    format!("must be between 0 and {}", Self::MAX_UNIT_PRICE.cents()),
+                ));
+                None
+            }
+        };
+        match (product_id, quantity, unit_price) {
+            (Some(product_id), Some(quantity), Some(unit_price)) if errors.is_empty() => {
+                Self::new(product_id, quantity, unit_price)
+                    .map_err(|e| vec![FieldError::new(price_field, e.0)])
+            }
+            _ => Err(errors),
+        }
+    }
+
+    /// The product.
+    pub fn product_id(&self) -> &ProductId {
+        &self.product_id
+    }
+
+    /// How many units.
+    pub fn quantity(&self) -> Quantity {
+        self.quantity
+    }
+
+    /// Price of one unit, in cents.
+    pub fn unit_price(&self) -> Money {
+        self.unit_price
+    }
+
+    /// `unit_price × quantity`, or `None` on overflow.
+    pub fn line_total(&self) -> Option<Money> {
+        self.unit_price.checked_mul(self.quantity)
+    }
+}
+
+impl TryFrom<ItemFields> for OrderItem {
+    type Error = Invalid;
+    fn try_from(fields: ItemFields) -> Result<Self, Invalid> {
+        Self::new(
+            fields.product_id,
+            fields.quantity,
+            Money::from_cents(fields.unit_price_cents),
+        )
+    }
+}
+
+impl From<OrderItem> for ItemFields {
+    fn from(item: OrderItem) -> Self {
+        Self {
+            product_id: item.product_id,
+            quantity: item.quantity,
+            unit_price_cents: item.unit_price.cents(),
+        }
+    }
+}
+
+/// An order placed by a customer.
+///
+/// JSON (API response and stored item):
+/// ```json
+/// {"id":"<uuid v7>","customer_id":"<uuid v7>",
+///  "items":[{"product_id":"SKU-1","quantity":2,"unit_price_cents":1999}],
+///  "total_cents":3998,"status":"PENDING",
+///  "created_at":"<RFC 3339>","updated_at":"<RFC 3339>"}
+/// ```
+/// Invariants: 1..=50 items, `total_cents` is the sum of the lines. Deserialising checks them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "OrderFields", into = "OrderFields")]
+pub struct Order {
+    id: OrderId,
+    customer_id: UserId,
+    items: Vec<OrderItem>,
+    total: Money,
+    status: OrderStatus,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The serialised form of [`Order`].
+#[derive(Serialize, Deserialize)]
+struct OrderFields {
+    id: OrderId,
+    customer_id: UserId,
+    items: Vec<OrderItem>,
+    total_cents: u64,
+    status: OrderStatus,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// Most lines one order may have.
+    pub const MAX_ITEMS: usize = 50;
+
+    /// A new `PENDING` order; `created_at` and `updated_at` are `now`, the total is computed.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on field `items` when there are no lines, more than 50, or the
+    /// total overflows.
+    pub fn place(
+        id: OrderId,
+        customer_id: UserId,
+        items: Vec<OrderItem>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Error> {
+        let total = total_of(&items).map_err(|e| Error::invalid("items", e.0))?;
+        Ok(Self {
+            id,
+            customer_id,
+            items,
+            total,
+            status: OrderStatus::Pending,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// The order's id.
+    pub fn id(&self) -> OrderId {
+        self.id
+    }
+
+    /// Who placed it.
+    pub fn customer_id(&self) -> UserId {
+        self.customer_id
+    }
+
+    /// Its lines, in the order given (never empty).
+    pub fn items(&self) -> &[OrderItem] {
+        &self.items
+    }
+
+    /// Sum of `unit_price × quantity` over the lines, in cents.
+    pub fn total(&self) -> Money {
+        self.total
+    }
+
+    /// Current status.
+    pub fn status(&self) -> OrderStatus {
+        self.status
+    }
+
+    /// When it was placed.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    /// When its status last changed.
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
+    /// Confirms the order (see [`OrderStatus::confirm`]); `updated_at` becomes `now` only when
+    /// the status changes.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the order is neither `PENDING` nor `CONFIRMED`.
+    pub fn confirm(&mut self, now: DateTime<Utc>) -> Result<Confirmation, Error> {
+        let outcome = self.status.confirm(&self.id)?;
+        if outcome == Confirmation::Confirmed {
+            self.status = OrderStatus::Confirmed;
+            self.updated_at = now;
+        }
+        Ok(outcome)
+    }
+}
+
+fn total_of(items: &[OrderItem]) -> Result<Money, Invalid> {
+    if items.is_empty() || items.len() > Order::MAX_ITEMS {
+        return Err(Invalid(format!(
+            "must contain between 1 and {} items",
+            Order::MAX_ITEMS
+        )));
+    }
+    items
+        .iter()
+        .try_fold(Money::ZERO, |sum, item| {
+            item.line_total().and_then(|line| sum.checked_add(line))
+        })
+        .ok_or_else(|| Invalid("order total is too large".to_owned()))
+}
+
+impl TryFrom<OrderFields> for Order {
+    type Error = Invalid;
+    fn try_from(fields: OrderFields) -> Result<Self, Invalid> {
+        let total = total_of(&fields.items)?;
+        if total.cents() != fields.total_cents {
+            return Err(Invalid(format!(
+                "total_cents is {} but the items add up to {}",
+                fields.total_cents,
+                total.cents()
+            )));
+        }
+        Ok(Self {
+            id: fields.id,
+            customer_id: fields.customer_id,
+            items: fields.items,
+            total,
+            status: fields.status,
+            created_at: fields.created_at,
+            updated_at: fields.updated_at,
+        })
+    }
+}
+
+impl From<Order> for OrderFields {
+    fn from(order: Order) -> Self {
+        Self {
+            id: order.id,
+            customer_id: order.customer_id,
+            items: order.items,
+            total_cents: order.total.cents(),
+            status: order.status,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(product: &str, quantity: i64, cents: i64) -> OrderItem {
+        OrderItem::parse("items[0]", product, quantity, cents).unwrap()
+    }
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    fn pending_order() -> Order {
+        Order::place(
+            OrderId::new(),
+            UserId::new(),
+            vec![item("SKU-1", 2, 1999), item("SKU-2", 1, 500)],
+            at("2025-01-01T00:00:00Z"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_placed_order_is_pending_and_its_total_is_the_sum_of_its_lines() {
+        let order = pending_order();
+
+        assert_eq!(order.status(), OrderStatus::Pending);
+        assert_eq!(order.total(), Money::from_cents(2 * 1999 + 500));
+        assert_eq!(order.created_at(), order.updated_at());
+    }
+
+    #[test]
+    fn an_order_without_items_is_refused() {
+        let error = Order::place(
+            OrderId::new(),
+            UserId::new(),
+            vec![],
+            at("2025-01-01T00:00:00Z"),
+        )
+        .unwrap_err();
+
+        assert_eq!(error.code(), "VALIDATION_ERROR");
+        assert_eq!(
+            error.to_string(),
+            "items: must contain between 1 and 50 items"
+        );
+    }
+
+    #[test]
+    fn an_order_with_more_than_50_items_is_refused() {
+        let items = vec![item("SKU-1", 1, 1); 51];
+
+        let result = Order::place(
+            OrderId::new(),
+            UserId::new(),
+            items,
+            at("2025-01-01T00:00:00Z"),
+        );
+
+        assert!(matches!(result, Err(Error::Validation(_))));
+    }
+
+    #[test]
+    fn a_bad_line_reports_each_bad_field_under_its_prefix() {
+        let errors = OrderItem::parse("items[3]", "bad sku", 0, -1).unwrap_err();
+
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "items[3].product_id",
+                "items[3].quantity",
+                "items[3].unit_price_cents"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_unit_price_above_one_million_is_refused_and_one_million_is_accepted() {
+        assert!(OrderItem::parse("items[0]", "SKU", 1, 100_000_000).is_ok());
+        assert!(OrderItem::parse("items[0]", "SKU", 1, 0).is_ok());
+
+        let errors = OrderItem::parse("items[0]", "SKU", 1, 100_000_001).unwrap_err();
+
+        assert_eq!(
+            errors,
+            [FieldError::new(
+                "items[0].unit_price_cents",
+                "must be between 0 and 100000000"
+            )]
+        );
+    }
+
+    #[test]
+    fn confirming_a_pending_order_confirms_it_and_touches_updated_at() {
+        let mut order = pending_order();
+        let later = at("2025-01-01T00:05:00Z");
+
+        let outcome = order.confirm(later).unwrap();
+
+        assert_eq!(outcome, Confirmation::Confirmed);
+        assert_eq!(order.status(), OrderStatus::Confirmed);
+        assert_eq!(order.updated_at(), later);
+    }
+
+    #[test]
+    fn confirming_a_confirmed_order_again_changes_nothing() {
+        let mut order = pending_order();
+        order.confirm(at("2025-01-01T00:05:00Z")).unwrap();
+        let before = order.clone();
+
+        let outcome = order.confirm(at("2025-01-01T00:09:00Z")).unwrap();
+
+        assert_eq!(outcome, Confirmation::AlreadyConfirmed);
+        assert_eq!(order, before);
+    }
+
+    #[test]
+    fn confirming_from_any_other_status_is_a_conflict() {
+        let id = OrderId::new();
+        for status in [
+            OrderStatus::Rejected,
+            OrderStatus::Shipped,
+            OrderStatus::Delivered,
+            OrderStatus::Cancelled,
+        ] {
+            let error = status.confirm(&id).unwrap_err();
+
+            assert_eq!(error.code(), "CONFLICT", "{status}");
+        }
+    }
+
+    #[test]
+    fn an_order_serialises_with_cents_and_an_uppercase_status() {
+        let order = pending_order();
+
+        let value = serde_json::to_value(&order).unwrap();
+
+        assert_eq!(
+            value,
+            json!({
+                "id": order.id().to_string(),
+                "customer_id": order.customer_id().to_string(),
+                "items": [
+                    {"product_id": "SKU-1", "quantity": 2, "unit_price_cents": 1999},
+                    {"product_id": "SKU-2", "quantity": 1, "unit_price_cents": 500}
+                ],
+                "total_cents": 4498,
+                "status": "PENDING",
+                "created_at": "2025-01-01T00:00:00Z",
+                "updated_at": "2025-01-01T00:00:00Z"
+            })
+        );
+        assert_eq!(serde_json::from_value::<Order>(value).unwrap(), order);
+    }
+
+    #[test]
+    fn a_stored_order_whose_total_does_not_match_its_items_is_refused() {
+        let mut value = serde_json::to_value(pending_order()).unwrap();
+        value["total_cents"] = json!(1);
+
+        let result = serde_json::from_value::<Order>(value);
+
+        assert!(result.is_err());
+    }
+}

@@ -1,0 +1,518 @@
+//! Parsed value types: once constructed, a value is valid. Each `parse` says why it refused.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why a raw value was refused, without the field name: e.g. `must be a valid email address`.
+///
+/// The caller knows which field it parsed and builds a [`crate::error::FieldError`] from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+macro_rules! uuid_v7_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A fresh, time-ordered id (UUID v7).
+            #[expect(clippy::new_without_default, reason = "a fresh random id is not a default value")]
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Parses a UUID v7 in any case, hyphenated (`0190a0e4-…`) or simple; it is
+            /// printed back lowercase and hyphenated.
+            ///
+            /// # Errors
+            /// [`Invalid`] when `raw` is not a UUID, or is a UUID of another version.
+            pub fn parse(raw: &str) -> Result<Self, Invalid> {
+                let uuid = Uuid::try_parse(raw.trim())
+                    .map_err(|_| Invalid::new("must be a UUID"))?;
+                if uuid.get_version_num() != 7 {
+                    return Err(Invalid::new("must be a version 7 UUID"));
+                }
+                Ok(Self(uuid))
+            }
+
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Invalid;
+            fn from_str(raw: &str) -> Result<Self, Invalid> {
+                Self::parse(raw)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(raw: String) -> Result<Self, Invalid> {
+                Self::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.to_string()
+            }
+        }
+    };
+}
+
+uuid_v7_id!(
+    /// Identifies a user: a UUID v7, serialised as its lowercase hyphenated string.
+    UserId
+);
+uuid_v7_id!(
+    /// Identifies an order: a UUID v7, serialised as its lowercase hyphenated string.
+    OrderId
+);
+
+/// An email address, trimmed and lowercased, at most 254 bytes, shaped `local@domain.tld`.
+///
+/// Serialised as its string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Longest address accepted, in bytes (RFC 5321 path limit minus the angle brackets).
+    pub const MAX_LEN: usize = 254;
+
+    /// Parses an address: trims, lowercases, then checks `local@domain.tld`.
+    ///
+    /// The local part is 1..=64 characters of letters, digits, `.` (not first, last or doubled)
+    /// and ``!#$%&'*+/=?^_`{|}~-``. The domain has at least two dot-separated labels of
+    /// letters, digits and inner `-`, each 1..=63 long; the last label is not all digits.
+    ///
+    /// # Errors
+    /// [`Invalid`] with `must be a valid email address`, or `must be at most 254 bytes`.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let email = raw.trim().to_lowercase();
+        if email.len() > Self::MAX_LEN {
+            return Err(Invalid::new("must be at most 254 bytes"));
+        }
+        if !looks_like_email(&email) {
+            return Err(Invalid::new("must be a valid email address"));
+        }
+        Ok(Self(email))
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn looks_like_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let local_ok = (1..=64).contains(&local.len())
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+    local_ok && domain_ok
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
+
+/// A person's display name: trimmed, 1..=100 characters (Unicode scalar values), no control
+/// characters. Serialised as its string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserName(String);
+
+impl UserName {
+    /// Longest name accepted, in characters.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Parses a name: trims surrounding whitespace, then checks its length and characters.
+    ///
+    /// # Errors
+    /// [`Invalid`] when empty after trimming, longer than 100 characters, or containing a
+    /// control character.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(Invalid::new("must not be empty"));
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(Invalid::new("must be at most 100 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Invalid::new("must not contain control characters"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for UserName {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<UserName> for String {
+    fn from(name: UserName) -> String {
+        name.0
+    }
+}
+
+/// An amount of money in integer cents (no floats, no currency: the shop has one).
+///
+/// Serialised as a plain JSON integer of cents. Arithmetic is checked: `None` on overflow.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Money(u64);
+
+impl Money {
+    /// Zero cents.
+    pub const ZERO: Money = Money(0);
+
+    /// `cents` cents; every `u64` is a valid amount.
+    pub const fn from_cents(cents: u64) -> Self {
+        Self(cents)
+    }
+
+    /// The amount in cents.
+    pub const fn cents(self) -> u64 {
+        self.0
+    }
+
+    /// `self + other`, or `None` on overflow.
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Money)
+    }
+
+    /// `self * quantity`, or `None` on overflow.
+    pub fn checked_mul(self, quantity: Quantity) -> Option<Money> {
+        self.0.checked_mul(u64::from(quantity.get())).map(Money)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} cents", self.0)
+    }
+}
+
+/// How many units of a product an order line has: 1..=1000. Serialised as a JSON integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "u32")]
+pub struct Quantity(u32);
+
+impl Quantity {
+    /// Smallest quantity accepted.
+    pub const MIN: u32 = 1;
+    /// Largest quantity accepted.
+    pub const MAX: u32 = 1000;
+
+    /// Parses a quantity. Takes `i64` so that negative input gets the same message as zero.
+    ///
+    /// # Errors
+    /// [`Invalid`] outside 1..=1000.
+    pub fn parse(raw: i64) -> Result<Self, Invalid> {
+        u32::try_from(raw)
+            .ok()
+            .filter(|n| (Self::MIN..=Self::MAX).contains(n))
+            .map(Self)
+            .ok_or_else(|| Invalid::new("must be between 1 and 1000"))
+    }
+
+    /// The quantity.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Quantity {
+    type Error = Invalid;
+    fn try_from(raw: i64) -> Result<Self, Invalid> {
+        Self::parse(raw)
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(quantity: Quantity) -> u32 {
+        quantity.0
+    }
+}
+
+/// A product identifier (SKU): 1..=64 characters of `A-Z a-z 0-9 _ -`. Serialised as its string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProductId(String);
+
+impl ProductId {
+    /// Longest product id accepted, in characters.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a product id as given (no trimming: a space is an error).
+    ///
+    /// # Errors
+    /// [`Invalid`] when empty, longer than 64, or containing another character.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() {
+            return Err(Invalid::new("must not be empty"));
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(Invalid::new("must be at most 64 characters"));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(Invalid::new(
+                "must contain only letters, digits, '_' and '-'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProductId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ProductId {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<ProductId> for String {
+    fn from(id: ProductId) -> String {
+        id.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_user_id_round_trips_through_parse() {
+        let id = UserId::new();
+
+        let parsed = UserId::parse(&id.to_string()).unwrap();
+
+        assert_eq!(parsed, id);
+    }
+
+    #[test]
+    fn an_id_is_printed_lowercase_and_hyphenated_whatever_the_input_case() {
+        let id = OrderId::new().to_string();
+
+        let parsed = OrderId::parse(&id.to_uppercase()).unwrap();
+
+        assert_eq!(parsed.to_string(), id);
+    }
+
+    #[test]
+    fn an_id_that_is_not_a_uuid_is_refused() {
+        assert_eq!(
+            UserId::parse("not-a-uuid"),
+            Err(Invalid("must be a UUID".into()))
+        );
+        assert!(UserId::parse("").is_err());
+    }
+
+    #[test]
+    fn a_uuid_of_another_version_is_refused() {
+        let v4 = Uuid::new_v4().to_string();
+
+        assert_eq!(
+            OrderId::parse(&v4),
+            Err(Invalid("must be a version 7 UUID".into()))
+        );
+    }
+
+    #[test]
+    fn an_email_is_trimmed_and_lowercased() {
+        let email = Email::parse("  Ada.Lovelace@Example.COM ").unwrap();
+
+        assert_eq!(email.as_str(), "ada.lovelace@example.com");
+    }
+
+    #[test]
+    fn common_valid_emails_are_accepted() {
+        for raw in [
+            "a@b.co",
+            "first.last+tag@sub.example.org",
+            "x_y-z@xn--p1ai.xn--p1ai",
+        ] {
+            assert!(Email::parse(raw).is_ok(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for raw in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a@b.c",
+            "a@@b.com",
+            "a b@example.com",
+            ".a@example.com",
+            "a..b@example.com",
+            "a@-b.com",
+            "a@b..com",
+            "a@example.123",
+        ] {
+            assert_eq!(
+                Email::parse(raw),
+                Err(Invalid("must be a valid email address".into())),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_email_longer_than_254_bytes_is_refused() {
+        let raw = format!(
+            "{}@{}.com",
+            "a".repeat(64),
+            "b".repeat(63) + "." + &"c".repeat(130)
+        );
+
+        assert_eq!(
+            Email::parse(&raw),
+            Err(Invalid("must be at most 254 bytes".into()))
+        );
+    }
+
+    #[test]
+    fn a_user_name_is_trimmed_and_between_1_and_100_characters() {
+        assert_eq!(UserName::parse("  Ada  ").unwrap().as_str(), "Ada");
+        assert!(UserName::parse(&"é".repeat(100)).is_ok());
+        assert!(UserName::parse(&"é".repeat(101)).is_err());
+        assert!(UserName::parse("   ").is_err());
+        assert!(UserName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn a_quantity_is_between_1_and_1000() {
+        assert_eq!(Quantity::parse(1).unwrap().get(), 1);
+        assert_eq!(Quantity::parse(1000).unwrap().get(), 1000);
+        for raw in [0, -1, 1001, i64::MAX] {
+            assert_eq!(
+                Quantity::parse(raw),
+                Err(Invalid("must be between 1 and 1000".into())),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn money_arithmetic_is_checked() {
+        let price = Money::from_cents(250);
+        let three = Quantity::parse(3).unwrap();
+
+        assert_eq!(price.checked_mul(three), Some(Money::from_cents(750)));
+        assert_eq!(
+            Money::from_cents(u64::MAX).checked_add(Money::from_cents(1)),
+            None
+        );
+        assert_eq!(Money::from_cents(u64::MAX).checked_mul(three), None);
+    }
+
+    #[test]
+    fn a_product_id_allows_only_letters_digits_underscore_and_hyphen() {
+        assert!(ProductId::parse("SKU_123-abc").is_ok());
+        assert!(ProductId::parse(&"a".repeat(64)).is_ok());
+        assert!(ProductId::parse(&"a".repeat(65)).is_err());
+        assert!(ProductId::parse("").is_err());
+        assert!(ProductId::parse("sku 1").is_err());
+        assert!(ProductId::parse("sku/1").is_err());
+    }
+
+    #[test]
+    fn values_deserialise_only_when_valid() {
+        assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
+        assert!(serde_json::from_str::<Quantity>("0").is_err());
+        assert_eq!(
+            serde_json::from_str::<Quantity>("5").unwrap(),
+            Quantity::parse(5).unwrap()
+        );
+        assert_eq!(serde_json::to_string(&Money::from_cents(42)).unwrap(), "42");
+    }
+}

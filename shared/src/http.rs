@@ -1,0 +1,311 @@
+//! HTTP helpers for the API Gateway (HTTP API, payload v2.0) functions: request parsing,
+//! JSON responses and the one error → response mapping.
+//!
+//! Handlers build a `Result<Response<Body>, Error>` and pass it through [`respond`], so an
+//! expected error (400, 404, 409...) is an `Ok` response and nothing escapes as a Lambda error.
+
+use std::convert::Infallible;
+use std::str::FromStr;
+
+use http::StatusCode;
+use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::Invalid;
+use crate::error::Error;
+
+/// What every HTTP handler returns: always a response, never a Lambda error.
+pub type HttpResult = Result<Response<Body>, Infallible>;
+
+/// Turns a handler's outcome into a response: `Ok` as is, `Err` through [`error_response`].
+pub fn respond(result: Result<Response<Body>, Error>) -> HttpResult {
+    Ok(result.unwrap_or_else(|error| error_response(&error)))
+}
+
+/// Deserialises the request body (JSON) into `T`.
+///
+/// Use `#[serde(deny_unknown_fields)]` on `T` so that unexpected fields are refused.
+///
+/// # Errors
+/// [`Error::Validation`] naming the offending field:
+/// - `body`: body missing, empty, not JSON, or not the expected kind of value (e.g. an array);
+/// - `<field>`: required field missing (`is required`), unknown field (`is not allowed`);
+/// - `<path>`, e.g. `items[0].quantity`: a value of the wrong type.
+pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::invalid(
+            "body",
+            "is required and must be a JSON object",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    deserializer
+        .end()
+        .map_err(|_| Error::invalid("body", "must be valid JSON"))?;
+    Ok(value)
+}
+
+fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if !inner.is_data() {
+        return Error::invalid("body", "must be valid JSON");
+    }
+    let message = without_position(&inner.to_string());
+    let join = |name: &str| {
+        if path == "." {
+            name.to_owned()
+        } else if path == name || path.ends_with(&format!(".{name}")) {
+            path.clone()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if let Some(name) = backticked_after(&message, "missing field ") {
+        return Error::invalid(join(name), "is required");
+    }
+    if let Some(name) = backticked_after(&message, "unknown field ") {
+        return Error::invalid(join(name), "is not allowed");
+    }
+    let field = if path == "." { "body".to_owned() } else { path };
+    Error::invalid(field, message)
+}
+
+/// serde_json appends ` at line L column C`; the client knows its own body.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `name` from messages like ``missing field `name` `` / ``unknown field `name`, expected ...``.
+fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?.strip_prefix('`')?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// The path parameter `name` (e.g. `id` of `/users/{id}`) parsed as a `T`.
+///
+/// # Errors
+/// [`Error::Validation`] on field `name` when it is missing or does not parse.
+pub fn path_param<T: FromStr<Err = Invalid>>(req: &Request, name: &str) -> Result<T, Error> {
+    let raw = req
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .ok_or_else(|| Error::invalid(name, "is required"))?;
+    raw.parse().map_err(|e: Invalid| Error::invalid(name, e.0))
+}
+
+/// The first value of query parameter `name`, if present (URL-decoded).
+pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.query_string_parameters_ref()
+        .and_then(|params| params.first(name))
+}
+
+/// API Gateway's request id (`requestContext.requestId`), when the request came through it.
+pub fn request_id(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+}
+
+/// The id that ties logs and events to this request: API Gateway's request id when present,
+/// otherwise a fresh UUID (e.g. for a direct invocation).
+pub fn correlation_id(req: &Request) -> String {
+    request_id(req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// A JSON response with `status` and `content-type: application/json`.
+///
+/// If `body` cannot be serialised (a bug) the response is a logged, opaque 500.
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(json) => json_text(status, json),
+        Err(e) => error_response(&Error::internal("serialising response body", e)),
+    }
+}
+
+/// `201 Created` with `location` and `body` as JSON.
+pub fn created<T: Serialize>(location: &str, body: &T) -> Response<Body> {
+    let mut response = json_response(StatusCode::CREATED, body);
+    if response.status() == StatusCode::CREATED {
+        match HeaderValue::try_from(location) {
+            Ok(value) => {
+                response.headers_mut().insert(LOCATION, value);
+            }
+            Err(e) => tracing::warn!(error = %e, "location is not a valid header value"),
+        }
+    }
+    response
+}
+
+/// The response for `error`: its status and `{"error":{"code","message","details"?}}`.
+///
+/// A 5xx is logged with `tracing::error!` and its full source chain; its body is opaque.
+/// A 4xx is logged at `info` with its code only (messages may echo client input).
+pub fn error_response(error: &Error) -> Response<Body> {
+    let status = error.status();
+    if error.is_server_error() {
+        tracing::error!(status = status.as_u16(), code = error.code(), error = %error.chain(), "request failed");
+    } else {
+        tracing::info!(
+            status = status.as_u16(),
+            code = error.code(),
+            "request rejected"
+        );
+    }
+    let json = serde_json::to_string(&error.body()).unwrap_or_else(|_| {
+        r#"{"error":{"code":"INTERNAL_ERROR","message":"internal error"}}"#.to_owned()
+    });
+    json_text(status, json)
+}
+
+fn json_text(status: StatusCode, json: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(json));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserId;
+    use crate::error::FieldError;
+    use serde::Deserialize;
+    use serde_json::{Value, json};
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised to exercise error paths")]
+    struct Dto {
+        name: String,
+        items: Vec<Line>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised to exercise error paths")]
+    struct Line {
+        quantity: i64,
+    }
+
+    fn request_with_body(body: &str) -> Request {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../events/apigw-http-v2-sample.json")).unwrap();
+        event["body"] = json!(body);
+        event["isBase64Encoded"] = json!(false);
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    fn field_errors(result: Result<Dto, Error>) -> Vec<FieldError> {
+        match result {
+            Err(Error::Validation(fields)) => fields,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_body_is_parsed() {
+        let req = request_with_body(r#"{"name":"a","items":[{"quantity":1}]}"#);
+
+        assert!(parse_json::<Dto>(&req).is_ok());
+    }
+
+    #[test]
+    fn an_empty_or_non_json_body_is_a_validation_error_on_body() {
+        for body in [
+            "",
+            "   ",
+            "{not json",
+            r#"{"name":"a","items":[]} trailing"#,
+            "[]",
+        ] {
+            let fields = field_errors(parse_json(&request_with_body(body)));
+
+            assert_eq!(fields.len(), 1, "{body:?}");
+            assert_eq!(fields[0].field, "body", "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let fields = field_errors(parse_json(&request_with_body(r#"{"items":[]}"#)));
+
+        assert_eq!(fields, [FieldError::new("name", "is required")]);
+    }
+
+    #[test]
+    fn a_missing_nested_field_is_named_with_its_path() {
+        let fields = field_errors(parse_json(&request_with_body(
+            r#"{"name":"a","items":[{}]}"#,
+        )));
+
+        assert_eq!(
+            fields,
+            [FieldError::new("items[0].quantity", "is required")]
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let body = r#"{"name":"a","items":[],"admin":true}"#;
+
+        let fields = field_errors(parse_json(&request_with_body(body)));
+
+        assert_eq!(fields, [FieldError::new("admin", "is not allowed")]);
+    }
+
+    #[test]
+    fn a_wrongly_typed_field_is_named_with_its_path() {
+        let body = r#"{"name":"a","items":[{"quantity":"two"}]}"#;
+
+        let fields = field_errors(parse_json(&request_with_body(body)));
+
+        assert_eq!(fields[0].field, "items[0].quantity");
+        assert!(
+            fields[0].message.starts_with("invalid type"),
+            "{}",
+            fields[0].message
+        );
+        assert!(!fields[0].message.contains("line"), "{}", fields[0].message);
+    }
+
+    #[test]
+    fn a_missing_path_parameter_is_a_validation_error_naming_it() {
+        let req = request_with_body("");
+
+        let error = path_param::<UserId>(&req, "id").unwrap_err();
+
+        assert_eq!(error.to_string(), "id: is required");
+    }
+
+    #[test]
+    fn an_error_response_has_the_status_code_and_json_body() {
+        let response = error_response(&Error::not_found("user", "42"));
+
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": {"code": "NOT_FOUND", "message": "user 42 not found"}})
+        );
+    }
+
+    #[test]
+    fn the_request_id_comes_from_the_request_context() {
+        let req = request_with_body("");
+
+        assert_eq!(request_id(&req).as_deref(), Some("id"));
+    }
+}

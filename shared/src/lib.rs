@@ -1,0 +1,18 @@
+//! Code shared by the shop's Lambda functions: domain values, the one error type, HTTP helpers,
+//! narrow ports (traits) with DynamoDB/SQS adapters and in-memory fakes, events, config and
+//! telemetry.
+//!
+//! Only [`http`] knows Lambda types and only [`aws`] knows AWS SDK types; [`domain`] knows
+//! neither.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod memory;
+pub mod ports;
+pub mod telemetry;
+
+pub use error::{Error, FieldError};

@@ -1,0 +1,226 @@
+//! Narrow async traits, one per operation, so that a function depends on exactly what it uses
+//! (mirroring its least-privilege IAM policy in `template.yaml`).
+//!
+//! Implementations: [`crate::aws`] (DynamoDB, SQS) and [`crate::memory`] (fakes for tests).
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Confirmation, Invalid, Order, OrderId, User, UserId};
+use crate::error::Error;
+use crate::events::Envelope;
+
+/// Stores a new user (`dynamodb:PutItem`).
+#[async_trait]
+pub trait UserWriter: Send + Sync {
+    /// Inserts `user`.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when a user with the same id exists; [`Error::Internal`] on failure.
+    async fn insert(&self, user: &User) -> Result<(), Error>;
+}
+
+/// Reads one user (`dynamodb:GetItem`).
+#[async_trait]
+pub trait UserReader: Send + Sync {
+    /// The user with `id`, or `None`.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] on failure.
+    async fn get(&self, id: &UserId) -> Result<Option<User>, Error>;
+}
+
+/// Lists users page by page (`dynamodb:Scan`). Order is unspecified but stable across pages.
+#[async_trait]
+pub trait UserLister: Send + Sync {
+    /// Up to `limit` users after `cursor` (from the start when `None`). `next` is `None` on
+    /// the last page; a page may be shorter than `limit` and still have a `next`.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on field `cursor` when it was not issued by this lister;
+    /// [`Error::Internal`] on failure.
+    async fn list(&self, limit: PageLimit, cursor: Option<&Cursor>) -> Result<Page<User>, Error>;
+}
+
+/// Stores a new order (`dynamodb:PutItem`).
+#[async_trait]
+pub trait OrderWriter: Send + Sync {
+    /// Inserts `order`.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when an order with the same id exists; [`Error::Internal`] on failure.
+    async fn insert(&self, order: &Order) -> Result<(), Error>;
+}
+
+/// Reads one order (`dynamodb:GetItem`).
+#[async_trait]
+pub trait OrderReader: Send + Sync {
+    /// The order with `id`, or `None`.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] on failure.
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, Error>;
+}
+
+/// Moves an order's status with a conditional write (`dynamodb:UpdateItem` only).
+#[async_trait]
+pub trait OrderStatusUpdater: Send + Sync {
+    /// Confirms order `id`: `PENDING` becomes `CONFIRMED`; an already `CONFIRMED` order is left
+    /// untouched and reported as [`Confirmation::AlreadyConfirmed`] (safe to repeat).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such order; [`Error::Conflict`] when it is in
+    /// another status; [`Error::Internal`] on failure.
+    async fn confirm(&self, id: &OrderId) -> Result<Confirmation, Error>;
+}
+
+/// Publishes an event (`sqs:SendMessage`).
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Sends `envelope`.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] on failure.
+    async fn publish(&self, envelope: &Envelope) -> Result<(), Error>;
+}
+
+/// One page of a listing: `{"items":[...],"next":"<cursor>"|null}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// Where the next page starts; `null` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// How many items a page may hold: 1..=100, 20 by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit(u16);
+
+impl PageLimit {
+    /// Used when the request gives no limit.
+    pub const DEFAULT: PageLimit = PageLimit(20);
+    /// Largest limit accepted.
+    pub const MAX: u16 = 100;
+
+    /// Parses a limit from a query string value.
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is not an integer in 1..=100.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        raw.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=Self::MAX).contains(n))
+            .map(Self)
+            .ok_or_else(|| Invalid("must be an integer between 1 and 100".to_owned()))
+    }
+
+    /// The limit.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// An opaque pagination cursor: URL-safe base64 (no padding) of `{"id":"<last id>"}`.
+///
+/// Clients pass it back unchanged; only listers look inside ([`Cursor::after_id`]).
+/// A cursor issued by one lister is refused by a lister of another id type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(String);
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CursorKey {
+    id: String,
+}
+
+impl Cursor {
+    /// A cursor for the page that starts after `id`.
+    pub fn after(id: impl fmt::Display) -> Self {
+        let json = serde_json::json!({ "id": id.to_string() }).to_string();
+        Self(URL_SAFE_NO_PAD.encode(json))
+    }
+
+    /// Takes a cursor string as received from a client; it is checked when used.
+    pub fn from_client(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
+    /// The cursor as sent to clients.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id the page starts after, parsed as a `T` (e.g. [`UserId`]).
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on field `cursor` when it is not one we issued for a `T`.
+    pub fn after_id<T: FromStr>(&self) -> Result<T, Error> {
+        let invalid = || Error::invalid("cursor", "is not a valid cursor");
+        let bytes = URL_SAFE_NO_PAD.decode(&self.0).map_err(|_| invalid())?;
+        let key: CursorKey = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        key.id.parse().map_err(|_| invalid())
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_the_id_it_was_made_from() {
+        let id = UserId::new();
+
+        let cursor = Cursor::after(id);
+
+        assert_eq!(
+            Cursor::from_client(cursor.as_str())
+                .after_id::<UserId>()
+                .unwrap(),
+            id
+        );
+        assert!(!cursor.as_str().contains('='), "no padding: {cursor}");
+    }
+
+    #[test]
+    fn a_forged_or_garbled_cursor_is_a_validation_error_on_cursor() {
+        let not_base64 = Cursor::from_client("%%%");
+        let not_json = Cursor::from_client(URL_SAFE_NO_PAD.encode("hello"));
+        let not_an_id = Cursor::from_client(URL_SAFE_NO_PAD.encode(r#"{"id":"x"}"#));
+
+        for cursor in [not_base64, not_json, not_an_id] {
+            let error = cursor.after_id::<UserId>().unwrap_err();
+
+            assert_eq!(error.to_string(), "cursor: is not a valid cursor");
+        }
+    }
+
+    #[test]
+    fn a_page_limit_is_between_1_and_100() {
+        assert_eq!(PageLimit::parse("1").unwrap().get(), 1);
+        assert_eq!(PageLimit::parse("100").unwrap().get(), 100);
+        assert_eq!(PageLimit::default().get(), 20);
+        for raw in ["0", "101", "-1", "ten", ""] {
+            assert!(PageLimit::parse(raw).is_err(), "{raw:?}");
+        }
+    }
+}
