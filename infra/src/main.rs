@@ -331,7 +331,8 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
                 },
             }
         };
-        println!("\ndevstack: stopping ({reason})");
+        // Not println!: after Ctrl-C, a pipe on stdout (`make dev | tee`) may be gone.
+        tracing::info!("devstack: stopping ({reason})");
         let _ = stop_tx.send(true);
         for t in esm_tasks {
             let _ = t.await;

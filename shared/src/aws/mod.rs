@@ -5,6 +5,7 @@
 
 mod orders;
 mod sqs;
+mod table;
 mod users;
 
 pub use orders::DynamoOrders;

@@ -1,7 +1,5 @@
 //! The orders table: one item per order, key `id` (S), lines embedded as a list.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
@@ -9,6 +7,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde::Deserialize;
 
+use super::table::{Put, Table};
 use crate::domain::{Confirmation, Order, OrderId, OrderStatus, now};
 use crate::error::Error;
 use crate::ports::{OrderReader, OrderStatusUpdater, OrderWriter};
@@ -18,8 +17,7 @@ use crate::ports::{OrderReader, OrderStatusUpdater, OrderWriter};
 /// "status","created_at","updated_at"}`.
 #[derive(Debug, Clone)]
 pub struct DynamoOrders {
-    client: Client,
-    table: String,
+    table: Table,
 }
 
 /// Just the status of a stored order, read back from a failed conditional update.
@@ -37,13 +35,12 @@ impl DynamoOrders {
     /// A repository on `table` with an existing client.
     pub fn with_client(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
-            table: table.into(),
+            table: Table::new(client, table),
         }
     }
 
     fn context(&self, operation: &str) -> String {
-        format!("DynamoDB {operation} on table {}", self.table)
+        self.table.context(operation)
     }
 }
 
@@ -51,28 +48,12 @@ impl DynamoOrders {
 impl OrderWriter for DynamoOrders {
     #[tracing::instrument(skip_all, fields(order_id = %order.id()))]
     async fn insert(&self, order: &Order) -> Result<(), Error> {
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(order)
-            .map_err(|e| Error::internal(self.context("PutItem (serialising order)"), e))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::Conflict(format!(
-                    "order {} already exists",
-                    order.id()
-                )))
-            }
-            Err(e) => Err(Error::internal(self.context("PutItem"), e)),
+        match self.table.put_new(order).await? {
+            Put::Created => Ok(()),
+            Put::AlreadyExists => Err(Error::Conflict(format!(
+                "order {} already exists",
+                order.id()
+            ))),
         }
     }
 }
@@ -81,21 +62,7 @@ impl OrderWriter for DynamoOrders {
 impl OrderReader for DynamoOrders {
     #[tracing::instrument(skip_all, fields(order_id = %id))]
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, Error> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(id.to_string()))
-            .send()
-            .await
-            .map_err(|e| Error::internal(self.context("GetItem"), e))?;
-        output
-            .item
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| Error::internal(self.context("GetItem (reading order)"), e))
-            })
-            .transpose()
+        self.table.get(id).await
     }
 }
 
@@ -113,10 +80,11 @@ impl OrderStatusUpdater for DynamoOrders {
                 .map_err(|e| Error::internal(self.context("UpdateItem (serialising values)"), e))
         };
         let result = self
+            .table
             .client
             .update_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(id.to_string()))
+            .table_name(&self.table.name)
+            .set_key(Some(Table::key(id)))
             .update_expression("SET #status = :confirmed, updated_at = :now")
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")

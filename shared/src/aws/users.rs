@@ -1,12 +1,10 @@
 //! The users table: one item per user, key `id` (S).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::table::{Put, Table};
 use crate::domain::{User, UserId};
 use crate::error::Error;
 use crate::ports::{Cursor, Page, PageLimit, UserLister, UserReader, UserWriter};
@@ -14,8 +12,7 @@ use crate::ports::{Cursor, Page, PageLimit, UserLister, UserReader, UserWriter};
 /// Users in DynamoDB. Item: `{"id":S,"name":S,"email":S,"created_at":S (RFC 3339)}`.
 #[derive(Debug, Clone)]
 pub struct DynamoUsers {
-    client: Client,
-    table: String,
+    table: Table,
 }
 
 impl DynamoUsers {
@@ -27,13 +24,8 @@ impl DynamoUsers {
     /// A repository on `table` with an existing client.
     pub fn with_client(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
-            table: table.into(),
+            table: Table::new(client, table),
         }
-    }
-
-    fn context(&self, operation: &str) -> String {
-        format!("DynamoDB {operation} on table {}", self.table)
     }
 }
 
@@ -41,25 +33,9 @@ impl DynamoUsers {
 impl UserWriter for DynamoUsers {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn insert(&self, user: &User) -> Result<(), Error> {
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(user)
-            .map_err(|e| Error::internal(self.context("PutItem (serialising user)"), e))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::Conflict(format!("user {} already exists", user.id)))
-            }
-            Err(e) => Err(Error::internal(self.context("PutItem"), e)),
+        match self.table.put_new(user).await? {
+            Put::Created => Ok(()),
+            Put::AlreadyExists => Err(Error::Conflict(format!("user {} already exists", user.id))),
         }
     }
 }
@@ -68,21 +44,7 @@ impl UserWriter for DynamoUsers {
 impl UserReader for DynamoUsers {
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn get(&self, id: &UserId) -> Result<Option<User>, Error> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(id.to_string()))
-            .send()
-            .await
-            .map_err(|e| Error::internal(self.context("GetItem"), e))?;
-        output
-            .item
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| Error::internal(self.context("GetItem (reading user)"), e))
-            })
-            .transpose()
+        self.table.get(id).await
     }
 }
 
@@ -95,19 +57,20 @@ impl UserLister for DynamoUsers {
         let start = cursor
             .map(|c| c.after_id::<UserId>())
             .transpose()?
-            .map(|id| HashMap::from([("id".to_owned(), AttributeValue::S(id.to_string()))]));
+            .map(Table::key);
         let output = self
+            .table
             .client
             .scan()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .limit(i32::from(limit.get()) + 1)
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| Error::internal(self.context("Scan"), e))?;
+            .map_err(|e| Error::internal(self.table.context("Scan"), e))?;
         let more = output.last_evaluated_key.is_some();
         let mut items: Vec<User> = serde_dynamo::from_items(output.items.unwrap_or_default())
-            .map_err(|e| Error::internal(self.context("Scan (reading users)"), e))?;
+            .map_err(|e| Error::internal(self.table.context("Scan (reading users)"), e))?;
         let wanted = usize::from(limit.get());
         // More than `limit` came back: the page ends at `limit`. Otherwise there is a next page
         // only if DynamoDB stopped early (1 MB per call) and said so with LastEvaluatedKey.
