@@ -12,6 +12,7 @@ pub mod invoke;
 pub mod localstack;
 pub mod procs;
 pub mod provision;
+pub mod stack;
 pub mod template;
 
 use std::path::PathBuf;

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use devstack::esm::{self, Mapping};
+use devstack::esm;
 use devstack::gateway::{self, Gateway, Routes};
 use devstack::invoke::Invoker;
 use devstack::procs::{self, Supervisor};
-use devstack::provision::{self, ProvisionOptions, Provisioned, queue_plans};
+use devstack::provision::{self, ProvisionOptions, queue_plans};
+use devstack::stack;
 use devstack::template::{Function, Template};
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -245,7 +246,7 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
 
         // 3. Functions under `cargo lambda watch`, with the template's environment.
         let env_file = state.join(format!("functions-{stack}.env"));
-        let env = function_environment(&functions, &provisioned, &endpoint, args.redis_port)?;
+        let env = stack::function_environment(&functions, &provisioned, &endpoint, args.redis_port)?;
         std::fs::write(&env_file, env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())?;
         let cargo_lambda = venv_bin.join("cargo-lambda");
         if !cargo_lambda.exists() {
@@ -275,6 +276,12 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
         if args.no_reload {
             watch_cmd.arg("--ignore-changes");
         }
+        if procs::port_open(args.lambda_port).await {
+            bail!(
+                "127.0.0.1:{} is in use (another devstack?): stop it or pass --lambda-port",
+                args.lambda_port
+            );
+        }
         sup.spawn("cargo lambda watch", watch_cmd, None)?;
         procs::wait_for_port("cargo lambda watch", args.lambda_port, Duration::from_secs(120)).await?;
         let invoker = Invoker::new(&format!("http://127.0.0.1:{}", args.lambda_port));
@@ -290,7 +297,7 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
         let gateway_task = tokio::spawn(gateway::serve(gw, listener, async move {
             let _ = gw_stop.changed().await;
         }));
-        let mappings = mappings(&functions, &provisioned)?;
+        let mappings = stack::mappings(&functions, &provisioned)?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let esm_tasks: Vec<_> = mappings
             .iter()
@@ -354,77 +361,4 @@ async fn devstack_sdk(endpoint: &str) -> aws_config::SdkConfig {
 
 fn port_of(url: &str) -> Option<u16> {
     url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
-}
-
-/// Every function's resolved environment, merged into the one set `cargo lambda watch` passes
-/// to all functions. Two functions giving one variable different values is an error: the local
-/// cloud could not honour both.
-fn function_environment(
-    functions: &[Function],
-    provisioned: &Provisioned,
-    endpoint: &str,
-    redis_port: u16,
-) -> Result<BTreeMap<String, String>> {
-    let mut env: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for f in functions {
-        let mut own = BTreeMap::new();
-        for (k, v) in &f.environment {
-            let v = provisioned
-                .resolver
-                .string(v)
-                .with_context(|| format!("function {}: variable {k}", f.logical_id))?;
-            own.insert(k.clone(), v);
-        }
-        if let Some(fmt) = &f.log_format {
-            own.insert("AWS_LAMBDA_LOG_FORMAT".into(), fmt.clone());
-        }
-        for (k, v) in own {
-            match env.get(&k) {
-                Some((other, old)) if *old != v => bail!(
-                    "variable {k} is {old:?} for {other} but {v:?} for {}: cargo lambda watch gives all functions one environment; rename one",
-                    f.logical_id
-                ),
-                _ => {
-                    env.insert(k, (f.logical_id.clone(), v));
-                }
-            }
-        }
-    }
-    let mut out: BTreeMap<String, String> = env.into_iter().map(|(k, (_, v))| (k, v)).collect();
-    for (k, v) in devstack::aws::function_env() {
-        out.insert(k, v);
-    }
-    out.insert("AWS_ENDPOINT_URL".into(), endpoint.to_owned());
-    out.entry("REDIS_URL".into())
-        .or_insert_with(|| format!("redis://127.0.0.1:{redis_port}"));
-    Ok(out)
-}
-
-fn mappings(functions: &[Function], provisioned: &Provisioned) -> Result<Vec<Mapping>> {
-    let mut out = Vec::new();
-    for f in functions {
-        for e in &f.sqs_events {
-            let arn = provisioned.resolver.string(&e.queue)?;
-            let (queue_id, q) = provisioned.queue_by_arn(&arn).ok_or_else(|| {
-                anyhow!(
-                    "function {}: event {} names queue {arn}, which the template does not create",
-                    f.logical_id,
-                    e.name
-                )
-            })?;
-            out.push(Mapping {
-                function_id: f.logical_id.clone(),
-                function: f.binary.clone(),
-                timeout: Duration::from_secs(f.timeout_secs),
-                queue_id: queue_id.to_owned(),
-                queue_url: q.url.clone(),
-                queue_arn: q.arn.clone(),
-                batch_size: e.batch_size,
-                batching_window: Duration::from_secs(e.batching_window_secs),
-                report_batch_item_failures: e.report_batch_item_failures,
-                region: provisioned.resolver.region.clone(),
-            });
-        }
-    }
-    Ok(out)
 }

@@ -1,0 +1,188 @@
+//! What `devstack up` derives from the template and the created resources: each function's
+//! environment (merged into the one `cargo lambda watch` passes to all functions) and the SQS
+//! event source mappings.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::esm::Mapping;
+use crate::provision::Provisioned;
+use crate::template::Function;
+
+/// Every function's resolved environment (`Globals` + its own, intrinsics resolved), merged
+/// into the one set `cargo lambda watch` passes to all functions, plus the local endpoint
+/// variables (`AWS_ENDPOINT_URL`, region, dummy credentials) and `REDIS_URL`.
+///
+/// # Errors
+/// Two functions give one variable different values (the local cloud could not honour both;
+/// the message names the variable and both functions), or a value does not resolve.
+pub fn function_environment(
+    functions: &[Function],
+    provisioned: &Provisioned,
+    endpoint: &str,
+    redis_port: u16,
+) -> Result<BTreeMap<String, String>> {
+    let mut env: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for f in functions {
+        let mut own = BTreeMap::new();
+        for (k, v) in &f.environment {
+            let v = provisioned
+                .resolver
+                .string(v)
+                .with_context(|| format!("function {}: variable {k}", f.logical_id))?;
+            own.insert(k.clone(), v);
+        }
+        if let Some(fmt) = &f.log_format {
+            own.insert("AWS_LAMBDA_LOG_FORMAT".into(), fmt.clone());
+        }
+        for (k, v) in own {
+            match env.get(&k) {
+                Some((other, old)) if *old != v => bail!(
+                    "variable {k} is {old:?} for {other} but {v:?} for {}: cargo lambda watch gives all functions one environment; rename one",
+                    f.logical_id
+                ),
+                _ => {
+                    env.insert(k, (f.logical_id.clone(), v));
+                }
+            }
+        }
+    }
+    let mut out: BTreeMap<String, String> = env.into_iter().map(|(k, (_, v))| (k, v)).collect();
+    for (k, v) in crate::aws::function_env() {
+        out.insert(k, v);
+    }
+    out.insert("AWS_ENDPOINT_URL".into(), endpoint.to_owned());
+    out.entry("REDIS_URL".into())
+        .or_insert_with(|| format!("redis://127.0.0.1:{redis_port}"));
+    Ok(out)
+}
+
+/// One event source mapping per `SQS` event, its queue found by the resolved ARN.
+///
+/// # Errors
+/// An event names a queue the template does not create.
+pub fn mappings(functions: &[Function], provisioned: &Provisioned) -> Result<Vec<Mapping>> {
+    let mut out = Vec::new();
+    for f in functions {
+        for e in &f.sqs_events {
+            let arn = provisioned.resolver.string(&e.queue)?;
+            let (queue_id, q) = provisioned.queue_by_arn(&arn).ok_or_else(|| {
+                anyhow!(
+                    "function {}: event {} names queue {arn}, which the template does not create",
+                    f.logical_id,
+                    e.name
+                )
+            })?;
+            out.push(Mapping {
+                function_id: f.logical_id.clone(),
+                function: f.binary.clone(),
+                timeout: Duration::from_secs(f.timeout_secs),
+                queue_id: queue_id.to_owned(),
+                queue_url: q.url.clone(),
+                queue_arn: q.arn.clone(),
+                batch_size: e.batch_size,
+                batching_window: Duration::from_secs(e.batching_window_secs),
+                report_batch_item_failures: e.report_batch_item_failures,
+                region: provisioned.resolver.region.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::QueueInfo;
+    use crate::template::{Physical, Resolver, Template};
+
+    const TEMPLATE: &str = r#"
+Globals:
+  Function:
+    Environment: { Variables: { SHARED: same } }
+Resources:
+  Q: { Type: AWS::SQS::Queue }
+  A:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: a } }
+    Properties:
+      Timeout: 9
+      Environment: { Variables: { QUEUE_URL: !Ref Q, ONLY_A: x } }
+      Events:
+        Jobs: { Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 4 } }
+  B:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: b } }
+    Properties:
+      Environment: { Variables: { QUEUE_URL: !Ref Q } }
+"#;
+
+    fn provisioned(template: &Template) -> Provisioned {
+        let mut resolver = Resolver::new(template, "us-east-1", "123456789012", "s");
+        resolver.resources.insert(
+            "Q".into(),
+            Physical {
+                reference: "http://q".into(),
+                attributes: BTreeMap::from([("Arn".to_owned(), "arn:q".to_owned())]),
+            },
+        );
+        Provisioned {
+            tables: BTreeMap::new(),
+            queues: BTreeMap::from([(
+                "Q".to_owned(),
+                QueueInfo {
+                    name: "s-Q".into(),
+                    url: "http://q".into(),
+                    arn: "arn:q".into(),
+                },
+            )]),
+            resolver,
+        }
+    }
+
+    #[test]
+    fn the_functions_variables_are_merged_with_the_local_endpoint() {
+        let t = Template::parse(TEMPLATE).unwrap();
+        let env = function_environment(&t.functions().unwrap(), &provisioned(&t), "http://e", 6380)
+            .unwrap();
+        assert_eq!(env["QUEUE_URL"], "http://q");
+        assert_eq!(env["ONLY_A"], "x");
+        assert_eq!(env["SHARED"], "same");
+        assert_eq!(env["AWS_ENDPOINT_URL"], "http://e");
+        assert_eq!(env["REDIS_URL"], "redis://127.0.0.1:6380");
+    }
+
+    #[test]
+    fn two_functions_giving_one_variable_different_values_is_an_error_naming_both() {
+        let t = Template::parse(&TEMPLATE.replace("QUEUE_URL: !Ref Q }", "QUEUE_URL: other }"))
+            .unwrap();
+        let err = function_environment(&t.functions().unwrap(), &provisioned(&t), "http://e", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("QUEUE_URL") && err.contains("for A") && err.contains("for B"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_sqs_event_becomes_a_mapping_on_the_created_queue() {
+        let t = Template::parse(TEMPLATE).unwrap();
+        let m = mappings(&t.functions().unwrap(), &provisioned(&t)).unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            (m[0].function.as_str(), m[0].queue_url.as_str()),
+            ("a", "http://q")
+        );
+        assert_eq!((m[0].batch_size, m[0].timeout), (4, Duration::from_secs(9)));
+    }
+
+    #[test]
+    fn an_sqs_event_on_a_queue_the_template_does_not_create_is_an_error() {
+        let t = Template::parse(&TEMPLATE.replace("Queue: !GetAtt Q.Arn", "Queue: arn:elsewhere"))
+            .unwrap();
+        assert!(mappings(&t.functions().unwrap(), &provisioned(&t)).is_err());
+    }
+}
