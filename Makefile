@@ -1,5 +1,5 @@
 # The two commands that matter: `make dev` (the local cloud) and `make test` (every test).
-.PHONY: dev test lint fmt bootstrap routes localstack-init sam-build deploy
+.PHONY: dev test lint fmt bootstrap routes localstack-init release sam-build deploy
 
 ## Run the whole cloud side locally: emulator + Redis + functions + API Gateway on :3000.
 ## Extra flags: make dev DEV_FLAGS="--visibility-timeout 5"
@@ -29,6 +29,11 @@ routes:
 ## Regenerate the LocalStack init script from the template.
 localstack-init:
 	cargo run -q -p devstack -- localstack-init > localstack/init/ready.d/10-resources.sh
+
+## Release build of every function for Lambda (arm64, Zig from .venv as cross linker):
+## target/lambda/<name>/bootstrap. Needs the target once: rustup target add aarch64-unknown-linux-gnu
+release: bootstrap
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(foreach f,$(notdir $(wildcard functions/*)),--bin $(f))
 
 ## Build for Lambda (arm64, provided.al2023) with SAM; Rust builds are a SAM beta feature.
 sam-build:
