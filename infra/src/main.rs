@@ -206,6 +206,13 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
     let mut sup = Supervisor::default();
 
     let result = async {
+        // Ports only devstack's own processes may hold: refuse before starting or building
+        // anything, so a second `devstack up` fails at once and leaves the first one alone.
+        for (port, flag) in [(args.lambda_port, "--lambda-port"), (args.gateway_port, "--gateway-port")] {
+            if procs::port_open(port).await {
+                bail!("127.0.0.1:{port} is in use (another devstack?): stop it or pass {flag}");
+            }
+        }
         // 1. AWS API emulator and Redis: reuse what listens, else start our own.
         // AWS_ENDPOINT_URL, when set, names the emulator (LocalStack elsewhere, say).
         let endpoint = std::env::var("AWS_ENDPOINT_URL")
@@ -275,12 +282,6 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
             .arg(&env_file);
         if args.no_reload {
             watch_cmd.arg("--ignore-changes");
-        }
-        if procs::port_open(args.lambda_port).await {
-            bail!(
-                "127.0.0.1:{} is in use (another devstack?): stop it or pass --lambda-port",
-                args.lambda_port
-            );
         }
         sup.spawn("cargo lambda watch", watch_cmd, None)?;
         procs::wait_for_port("cargo lambda watch", args.lambda_port, Duration::from_secs(120)).await?;
