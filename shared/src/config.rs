@@ -84,6 +84,90 @@ impl OrdersQueueConfig {
     }
 }
 
+/// Config of the functions that use the products table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductsConfig {
+    /// DynamoDB table name, from `PRODUCTS_TABLE`.
+    pub products_table: String,
+}
+
+impl ProductsConfig {
+    /// Reads `PRODUCTS_TABLE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when it is missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            products_table: required_env("PRODUCTS_TABLE")?,
+        })
+    }
+}
+
+/// Config of the functions that commit events with their state change (transactional outbox)
+/// or de-duplicate what they consume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStoreConfig {
+    /// Outbox table, from `OUTBOX_TABLE`.
+    pub outbox_table: String,
+    /// Idempotency table (consumer markers, `Idempotency-Key` records), from
+    /// `IDEMPOTENCY_TABLE`.
+    pub idempotency_table: String,
+}
+
+impl EventStoreConfig {
+    /// Reads `OUTBOX_TABLE` and `IDEMPOTENCY_TABLE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first one missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            outbox_table: required_env("OUTBOX_TABLE")?,
+            idempotency_table: required_env("IDEMPOTENCY_TABLE")?,
+        })
+    }
+}
+
+/// Config of the inventory side's stock reservations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationsConfig {
+    /// DynamoDB table name, from `RESERVATIONS_TABLE`.
+    pub reservations_table: String,
+}
+
+impl ReservationsConfig {
+    /// Reads `RESERVATIONS_TABLE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when it is missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            reservations_table: required_env("RESERVATIONS_TABLE")?,
+        })
+    }
+}
+
+/// Config of the outbox relay: the queue of each consuming service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Inventory queue URL, from `INVENTORY_QUEUE_URL`.
+    pub inventory_queue_url: String,
+    /// Orders queue URL, from `ORDERS_QUEUE_URL`.
+    pub orders_queue_url: String,
+}
+
+impl RelayConfig {
+    /// Reads `INVENTORY_QUEUE_URL` and `ORDERS_QUEUE_URL`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first one missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            inventory_queue_url: required_env("INVENTORY_QUEUE_URL")?,
+            orders_queue_url: required_env("ORDERS_QUEUE_URL")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,9 @@ impl fmt::Display for FieldError {
 /// | [`Forbidden`](Error::Forbidden) | 403 | `FORBIDDEN` |
 /// | [`NotFound`](Error::NotFound) | 404 | `NOT_FOUND` |
 /// | [`Conflict`](Error::Conflict) | 409 | `CONFLICT` |
+/// | [`PreconditionFailed`](Error::PreconditionFailed) | 412 | `PRECONDITION_FAILED` |
+/// | [`IdempotencyKeyReused`](Error::IdempotencyKeyReused) | 422 | `IDEMPOTENCY_KEY_REUSED` |
+/// | [`PreconditionRequired`](Error::PreconditionRequired) | 428 | `PRECONDITION_REQUIRED` |
 /// | [`RateLimitExceeded`](Error::RateLimitExceeded) | 429 | `RATE_LIMIT_EXCEEDED` |
 /// | [`Internal`](Error::Internal) | 500 | `INTERNAL_ERROR` |
 /// | [`ServiceUnavailable`](Error::ServiceUnavailable) | 503 | `SERVICE_UNAVAILABLE` |
@@ -80,6 +83,20 @@ pub enum Error {
     /// The request conflicts with the current state, e.g. confirming a cancelled order.
     #[error("{0}")]
     Conflict(String),
+
+    /// An `If-Match` version is stale: someone else updated the resource first (RFC 9110
+    /// §13.1.1). The client re-reads (new `ETag`) and retries.
+    #[error("{0}")]
+    PreconditionFailed(String),
+
+    /// An `Idempotency-Key` was reused with a different request body (IETF
+    /// draft-ietf-httpapi-idempotency-key-header §2.7: 422).
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
+
+    /// An update came without `If-Match`; optimistic locking needs it (RFC 6585 §3).
+    #[error("{0}")]
+    PreconditionRequired(String),
 
     /// The caller sent too many requests.
     #[error("{0}")]
@@ -140,7 +157,7 @@ impl Error {
         }
     }
 
-    /// The HTTP status for this error: 400, 401, 403, 404, 409, 429, 500 or 503.
+    /// The HTTP status for this error: 400, 401, 403, 404, 409, 412, 422, 428, 429, 500 or 503.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
@@ -148,6 +165,9 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::RateLimitExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,6 +182,9 @@ impl Error {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
+            Self::PreconditionFailed(_) => "PRECONDITION_FAILED",
+            Self::IdempotencyKeyReused(_) => "IDEMPOTENCY_KEY_REUSED",
+            Self::PreconditionRequired(_) => "PRECONDITION_REQUIRED",
             Self::RateLimitExceeded(_) => "RATE_LIMIT_EXCEEDED",
             Self::Internal { .. } => "INTERNAL_ERROR",
             Self::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
@@ -277,6 +300,21 @@ mod tests {
             (Error::Forbidden("not yours".into()), 403, "FORBIDDEN"),
             (Error::not_found("user", "x"), 404, "NOT_FOUND"),
             (Error::Conflict("cancelled".into()), 409, "CONFLICT"),
+            (
+                Error::PreconditionFailed("stale".into()),
+                412,
+                "PRECONDITION_FAILED",
+            ),
+            (
+                Error::IdempotencyKeyReused("other body".into()),
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+            ),
+            (
+                Error::PreconditionRequired("no If-Match".into()),
+                428,
+                "PRECONDITION_REQUIRED",
+            ),
             (
                 Error::RateLimitExceeded("slow down".into()),
                 429,

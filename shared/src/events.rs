@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Order, OrderId, OrderItem, UserId};
+use crate::domain::{Order, OrderId, OrderItem, OrderStatus, ProductId, UserId};
 use crate::error::Error;
 
 /// A payload that travels in an [`Envelope`].
@@ -141,6 +141,80 @@ impl From<&Order> for OrderPlaced {
     }
 }
 
+/// An order was cancelled (from `PENDING` or `CONFIRMED`); the inventory side releases any
+/// stock it reserved for it, or remembers that it must not reserve any.
+///
+/// `data`: `{"order_id","customer_id","previous_status"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    /// The cancelled order.
+    pub order_id: OrderId,
+    /// Who placed it.
+    pub customer_id: UserId,
+    /// Its status before the cancellation: `PENDING` or `CONFIRMED`.
+    pub previous_status: OrderStatus,
+}
+
+impl Event for OrderCancelled {
+    const TYPE: &'static str = "OrderCancelled";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Stock for every line of an order was reserved in one transaction; the order may be
+/// confirmed.
+///
+/// `data`: `{"order_id"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockReserved {
+    /// The order whose stock is held.
+    pub order_id: OrderId,
+}
+
+impl Event for StockReserved {
+    const TYPE: &'static str = "StockReserved";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Stock could not be reserved (a product ran short or no longer exists); nothing was
+/// reserved and the order is to be rejected.
+///
+/// `data`: `{"order_id","product_ids":["..."],"reason"}`; `product_ids` lists the lines that
+/// failed their condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockRejected {
+    /// The order that gets no stock.
+    pub order_id: OrderId,
+    /// The products that were short or missing.
+    pub product_ids: Vec<ProductId>,
+    /// Why, for people: e.g. `insufficient stock`.
+    pub reason: String,
+}
+
+impl Event for StockRejected {
+    const TYPE: &'static str = "StockRejected";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Where the outbox relay sends an event: the queue of the service that consumes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The inventory queue (`INVENTORY_QUEUE_URL`): `OrderPlaced`, `OrderCancelled`.
+    Inventory,
+    /// The orders queue (`ORDERS_QUEUE_URL`): `StockReserved`, `StockRejected`.
+    Orders,
+}
+
+impl Destination {
+    /// The consumer queue for `event_type`, or `None` for a type nobody consumes.
+    pub fn of(event_type: &str) -> Option<Self> {
+        match event_type {
+            t if t == OrderPlaced::TYPE || t == OrderCancelled::TYPE => Some(Self::Inventory),
+            t if t == StockReserved::TYPE || t == StockRejected::TYPE => Some(Self::Orders),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +260,15 @@ mod tests {
         let error = Envelope::from_json("Hello from SQS!").unwrap_err();
 
         assert_eq!(error.code(), "VALIDATION_ERROR");
+    }
+
+    #[test]
+    fn every_saga_event_has_a_destination_queue() {
+        assert_eq!(Destination::of("OrderPlaced"), Some(Destination::Inventory));
+        assert_eq!(Destination::of("OrderCancelled"), Some(Destination::Inventory));
+        assert_eq!(Destination::of("StockReserved"), Some(Destination::Orders));
+        assert_eq!(Destination::of("StockRejected"), Some(Destination::Orders));
+        assert_eq!(Destination::of("Nope"), None);
     }
 
     #[test]

@@ -8,13 +8,13 @@ use std::convert::Infallible;
 use std::str::FromStr;
 
 use http::StatusCode;
-use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LOCATION};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::Invalid;
+use crate::domain::{Invalid, Version};
 use crate::error::Error;
 
 /// What every HTTP handler returns: always a response, never a Lambda error.
@@ -106,6 +106,84 @@ pub fn path_param<T: FromStr<Err = Invalid>>(req: &Request, name: &str) -> Resul
 pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.query_string_parameters_ref()
         .and_then(|params| params.first(name))
+}
+
+/// What an update's `If-Match` header asks for (RFC 9110 §13.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `If-Match: *`: update whatever version is stored (the item must exist).
+    Any,
+    /// `If-Match: "3"`: update only if the stored version is still 3.
+    Version(Version),
+}
+
+impl IfMatch {
+    /// Whether a stored `current` version satisfies this precondition.
+    pub fn matches(self, current: Version) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Version(expected) => expected == current,
+        }
+    }
+}
+
+/// The `If-Match` precondition of an update: `*` or one strong entity tag as sent in `ETag`
+/// (e.g. `"3"`). A weak tag (`W/"3"`) never matches under If-Match's strong comparison, so it
+/// is answered like a stale version.
+///
+/// # Errors
+/// - [`Error::PreconditionRequired`] (428) when the header is missing: updates use optimistic
+///   locking, so a blind overwrite is refused;
+/// - [`Error::PreconditionFailed`] (412) for a weak tag or a list of several tags;
+/// - [`Error::Validation`] on field `If-Match` when it is not an entity tag at all.
+pub fn if_match(req: &Request) -> Result<IfMatch, Error> {
+    let Some(raw) = req.headers().get(IF_MATCH) else {
+        return Err(Error::PreconditionRequired(
+            "this update needs an If-Match header with the ETag from a GET".to_owned(),
+        ));
+    };
+    let raw = raw
+        .to_str()
+        .map_err(|_| Error::invalid("If-Match", "must be an entity tag such as \"1\""))?
+        .trim();
+    if raw == "*" {
+        return Ok(IfMatch::Any);
+    }
+    if raw.starts_with("W/") || raw.contains(',') {
+        return Err(Error::PreconditionFailed(
+            "If-Match must name exactly one current strong ETag".to_owned(),
+        ));
+    }
+    raw.strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .and_then(|digits| digits.parse::<u64>().ok())
+        .map(|n| IfMatch::Version(Version::new(n)))
+        .ok_or_else(|| Error::invalid("If-Match", "must be an entity tag such as \"1\""))
+}
+
+/// `response` with `ETag: "<version>"`.
+pub fn with_etag(mut response: Response<Body>, version: Version) -> Response<Body> {
+    if let Ok(value) = HeaderValue::try_from(version.etag()) {
+        response.headers_mut().insert(ETAG, value);
+    }
+    response
+}
+
+/// The `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header), if sent.
+///
+/// # Errors
+/// [`Error::Validation`] on field `Idempotency-Key` unless it is 1..=255 visible ASCII
+/// characters.
+pub fn idempotency_key(req: &Request) -> Result<Option<String>, Error> {
+    let Some(raw) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || Error::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters");
+    let key = raw.to_str().map_err(|_| invalid())?.trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// API Gateway's request id (`requestContext.requestId`), when the request came through it.

@@ -6,6 +6,7 @@
 mod orders;
 mod sqs;
 mod table;
+pub mod transact;
 mod users;
 
 pub use orders::DynamoOrders;

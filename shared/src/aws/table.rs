@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+use crate::ports::{Cursor, Page, PageLimit};
 
 /// A table name with its client.
 #[derive(Debug, Clone)]
@@ -94,5 +95,37 @@ impl Table {
                     .map_err(|e| Error::internal(self.context("GetItem (reading item)"), e))
             })
             .transpose()
+    }
+
+    /// A [`Page`] from one `Query`/`Scan` call made with `Limit = limit + 1`.
+    ///
+    /// More than `limit` items came back: the page ends at `limit` and the cursor is after its
+    /// last item. Otherwise there is a next page only if DynamoDB stopped early (1 MB per call,
+    /// or a `FilterExpression` dropped items) and said so with `LastEvaluatedKey`: the cursor is
+    /// then after that key's `id`. The caller rebuilds `ExclusiveStartKey` from the cursor's id
+    /// plus the index's partition key, which it knows from the request.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when an item does not deserialise.
+    pub(crate) fn page<T: DeserializeOwned>(
+        &self,
+        items: Option<Vec<HashMap<String, AttributeValue>>>,
+        last_evaluated_key: Option<&HashMap<String, AttributeValue>>,
+        limit: PageLimit,
+        id_of: impl Fn(&T) -> String,
+    ) -> Result<Page<T>, Error> {
+        let mut items: Vec<T> = serde_dynamo::from_items(items.unwrap_or_default())
+            .map_err(|e| Error::internal(self.context("Query/Scan (reading items)"), e))?;
+        let wanted = usize::from(limit.get());
+        let next = if items.len() > wanted {
+            items.truncate(wanted);
+            items.last().map(|item| Cursor::after(id_of(item)))
+        } else {
+            last_evaluated_key
+                .and_then(|key| key.get("id"))
+                .and_then(|id| id.as_s().ok())
+                .map(Cursor::after)
+        };
+        Ok(Page { items, next })
     }
 }

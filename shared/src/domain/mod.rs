@@ -11,7 +11,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 pub use order::{Confirmation, Order, OrderItem, OrderStatus};
 pub use user::{NewUser, User};
-pub use values::{Email, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName};
+pub use values::{Email, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName, Version,
+};
 
 /// The current time, truncated to milliseconds so that it prints the same in JSON and storage.
 pub fn now() -> DateTime<Utc> {

@@ -362,6 +362,46 @@ impl From<ProductId> for String {
     }
 }
 
+/// The optimistic-locking version of a stored item: 1 when created, +1 on every update.
+///
+/// Sent to clients as a strong `ETag` (`"3"`, RFC 9110 §8.8.3) and expected back in `If-Match`
+/// on updates; the store writes only if its `version` still equals the one the client read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Version(u64);
+
+impl Version {
+    /// The version of a newly created item.
+    pub const FIRST: Version = Version(1);
+
+    /// A version number as stored.
+    pub const fn new(n: u64) -> Self {
+        Self(n)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The version after one more update (saturating; 2^64 updates do not happen).
+    #[must_use]
+    pub const fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+
+    /// The strong entity tag for this version: `"3"` (with the quotes).
+    pub fn etag(self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

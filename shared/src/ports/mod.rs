@@ -11,73 +11,17 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Confirmation, Invalid, Order, OrderId, User, UserId};
+use crate::domain::Invalid;
 use crate::error::Error;
 use crate::events::Envelope;
 
-/// Stores a new user (`dynamodb:PutItem`).
-#[async_trait]
-pub trait UserWriter: Send + Sync {
-    /// Inserts `user`.
-    ///
-    /// # Errors
-    /// [`Error::Conflict`] when a user with the same id exists; [`Error::Internal`] on failure.
-    async fn insert(&self, user: &User) -> Result<(), Error>;
-}
+mod orders;
+mod products;
+mod users;
 
-/// Reads one user (`dynamodb:GetItem`).
-#[async_trait]
-pub trait UserReader: Send + Sync {
-    /// The user with `id`, or `None`.
-    ///
-    /// # Errors
-    /// [`Error::Internal`] on failure.
-    async fn get(&self, id: &UserId) -> Result<Option<User>, Error>;
-}
-
-/// Lists users page by page (`dynamodb:Scan`). Order is unspecified but stable across pages.
-#[async_trait]
-pub trait UserLister: Send + Sync {
-    /// Up to `limit` users after `cursor` (from the start when `None`). `next` is `None` on
-    /// the last page; a page may be shorter than `limit` and still have a `next`.
-    ///
-    /// # Errors
-    /// [`Error::Validation`] on field `cursor` when it was not issued by this lister;
-    /// [`Error::Internal`] on failure.
-    async fn list(&self, limit: PageLimit, cursor: Option<&Cursor>) -> Result<Page<User>, Error>;
-}
-
-/// Stores a new order (`dynamodb:PutItem`).
-#[async_trait]
-pub trait OrderWriter: Send + Sync {
-    /// Inserts `order`.
-    ///
-    /// # Errors
-    /// [`Error::Conflict`] when an order with the same id exists; [`Error::Internal`] on failure.
-    async fn insert(&self, order: &Order) -> Result<(), Error>;
-}
-
-/// Reads one order (`dynamodb:GetItem`).
-#[async_trait]
-pub trait OrderReader: Send + Sync {
-    /// The order with `id`, or `None`.
-    ///
-    /// # Errors
-    /// [`Error::Internal`] on failure.
-    async fn get(&self, id: &OrderId) -> Result<Option<Order>, Error>;
-}
-
-/// Moves an order's status with a conditional write (`dynamodb:UpdateItem` only).
-#[async_trait]
-pub trait OrderStatusUpdater: Send + Sync {
-    /// Confirms order `id`: `PENDING` becomes `CONFIRMED`; an already `CONFIRMED` order is left
-    /// untouched and reported as [`Confirmation::AlreadyConfirmed`] (safe to repeat).
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] when there is no such order; [`Error::Conflict`] when it is in
-    /// another status; [`Error::Internal`] on failure.
-    async fn confirm(&self, id: &OrderId) -> Result<Confirmation, Error>;
-}
+pub use orders::*;
+pub use products::*;
+pub use users::*;
 
 /// Publishes an event (`sqs:SendMessage`).
 #[async_trait]
@@ -185,6 +129,7 @@ impl fmt::Display for Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UserId;
 
     #[test]
     fn a_cursor_round_trips_the_id_it_was_made_from() {

@@ -1,0 +1,1 @@
+//! Ports of the products (catalog and inventory) service.
