@@ -1,5 +1,5 @@
 # The two commands that matter: `make dev` (the local cloud) and `make test` (every test).
-.PHONY: dev test lint fmt bootstrap routes localstack-init release sam-build deploy
+.PHONY: dev test lint fmt bootstrap seed routes localstack-init release sam-build deploy
 
 ## Run the whole cloud side locally: emulator + Redis + functions + API Gateway on :3000.
 ## Extra flags: make dev DEV_FLAGS="--visibility-timeout 5"
@@ -21,6 +21,10 @@ fmt:
 
 bootstrap:
 	bash scripts/bootstrap.sh
+
+## Sample users, products and orders in the running `make dev` stack (idempotent).
+seed:
+	cargo run -q -p devstack -- seed
 
 ## Routes and event source mappings, as the template declares them.
 routes:

@@ -1,6 +1,8 @@
 //! SQS event source mapping emulation: long-polls a queue, batches up to `BatchSize` within
 //! `MaximumBatchingWindowInSeconds`, invokes the function with an SQS event, and deletes only
-//! the records that succeeded.
+//! the records that succeeded. Like Lambda's scaling SQS pollers, up to `max_concurrency`
+//! batches of one queue are in flight at once (devstack's `--concurrency`, capped by the
+//! template's `ScalingConfig.MaximumConcurrency`), so concurrent messages really race.
 //!
 //! Semantics follow Lambda's poller (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>):
 //! - an invocation error or timeout fails the whole batch: nothing is deleted;
@@ -48,6 +50,8 @@ pub struct Mapping {
     pub report_batch_item_failures: bool,
     /// `awsRegion` of the records.
     pub region: String,
+    /// Most batches in flight at once: one poller each (at least 1).
+    pub max_concurrency: u32,
 }
 
 /// What one batch came to.
@@ -61,8 +65,30 @@ pub struct BatchOutcome {
     pub failure: Option<String>,
 }
 
-/// Polls until `stop` turns true.
+/// Polls with `max_concurrency` pollers until `stop` turns true.
 pub async fn run(
+    mapping: Mapping,
+    sqs: aws_sdk_sqs::Client,
+    invoker: Invoker,
+    stop: watch::Receiver<bool>,
+) {
+    let pollers: Vec<_> = (0..mapping.max_concurrency.max(1))
+        .map(|_| {
+            tokio::spawn(poll_loop(
+                mapping.clone(),
+                sqs.clone(),
+                invoker.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    for p in pollers {
+        let _ = p.await;
+    }
+}
+
+/// One poller: receives, invokes and deletes, one batch at a time.
+async fn poll_loop(
     mapping: Mapping,
     sqs: aws_sdk_sqs::Client,
     invoker: Invoker,
@@ -309,6 +335,7 @@ mod tests {
             batching_window: Duration::ZERO,
             report_batch_item_failures: true,
             region: "us-east-1".into(),
+            max_concurrency: 1,
         };
         let m = Message::builder()
             .message_id("id-1")

@@ -552,6 +552,7 @@ mod tests {
                 })
                 .collect(),
             sqs_events: vec![],
+            dynamodb_events: vec![],
             log_format: None,
         }
     }

@@ -2,17 +2,22 @@
 //!
 //! It provisions the template's tables and queues on an AWS API emulator (moto server, or
 //! LocalStack), runs the functions under `cargo lambda watch`, emulates API Gateway HTTP API
-//! routes (payload v2.0) and SQS event source mappings in front of them, and injects messages.
+//! routes (payload v2.0) and SQS and DynamoDB stream event source mappings in front of them,
+//! injects messages, lists or redrives dead-letter queues and seeds sample data.
 //! The library half is also what the tests use to provision resources under unique names.
 
 pub mod aws;
+pub mod dlq;
 pub mod esm;
+pub mod filter;
 pub mod gateway;
 pub mod invoke;
 pub mod localstack;
 pub mod procs;
 pub mod provision;
+pub mod seed;
 pub mod stack;
+pub mod streams;
 pub mod template;
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! `devstack` CLI: `up` runs the local cloud from `template.yaml`; `send` injects a message into
-//! a queue; `routes` prints what the template declares; `localstack-init` prints the LocalStack
-//! init script.
+//! a queue; `dlq list|redrive` shows or moves back dead messages; `routes` prints what the
+//! template declares; `localstack-init` prints the LocalStack init script.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use devstack::esm;
 use devstack::gateway::{self, Gateway, Routes};
 use devstack::invoke::Invoker;
 use devstack::procs::{self, Supervisor};
 use devstack::provision::{self, ProvisionOptions, queue_plans};
 use devstack::stack;
 use devstack::template::{Function, Template};
+use devstack::{dlq, esm, streams};
 use tokio::process::Command;
 use tokio::sync::watch;
 
@@ -48,7 +48,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Start (or reuse) the emulator and Redis, provision, run the functions, serve the gateway
-    /// and the SQS event source mappings. Ctrl-C stops what it started.
+    /// and the SQS and DynamoDB stream event source mappings. Ctrl-C stops what it started.
     Up(UpArgs),
     /// Send a message to a queue of the template, by logical id (e.g. OrdersQueue).
     Send {
@@ -61,10 +61,46 @@ enum Cmd {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Dead-letter queues: list their messages or move them back to their source queue.
+    #[command(subcommand)]
+    Dlq(DlqCmd),
+    /// Load sample users, products and orders into the running stack (fixed ids: running it
+    /// again changes nothing). The README's walkthrough uses them.
+    Seed,
     /// Print the routes and event source mappings the template declares.
     Routes,
     /// Print the LocalStack init script generated from the template.
     LocalstackInit,
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCmd {
+    /// Print each dead message: id, receive count, sent time and body.
+    ///
+    /// The body is printed as pretty JSON when it is JSON. Listing receives every message once:
+    /// it counts as a receive (ApproximateReceiveCount goes up by one) and hides the messages
+    /// for a moment (at most 30 s; they are made visible again as soon as the listing is done).
+    List {
+        /// The dead-letter queue's logical id (e.g. OrdersDeadLetterQueue) or its source
+        /// queue's (e.g. OrdersQueue, through its RedrivePolicy).
+        queue: String,
+        /// List at most this many messages.
+        #[arg(long)]
+        max: Option<usize>,
+    },
+    /// Move dead messages back to the queue they came from and print how many moved.
+    ///
+    /// Each batch of up to 10 is sent to the source queue, then deleted from the DLQ (a
+    /// message that could not be sent stays). The source is the queue whose RedrivePolicy
+    /// names the DLQ.
+    Redrive {
+        /// The dead-letter queue's logical id (e.g. OrdersDeadLetterQueue) or its source
+        /// queue's (e.g. OrdersQueue).
+        queue: String,
+        /// Move at most this many messages (default: all).
+        #[arg(long)]
+        max: Option<usize>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,6 +123,11 @@ struct UpArgs {
     /// Do not reload functions on code changes.
     #[arg(long)]
     no_reload: bool,
+    /// Concurrent instances per function (`cargo lambda watch --concurrency`), and most
+    /// batches of one queue in flight at once (capped by the event's
+    /// ScalingConfig.MaximumConcurrency).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: u32,
 }
 
 #[tokio::main]
@@ -121,6 +162,15 @@ async fn run(cli: Cli) -> Result<()> {
             };
             serde_json::from_str::<serde_json::Value>(&body).context("the body is not JSON")?;
             send(&template, &cli.stack_name, &queue, &body).await
+        }
+        Cmd::Dlq(cmd) => dead_letters(&template, &cli.stack_name, cmd).await,
+        Cmd::Seed => {
+            let sdk = devstack::aws::sdk_config().await;
+            let report = devstack::seed::seed(&template, &sdk, &cli.stack_name).await?;
+            for line in report.lines {
+                println!("{line}");
+            }
+            Ok(())
         }
         Cmd::Routes => {
             print_routes(&template.functions()?);
@@ -166,6 +216,36 @@ async fn send(template: &Template, stack: &str, queue: &str, body: &str) -> Resu
     Ok(())
 }
 
+async fn dead_letters(template: &Template, stack: &str, cmd: DlqCmd) -> Result<()> {
+    let sqs = aws_sdk_sqs::Client::new(&devstack::aws::sdk_config().await);
+    match cmd {
+        DlqCmd::List { queue, max } => {
+            let q = dlq::resolve(template, stack, &queue, &sqs).await?;
+            let messages = dlq::list(&sqs, &q.dlq, max).await?;
+            for m in &messages {
+                println!("{}", dlq::render(m));
+            }
+            println!("{} message(s) in {}", messages.len(), q.dlq.name);
+        }
+        DlqCmd::Redrive { queue, max } => {
+            let q = dlq::resolve(template, stack, &queue, &sqs).await?;
+            let moved = dlq::redrive(&sqs, &q, max).await?;
+            let total: usize = moved.values().sum();
+            let to: Vec<String> = moved.iter().map(|(id, n)| format!("{n} to {id}")).collect();
+            println!(
+                "moved {total} message(s) from {}{}",
+                q.dlq.logical_id,
+                if to.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", to.join(", "))
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn print_routes(functions: &[Function]) {
     for r in Routes::from_functions(functions).all() {
         println!(
@@ -186,6 +266,21 @@ fn print_routes(functions: &[Function]) {
                 } else {
                     ""
                 }
+            );
+        }
+        for e in &f.dynamodb_events {
+            println!(
+                "  DynamoDB {:<19} -> {} ({}), batch {}{}{}",
+                e.name,
+                f.logical_id,
+                f.binary,
+                e.batch_size,
+                if e.report_batch_item_failures {
+                    ", ReportBatchItemFailures"
+                } else {
+                    ""
+                },
+                if e.enabled { "" } else { ", disabled" }
             );
         }
     }
@@ -225,8 +320,11 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
             if !moto.exists() {
                 bail!("{} is missing: run scripts/bootstrap.sh (or `make dev`)", moto.display());
             }
-            let mut cmd = Command::new(moto);
-            cmd.args(["-H", "127.0.0.1", "-p", &emulator_port.to_string()]);
+            // Through a wrapper that serialises DynamoDB requests: moto alone lets concurrent
+            // conditional transactions both pass (see infra/moto/serialized_moto.py).
+            let mut cmd = Command::new(venv_bin.join("python"));
+            cmd.arg(devstack::workspace_root().join("infra/moto/serialized_moto.py"))
+                .args(["-H", "127.0.0.1", "-p", &emulator_port.to_string()]);
             sup.spawn("moto server", cmd, Some(&logs.join("emulator.log")))?;
             procs::wait_for_port("moto server", emulator_port, Duration::from_secs(60)).await?;
             "moto server (started)".to_owned()
@@ -278,6 +376,7 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
             .env("PATH", path)
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &args.lambda_port.to_string()])
+            .args(["--concurrency", &args.concurrency.to_string()])
             .arg("--env-file")
             .arg(&env_file);
         if args.no_reload {
@@ -298,13 +397,18 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
         let gateway_task = tokio::spawn(gateway::serve(gw, listener, async move {
             let _ = gw_stop.changed().await;
         }));
-        let mappings = stack::mappings(&functions, &provisioned)?;
+        let mappings = stack::mappings(&functions, &provisioned, args.concurrency)?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let esm_tasks: Vec<_> = mappings
+        let mut esm_tasks: Vec<_> = mappings
             .iter()
             .cloned()
             .map(|m| tokio::spawn(esm::run(m, sqs.clone(), invoker.clone(), stop_rx.clone())))
             .collect();
+        let stream_mappings = stack::stream_mappings(&functions, &provisioned, &state.join("checkpoints"))?;
+        let dynamodb_streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+        esm_tasks.extend(stream_mappings.into_iter().map(|m| {
+            tokio::spawn(streams::run(m, dynamodb_streams.clone(), invoker.clone(), stop_rx.clone()))
+        }));
 
         // 5. Ready.
         println!("\ndevstack is up (stack {stack})");
@@ -323,6 +427,7 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
             "endpoint": endpoint,
             "stack_name": stack,
             "tables": provisioned.tables,
+            "streams": provisioned.streams,
             "queues": provisioned.queues.iter().map(|(k, q)| (k.clone(), serde_json::json!({"name": q.name, "url": q.url, "arn": q.arn}))).collect::<BTreeMap<_, _>>(),
         });
         std::fs::write(&ready_file, serde_json::to_vec_pretty(&ready)?)?;

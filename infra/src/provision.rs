@@ -46,6 +46,9 @@ pub struct QueueInfo {
 pub struct Provisioned {
     /// Table names by logical id.
     pub tables: BTreeMap<String, String>,
+    /// Latest stream ARN (`!GetAtt Table.StreamArn`) by table logical id, for the tables with a
+    /// `StreamSpecification`.
+    pub streams: BTreeMap<String, String>,
     /// Queues by logical id.
     pub queues: BTreeMap<String, QueueInfo>,
     /// Resolves `!Ref`/`!GetAtt`/`!Sub` to the resources above.
@@ -59,6 +62,14 @@ impl Provisioned {
             .iter()
             .find(|(_, q)| q.arn == arn)
             .map(|(id, q)| (id.as_str(), q))
+    }
+
+    /// The logical id of the table whose stream ARN is `arn`.
+    pub fn table_by_stream_arn(&self, arn: &str) -> Option<&str> {
+        self.streams
+            .iter()
+            .find(|(_, s)| *s == arn)
+            .map(|(id, _)| id.as_str())
     }
 }
 
@@ -268,15 +279,21 @@ pub async fn provision_with(
     let sqs = aws_sdk_sqs::Client::new(sdk);
 
     let mut tables = BTreeMap::new();
+    let mut streams = BTreeMap::new();
     for plan in table_plans(template, &options.prefix)? {
-        let arn = create_table(&dynamo, &plan)
+        let created = create_table(&dynamo, &plan)
             .await
             .with_context(|| format!("creating table {} ({})", plan.name, plan.logical_id))?;
+        let mut attributes = BTreeMap::from([("Arn".to_owned(), created.arn)]);
+        if let Some(stream) = created.stream_arn {
+            attributes.insert("StreamArn".to_owned(), stream.clone());
+            streams.insert(plan.logical_id.clone(), stream);
+        }
         resolver.resources.insert(
             plan.logical_id.clone(),
             Physical {
                 reference: plan.name.clone(),
-                attributes: BTreeMap::from([("Arn".to_owned(), arn)]),
+                attributes,
             },
         );
         tables.insert(plan.logical_id, plan.name);
@@ -340,13 +357,22 @@ pub async fn provision_with(
     }
     Ok(Provisioned {
         tables,
+        streams,
         queues,
         resolver,
     })
 }
 
-/// Creates the table (or finds it) and returns its ARN, as the emulator reports it.
-async fn create_table(client: &aws_sdk_dynamodb::Client, plan: &TablePlan) -> Result<String> {
+/// A created (or found) table's ARNs, as the emulator reports them.
+struct CreatedTable {
+    arn: String,
+    /// `LatestStreamArn`, when the table has a stream.
+    stream_arn: Option<String>,
+}
+
+/// Creates the table (or finds it) and returns its ARNs. An existing table that lacks the
+/// stream the template declares gets it enabled (its other settings are left alone).
+async fn create_table(client: &aws_sdk_dynamodb::Client, plan: &TablePlan) -> Result<CreatedTable> {
     let c = &plan.create;
     let mut req = client.create_table().table_name(&plan.name);
     for a in list(c, "AttributeDefinitions") {
@@ -387,19 +413,28 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, plan: &TablePlan) -> Re
                 .build()?,
         );
     }
-    if let Some(s) = c.get("StreamSpecification") {
-        req = req.stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::from(str_at(s, "StreamViewType")?))
-                .build()?,
-        );
-    }
+    let stream = c
+        .get("StreamSpecification")
+        .map(|s| {
+            Ok::<_, anyhow::Error>(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(str_at(s, "StreamViewType")?))
+                    .build()?,
+            )
+        })
+        .transpose()?;
+    req = req.set_stream_specification(stream.clone());
     match req.send().await {
         Ok(out) => {
-            if let Some(arn) = out.table_description.and_then(|t| t.table_arn) {
+            if let Some(t) = out.table_description
+                && let Some(arn) = t.table_arn
+            {
                 set_ttl(client, plan).await?;
-                return Ok(arn);
+                return Ok(CreatedTable {
+                    arn,
+                    stream_arn: t.latest_stream_arn,
+                });
             }
         }
         // Exists: reuse it, keeping its data.
@@ -408,15 +443,36 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, plan: &TablePlan) -> Re
                 .is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => return Err(aws_sdk_dynamodb::Error::from(e).into()),
     }
-    client
+    let table = client
         .describe_table()
         .table_name(&plan.name)
         .send()
         .await
         .map_err(aws_sdk_dynamodb::Error::from)?
         .table
-        .and_then(|t| t.table_arn)
-        .ok_or_else(|| anyhow!("DescribeTable returned no TableArn"))
+        .ok_or_else(|| anyhow!("DescribeTable returned no table"))?;
+    let arn = table
+        .table_arn
+        .clone()
+        .ok_or_else(|| anyhow!("DescribeTable returned no TableArn"))?;
+    let enabled = table
+        .stream_specification
+        .as_ref()
+        .is_some_and(|s| s.stream_enabled);
+    let stream_arn = match stream {
+        Some(spec) if !enabled => client
+            .update_table()
+            .table_name(&plan.name)
+            .stream_specification(spec)
+            .send()
+            .await
+            .map_err(aws_sdk_dynamodb::Error::from)
+            .context("enabling the table's stream")?
+            .table_description
+            .and_then(|t| t.latest_stream_arn),
+        _ => table.latest_stream_arn,
+    };
+    Ok(CreatedTable { arn, stream_arn })
 }
 
 async fn set_ttl(client: &aws_sdk_dynamodb::Client, plan: &TablePlan) -> Result<()> {

@@ -1,14 +1,17 @@
 //! What `devstack up` derives from the template and the created resources: each function's
-//! environment (merged into the one `cargo lambda watch` passes to all functions) and the SQS
-//! event source mappings.
+//! environment (merged into the one `cargo lambda watch` passes to all functions), the SQS
+//! event source mappings and the DynamoDB stream event source mappings.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::esm::Mapping;
+use crate::filter::Pattern;
 use crate::provision::Provisioned;
+use crate::streams::StreamMapping;
 use crate::template::Function;
 
 /// Every function's resolved environment (`Globals` + its own, intrinsics resolved), merged
@@ -59,11 +62,17 @@ pub fn function_environment(
     Ok(out)
 }
 
-/// One event source mapping per `SQS` event, its queue found by the resolved ARN.
+/// One event source mapping per `SQS` event, its queue found by the resolved ARN, with up to
+/// `concurrency` batches in flight (fewer when the event's `ScalingConfig.MaximumConcurrency`
+/// says so).
 ///
 /// # Errors
 /// An event names a queue the template does not create.
-pub fn mappings(functions: &[Function], provisioned: &Provisioned) -> Result<Vec<Mapping>> {
+pub fn mappings(
+    functions: &[Function],
+    provisioned: &Provisioned,
+    concurrency: u32,
+) -> Result<Vec<Mapping>> {
     let mut out = Vec::new();
     for f in functions {
         for e in &f.sqs_events {
@@ -86,6 +95,67 @@ pub fn mappings(functions: &[Function], provisioned: &Provisioned) -> Result<Vec
                 batching_window: Duration::from_secs(e.batching_window_secs),
                 report_batch_item_failures: e.report_batch_item_failures,
                 region: provisioned.resolver.region.clone(),
+                max_concurrency: e
+                    .maximum_concurrency
+                    .map_or(concurrency, |cap| cap.min(concurrency))
+                    .max(1),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One stream event source mapping per enabled `DynamoDB` event, its table found by the
+/// resolved stream ARN. Checkpoints go to `<checkpoint_dir>/<stack>-<FunctionId>-<Event>.json`.
+///
+/// # Errors
+/// An event names a stream that is not one of a table the template creates, or has a filter
+/// pattern devstack does not support.
+pub fn stream_mappings(
+    functions: &[Function],
+    provisioned: &Provisioned,
+    checkpoint_dir: &Path,
+) -> Result<Vec<StreamMapping>> {
+    let mut out = Vec::new();
+    for f in functions {
+        for e in f.dynamodb_events.iter().filter(|e| e.enabled) {
+            let context = || format!("function {}, event {}", f.logical_id, e.name);
+            let arn = provisioned
+                .resolver
+                .string(&e.stream)
+                .with_context(context)?;
+            let table_id = provisioned.table_by_stream_arn(&arn).ok_or_else(|| {
+                anyhow!(
+                    "{}: stream {arn} is not the stream of a table the template creates",
+                    context()
+                )
+            })?;
+            let filters = e
+                .filter_patterns
+                .iter()
+                .map(Pattern::parse)
+                .collect::<Result<Vec<_>>>()
+                .with_context(context)?;
+            out.push(StreamMapping {
+                function_id: f.logical_id.clone(),
+                function: f.binary.clone(),
+                timeout: Duration::from_secs(f.timeout_secs),
+                event_name: e.name.clone(),
+                table_id: table_id.to_owned(),
+                stream_arn: arn,
+                starting_position: e.starting_position,
+                batch_size: e.batch_size,
+                batching_window: Duration::from_secs(e.batching_window_secs),
+                maximum_retry_attempts: e.maximum_retry_attempts,
+                maximum_record_age: e.maximum_record_age_secs.map(Duration::from_secs),
+                bisect_batch_on_function_error: e.bisect_batch_on_function_error,
+                report_batch_item_failures: e.report_batch_item_failures,
+                filters,
+                region: provisioned.resolver.region.clone(),
+                checkpoint_file: Some(checkpoint_dir.join(format!(
+                    "{}-{}-{}.json",
+                    provisioned.resolver.stack_name, f.logical_id, e.name
+                ))),
             });
         }
     }
@@ -104,6 +174,7 @@ Globals:
     Environment: { Variables: { SHARED: same } }
 Resources:
   Q: { Type: AWS::SQS::Queue }
+  T: { Type: AWS::DynamoDB::Table }
   A:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: a } }
@@ -112,6 +183,17 @@ Resources:
       Environment: { Variables: { QUEUE_URL: !Ref Q, ONLY_A: x } }
       Events:
         Jobs: { Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 4 } }
+        Capped: { Type: SQS, Properties: { Queue: !GetAtt Q.Arn, ScalingConfig: { MaximumConcurrency: 2 } } }
+        Changes:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt T.StreamArn
+            StartingPosition: TRIM_HORIZON
+            MaximumRetryAttempts: 3
+            FilterCriteria: { Filters: [ { Pattern: '{"eventName": ["INSERT"]}' } ] }
+        Off:
+          Type: DynamoDB
+          Properties: { Stream: !GetAtt T.StreamArn, StartingPosition: LATEST, Enabled: false }
   B:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: b } }
@@ -128,8 +210,19 @@ Resources:
                 attributes: BTreeMap::from([("Arn".to_owned(), "arn:q".to_owned())]),
             },
         );
+        resolver.resources.insert(
+            "T".into(),
+            Physical {
+                reference: "s-T".into(),
+                attributes: BTreeMap::from([
+                    ("Arn".to_owned(), "arn:t".to_owned()),
+                    ("StreamArn".to_owned(), "arn:t/stream/1".to_owned()),
+                ]),
+            },
+        );
         Provisioned {
-            tables: BTreeMap::new(),
+            tables: BTreeMap::from([("T".to_owned(), "s-T".to_owned())]),
+            streams: BTreeMap::from([("T".to_owned(), "arn:t/stream/1".to_owned())]),
             queues: BTreeMap::from([(
                 "Q".to_owned(),
                 QueueInfo {
@@ -170,19 +263,58 @@ Resources:
     #[test]
     fn an_sqs_event_becomes_a_mapping_on_the_created_queue() {
         let t = Template::parse(TEMPLATE).unwrap();
-        let m = mappings(&t.functions().unwrap(), &provisioned(&t)).unwrap();
-        assert_eq!(m.len(), 1);
+        let m = mappings(&t.functions().unwrap(), &provisioned(&t), 4).unwrap();
+        assert_eq!(m.len(), 2);
         assert_eq!(
             (m[0].function.as_str(), m[0].queue_url.as_str()),
             ("a", "http://q")
         );
         assert_eq!((m[0].batch_size, m[0].timeout), (4, Duration::from_secs(9)));
+        assert_eq!(m[0].max_concurrency, 4, "--concurrency");
+        assert_eq!(
+            m[1].max_concurrency, 2,
+            "ScalingConfig.MaximumConcurrency caps it"
+        );
+    }
+
+    #[test]
+    fn an_enabled_dynamodb_event_becomes_a_stream_mapping_with_a_checkpoint_per_stack_and_event() {
+        let t = Template::parse(TEMPLATE).unwrap();
+        let m = stream_mappings(
+            &t.functions().unwrap(),
+            &provisioned(&t),
+            Path::new("/state"),
+        )
+        .unwrap();
+        assert_eq!(m.len(), 1, "the disabled one is left out");
+        assert_eq!(
+            (m[0].table_id.as_str(), m[0].stream_arn.as_str()),
+            ("T", "arn:t/stream/1")
+        );
+        assert_eq!(m[0].maximum_retry_attempts, Some(3));
+        assert_eq!(m[0].filters.len(), 1);
+        assert_eq!(
+            m[0].checkpoint_file.as_deref(),
+            Some(Path::new("/state/s-A-Changes.json"))
+        );
+    }
+
+    #[test]
+    fn a_stream_event_on_a_stream_the_template_does_not_create_is_an_error() {
+        let t = Template::parse(
+            &TEMPLATE.replace("Stream: !GetAtt T.StreamArn\n", "Stream: arn:elsewhere\n"),
+        )
+        .unwrap();
+        let err = stream_mappings(&t.functions().unwrap(), &provisioned(&t), Path::new("/s"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("arn:elsewhere"), "{err}");
     }
 
     #[test]
     fn an_sqs_event_on_a_queue_the_template_does_not_create_is_an_error() {
         let t = Template::parse(&TEMPLATE.replace("Queue: !GetAtt Q.Arn", "Queue: arn:elsewhere"))
             .unwrap();
-        assert!(mappings(&t.functions().unwrap(), &provisioned(&t)).is_err());
+        assert!(mappings(&t.functions().unwrap(), &provisioned(&t), 1).is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! The SAM template as devstack reads it: functions with their routes, queue events and
-//! environment, tables and queues — and the resolution of the intrinsics (`!Ref`, `!GetAtt`,
+//! The SAM template as devstack reads it: functions with their routes, queue and stream events
+//! and environment, tables and queues — and the resolution of the intrinsics (`!Ref`, `!GetAtt`,
 //! `!Sub`, `!Join`, `!Select`) to local names and URLs.
 //!
 //! Short-form tags (`!Ref X`) are normalised to their long form (`{"Ref": "X"}`) at load time,
@@ -61,6 +61,8 @@ pub struct Function {
     pub http_routes: Vec<HttpRoute>,
     /// The function's `SQS` events (event source mappings).
     pub sqs_events: Vec<SqsEvent>,
+    /// The function's `DynamoDB` events (stream event source mappings).
+    pub dynamodb_events: Vec<DynamoDbEvent>,
     /// `LoggingConfig.LogFormat` (`JSON` or `Text`), if set.
     pub log_format: Option<String>,
 }
@@ -87,6 +89,48 @@ pub struct SqsEvent {
     pub batching_window_secs: u64,
     /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
     pub report_batch_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`: most batches of this queue in flight at once
+    /// (`None`: no cap beyond devstack's `--concurrency`).
+    pub maximum_concurrency: Option<u32>,
+}
+
+/// Where a stream event source mapping starts reading a shard it has no checkpoint for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartingPosition {
+    /// `TRIM_HORIZON`: the oldest record still in the stream (24 hours back at most in AWS).
+    TrimHorizon,
+    /// `LATEST`: only records written after the mapping starts.
+    Latest,
+}
+
+/// A `DynamoDB` event: one stream event source mapping.
+#[derive(Debug, Clone)]
+pub struct DynamoDbEvent {
+    /// Event name in the template, e.g. `Outbox`.
+    pub name: String,
+    /// `Stream` (a stream ARN expression such as `!GetAtt Table.StreamArn`, unresolved).
+    pub stream: Value,
+    /// `StartingPosition` (required; `AT_TIMESTAMP` is not supported locally).
+    pub starting_position: StartingPosition,
+    /// `BatchSize` (AWS default 100).
+    pub batch_size: u32,
+    /// `MaximumBatchingWindowInSeconds` (default 0).
+    pub batching_window_secs: u64,
+    /// `MaximumRetryAttempts`: retries of a failed batch before its records are discarded;
+    /// `None` for -1 or absent (retry until the record expires, i.e. forever locally).
+    pub maximum_retry_attempts: Option<u32>,
+    /// `MaximumRecordAgeInSeconds`: older records are discarded unprocessed; `None` for -1 or
+    /// absent (no limit).
+    pub maximum_record_age_secs: Option<u64>,
+    /// `BisectBatchOnFunctionError`: split a batch in two after a function error.
+    pub bisect_batch_on_function_error: bool,
+    /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
+    /// `FilterCriteria.Filters[].Pattern`, each parsed from its JSON text; a record is delivered
+    /// when it matches any of them (or when there are none).
+    pub filter_patterns: Vec<serde_json::Value>,
+    /// `Enabled` (default true): a disabled mapping does not poll.
+    pub enabled: bool,
 }
 
 impl Template {
@@ -212,6 +256,7 @@ impl Template {
             .map(str::to_owned);
         let mut http_routes = Vec::new();
         let mut sqs_events = Vec::new();
+        let mut dynamodb_events = Vec::new();
         if let Some(events) = r.properties.get("Events").and_then(Value::as_mapping) {
             for (name, event) in events {
                 let name = name.as_str().unwrap_or_default().to_owned();
@@ -248,14 +293,19 @@ impl Template {
                                 .get("MaximumBatchingWindowInSeconds")
                                 .and_then(Value::as_u64)
                                 .unwrap_or(0),
-                            report_batch_item_failures: props
-                                .get("FunctionResponseTypes")
-                                .and_then(Value::as_sequence)
-                                .is_some_and(|s| {
-                                    s.iter()
-                                        .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
-                                }),
+                            report_batch_item_failures: report_batch_item_failures(&props),
+                            maximum_concurrency: props
+                                .get("ScalingConfig")
+                                .and_then(|s| s.get("MaximumConcurrency"))
+                                .and_then(Value::as_u64)
+                                .and_then(|n| u32::try_from(n).ok()),
                         });
+                    }
+                    Some("DynamoDB") => {
+                        dynamodb_events.push(
+                            dynamodb_event(&name, &props)
+                                .with_context(|| format!("function {id}, event {name}"))?,
+                        );
                     }
                     _ => {}
                 }
@@ -268,9 +318,95 @@ impl Template {
             environment,
             http_routes,
             sqs_events,
+            dynamodb_events,
             log_format,
         })
     }
+}
+
+/// `FunctionResponseTypes` of an event contains `ReportBatchItemFailures`.
+fn report_batch_item_failures(props: &Value) -> bool {
+    props
+        .get("FunctionResponseTypes")
+        .and_then(Value::as_sequence)
+        .is_some_and(|s| {
+            s.iter()
+                .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+        })
+}
+
+/// A `DynamoDB` event's properties (SAM defaults where absent).
+fn dynamodb_event(name: &str, props: &Value) -> Result<DynamoDbEvent> {
+    let stream = props
+        .get("Stream")
+        .cloned()
+        .ok_or_else(|| anyhow!("no Stream"))?;
+    let starting_position = match props.get("StartingPosition").and_then(Value::as_str) {
+        Some("TRIM_HORIZON") => StartingPosition::TrimHorizon,
+        Some("LATEST") => StartingPosition::Latest,
+        Some(other) => {
+            bail!("StartingPosition {other} is not supported locally (TRIM_HORIZON or LATEST)")
+        }
+        None => bail!("no StartingPosition (TRIM_HORIZON or LATEST)"),
+    };
+    // -1 (or absent) means "no limit" for both.
+    let limit = |key: &str| -> Result<Option<u64>> {
+        match props.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_i64() {
+                Some(-1) => Ok(None),
+                Some(n) if n >= 0 => Ok(u64::try_from(n).ok()),
+                _ => bail!("{key} must be -1 or a non-negative integer, got {v:?}"),
+            },
+        }
+    };
+    let maximum_retry_attempts = limit("MaximumRetryAttempts")?
+        .map(u32::try_from)
+        .transpose()?;
+    let maximum_record_age_secs = limit("MaximumRecordAgeInSeconds")?;
+    let mut filter_patterns = Vec::new();
+    if let Some(filters) = props
+        .get("FilterCriteria")
+        .and_then(|f| f.get("Filters"))
+        .and_then(Value::as_sequence)
+    {
+        for f in filters {
+            let text = f
+                .get("Pattern")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("FilterCriteria.Filters[].Pattern must be a JSON string"))?;
+            let pattern: serde_json::Value = serde_json::from_str(text)
+                .with_context(|| format!("filter pattern {text} is not JSON"))?;
+            crate::filter::Pattern::parse(&pattern)
+                .with_context(|| format!("filter pattern {text}"))?;
+            filter_patterns.push(pattern);
+        }
+    }
+    Ok(DynamoDbEvent {
+        name: name.to_owned(),
+        stream,
+        starting_position,
+        batch_size: props
+            .get("BatchSize")
+            .and_then(Value::as_u64)
+            .map_or(100, |b| u32::try_from(b).unwrap_or(100)),
+        batching_window_secs: props
+            .get("MaximumBatchingWindowInSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        maximum_retry_attempts,
+        maximum_record_age_secs,
+        bisect_batch_on_function_error: props
+            .get("BisectBatchOnFunctionError")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        report_batch_item_failures: report_batch_item_failures(props),
+        filter_patterns,
+        enabled: props
+            .get("Enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+    })
 }
 
 fn mapping_at(v: &Value, key: &str) -> Mapping {
@@ -325,7 +461,8 @@ fn normalise_tags(v: Value) -> Result<Value> {
 pub struct Physical {
     /// What `!Ref` returns (table name, queue URL, API id…).
     pub reference: String,
-    /// What `!GetAtt Id.Attr` returns, by attribute name (`Arn`, `QueueName`, `QueueUrl`…).
+    /// What `!GetAtt Id.Attr` returns, by attribute name (`Arn`, `QueueName`, `QueueUrl`,
+    /// a table's `StreamArn`…).
     pub attributes: BTreeMap<String, String>,
 }
 
@@ -550,6 +687,8 @@ Globals:
 Resources:
   Q:
     Type: AWS::SQS::Queue
+  T:
+    Type: AWS::DynamoDB::Table
   Fn:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: my-fn } }
@@ -569,6 +708,22 @@ Resources:
             Queue: !GetAtt Q.Arn
             BatchSize: 5
             FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig: { MaximumConcurrency: 3 }
+        Changes:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt T.StreamArn
+            StartingPosition: LATEST
+            BatchSize: 25
+            MaximumBatchingWindowInSeconds: 2
+            MaximumRetryAttempts: 4
+            MaximumRecordAgeInSeconds: 3600
+            BisectBatchOnFunctionError: true
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"eventName": ["INSERT"]}'
+                - Pattern: '{"dynamodb": {"NewImage": {"kind": {"S": ["urgent"]}}}}'
 "#;
 
     fn resolver(t: &Template) -> Resolver {
@@ -581,6 +736,19 @@ Resources:
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect(),
+            },
+        );
+        r.resources.insert(
+            "T".into(),
+            Physical {
+                reference: "shop-T".into(),
+                attributes: [
+                    ("Arn", "arn:t"),
+                    ("StreamArn", "arn:t/stream/2024-01-01T00:00:00.000"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
             },
         );
         r
@@ -624,6 +792,101 @@ Resources:
         let sqs = &f.sqs_events[0];
         assert_eq!((sqs.batch_size, sqs.report_batch_item_failures), (5, true));
         assert_eq!(resolver(&t).string(&sqs.queue).unwrap(), "arn:q");
+    }
+
+    #[test]
+    fn a_dynamodb_event_becomes_a_stream_mapping_with_its_properties() {
+        let t = Template::parse(TEMPLATE).unwrap();
+        let f = &t.functions().unwrap()[0];
+        assert_eq!(f.sqs_events[0].maximum_concurrency, Some(3));
+        let e = &f.dynamodb_events[0];
+        assert_eq!(e.name, "Changes");
+        assert_eq!(e.starting_position, StartingPosition::Latest);
+        assert_eq!((e.batch_size, e.batching_window_secs), (25, 2));
+        assert_eq!(e.maximum_retry_attempts, Some(4));
+        assert_eq!(e.maximum_record_age_secs, Some(3600));
+        assert!(e.bisect_batch_on_function_error && e.report_batch_item_failures && e.enabled);
+        assert_eq!(
+            e.filter_patterns,
+            vec![
+                serde_json::json!({"eventName": ["INSERT"]}),
+                serde_json::json!({"dynamodb": {"NewImage": {"kind": {"S": ["urgent"]}}}}),
+            ]
+        );
+        assert_eq!(
+            resolver(&t).string(&e.stream).unwrap(),
+            "arn:t/stream/2024-01-01T00:00:00.000"
+        );
+    }
+
+    #[test]
+    fn minus_one_and_absent_limits_mean_no_limit_and_defaults_follow_aws() {
+        let t = Template::parse(
+            r#"
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: f } }
+    Properties:
+      Events:
+        S:
+          Type: DynamoDB
+          Properties:
+            Stream: arn:s
+            StartingPosition: TRIM_HORIZON
+            MaximumRetryAttempts: -1
+"#,
+        )
+        .unwrap();
+        let e = &t.functions().unwrap()[0].dynamodb_events[0];
+        assert_eq!(e.starting_position, StartingPosition::TrimHorizon);
+        assert_eq!((e.batch_size, e.batching_window_secs), (100, 0));
+        assert_eq!(
+            (e.maximum_retry_attempts, e.maximum_record_age_secs),
+            (None, None)
+        );
+        assert!(!e.bisect_batch_on_function_error && !e.report_batch_item_failures);
+        assert!(e.filter_patterns.is_empty());
+    }
+
+    #[test]
+    fn the_project_template_relays_outbox_inserts_from_the_start_of_the_stream_forever() {
+        let t = Template::load(&crate::workspace_root().join("template.yaml")).unwrap();
+        let functions = t.functions().unwrap();
+        let relay = functions
+            .iter()
+            .find(|f| f.logical_id == "RelayOutboxFunction")
+            .unwrap();
+        let e = &relay.dynamodb_events[0];
+        assert_eq!(e.starting_position, StartingPosition::TrimHorizon);
+        assert_eq!(e.maximum_retry_attempts, None);
+        assert!(e.report_batch_item_failures);
+        assert_eq!(
+            e.filter_patterns,
+            vec![serde_json::json!({"eventName": ["INSERT"]})]
+        );
+    }
+
+    #[test]
+    fn a_stream_event_without_a_starting_position_or_with_a_bad_pattern_is_rejected() {
+        let event = |extra: &str| {
+            format!(
+                "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {{ BuildProperties: {{ Binary: f }} }}\n    Properties:\n      Events:\n        S: {{ Type: DynamoDB, Properties: {{ Stream: arn:s{extra} }} }}\n"
+            )
+        };
+        let err = |extra: &str| {
+            format!(
+                "{:#}",
+                Template::parse(&event(extra))
+                    .unwrap()
+                    .functions()
+                    .unwrap_err()
+            )
+        };
+        assert!(err("").contains("StartingPosition"), "{}", err(""));
+        let bad = r#", StartingPosition: LATEST, FilterCriteria: { Filters: [ { Pattern: "{eventName" } ] }"#;
+        assert!(err(bad).contains("not JSON"), "{}", err(bad));
+        assert!(err(", StartingPosition: AT_TIMESTAMP").contains("AT_TIMESTAMP"));
     }
 
     #[test]

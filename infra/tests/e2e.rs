@@ -1,7 +1,9 @@
 //! End to end through the local cloud that `make test` starts (`devstack up`): HTTP requests to
 //! the emulated API Gateway reach the functions under `cargo lambda watch`, which use the
-//! emulator's DynamoDB and SQS; the orders queue's event source mapping confirms orders; a
-//! poison message injected with `devstack send` ends in the dead-letter queue.
+//! emulator's DynamoDB and SQS. The stock-reservation saga runs for real: the outbox table's
+//! stream (emulated event source mapping) feeds the relay, which publishes to the inventory and
+//! orders queues, whose mappings feed their consumers. A poison message injected with
+//! `devstack send` ends in the dead-letter queue.
 //!
 //! `DEVSTACK_GATEWAY` (default `http://127.0.0.1:3000`) and `DEVSTACK_STACK_NAME` (default
 //! `shop`) say which running stack to use; `make dev` in another terminal works too.
@@ -159,48 +161,294 @@ async fn an_unknown_route_answers_like_api_gateway() {
     assert_eq!(body, json!({ "message": "Not Found" }));
 }
 
+async fn create_product(c: &reqwest::Client, price_cents: u64, stock: u64) -> Value {
+    let resp = c
+        .post(format!("{}/products", gateway()))
+        .json(&json!({
+            "name": "Analytical Engine",
+            "description": "Steam-powered, Turing complete.",
+            "category": "machines",
+            "price_cents": price_cents,
+            "stock": stock
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.unwrap()
+}
+
+async fn get_json(c: &reqwest::Client, path: &str) -> Value {
+    let resp = c.get(format!("{}{path}", gateway())).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
+    resp.json().await.unwrap()
+}
+
+async fn place_order(
+    c: &reqwest::Client,
+    customer: &Value,
+    product: &Value,
+    quantity: u32,
+) -> Value {
+    let resp = c
+        .post(format!("{}/orders", gateway()))
+        .json(&json!({
+            "customer_id": customer["id"],
+            "items": [{ "product_id": product["id"], "quantity": quantity }]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.unwrap()
+}
+
+/// Polls `GET /orders/{id}` until its status is no longer `PENDING` (60 s at most).
+async fn settled_status(c: &reqwest::Client, id: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let order = get_json(c, &format!("/orders/{id}")).await;
+        let status = order["status"].as_str().unwrap().to_owned();
+        if status != "PENDING" || tokio::time::Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Polls `GET /products/{id}` until `stock` equals `expected` (60 s at most); its last value.
+async fn stock_becomes(c: &reqwest::Client, id: &str, expected: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stock = get_json(c, &format!("/products/{id}")).await["stock"]
+            .as_u64()
+            .unwrap();
+        if stock == expected || tokio::time::Instant::now() > deadline {
+            return stock;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs the running local cloud: run make test"]
-async fn an_order_is_confirmed_by_the_queue_consumer_within_seconds() {
+async fn an_order_is_priced_from_the_catalog_confirmed_and_cancelling_restores_the_stock() {
     let c = client();
     let user = create_user(&c).await;
+    let product = create_product(&c, 1250, 3).await;
+    let product_id = product["id"].as_str().unwrap();
 
     let resp = c
         .post(format!("{}/orders", gateway()))
         .json(&json!({
             "customer_id": user["id"],
-            "items": [
-                { "product_id": "sku-1", "quantity": 2, "unit_price_cents": 1250 },
-                { "product_id": "sku-2", "quantity": 1, "unit_price_cents": 99 }
-            ]
+            "items": [{ "product_id": product_id, "quantity": 2, "unit_price_cents": 1 }]
         }))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     let order: Value = resp.json().await.unwrap();
-    assert_eq!(order["status"], "PENDING");
-    assert_eq!(order["total_cents"], 2599);
     let id = order["id"].as_str().unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut status = Value::Null;
-    while tokio::time::Instant::now() < deadline {
-        let fetched: Value = c
-            .get(format!("{}/orders/{id}", gateway()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        status = fetched["status"].clone();
-        if status == "CONFIRMED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(order["status"], "PENDING");
+    assert_eq!(
+        order["items"][0]["unit_price_cents"], 1250,
+        "client price ignored"
+    );
+    assert_eq!(order["total_cents"], 2500);
+    assert_eq!(settled_status(&c, id).await, "CONFIRMED");
+    assert_eq!(stock_becomes(&c, product_id, 1).await, 1);
+
+    let cancelled = c
+        .delete(format!("{}/orders/{id}", gateway()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    assert_eq!(
+        cancelled.json::<Value>().await.unwrap()["status"],
+        "CANCELLED"
+    );
+    assert_eq!(stock_becomes(&c, product_id, 3).await, 3, "stock released");
+    let again = c
+        .delete(format!("{}/orders/{id}", gateway()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn twenty_concurrent_orders_for_the_last_five_units_confirm_exactly_five() {
+    let c = client();
+    let user = create_user(&c).await;
+    let product = create_product(&c, 999, 5).await;
+    let product_id = product["id"].as_str().unwrap().to_owned();
+
+    let orders =
+        futures::future::join_all((0..20).map(|_| place_order(&c, &user, &product, 1))).await;
+    let ids: Vec<String> = orders
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut statuses = Vec::new();
+    for id in &ids {
+        statuses.push(settled_status(&c, id).await);
     }
-    assert_eq!(status, "CONFIRMED");
+
+    let confirmed = statuses.iter().filter(|s| *s == "CONFIRMED").count();
+    let rejected = statuses.iter().filter(|s| *s == "REJECTED").count();
+    assert_eq!((confirmed, rejected), (5, 15), "{statuses:?}");
+    assert_eq!(stock_becomes(&c, &product_id, 0).await, 0);
+    let listed = get_json(
+        &c,
+        &format!(
+            "/orders?customer_id={}&status=CONFIRMED&limit=100",
+            user["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn an_idempotency_key_replays_the_first_response_and_refuses_another_body() {
+    let c = client();
+    let user = create_user(&c).await;
+    let product = create_product(&c, 500, 10).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let body = json!({
+        "customer_id": user["id"],
+        "items": [{ "product_id": product["id"], "quantity": 1 }]
+    });
+    let post = |body: Value| {
+        c.post(format!("{}/orders", gateway()))
+            .header("idempotency-key", key.clone())
+            .json(&body)
+            .send()
+    };
+
+    let first = post(body.clone()).await.unwrap();
+    let first_status = first.status();
+    let first_body: Value = first.json().await.unwrap();
+    let retry = post(body.clone()).await.unwrap();
+    let retry_replayed = retry.headers().get("idempotent-replayed").cloned();
+    let retry_status = retry.status();
+    let retry_body: Value = retry.json().await.unwrap();
+    let mut other = body.clone();
+    other["items"][0]["quantity"] = json!(2);
+    let different = post(other).await.unwrap();
+
+    assert_eq!(first_status, StatusCode::CREATED);
+    assert_eq!(retry_status, StatusCode::CREATED);
+    assert_eq!(retry_body, first_body, "same order, same response");
+    assert_eq!(retry_replayed.unwrap(), "true");
+    assert_eq!(different.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        different.json::<Value>().await.unwrap()["error"]["code"],
+        "IDEMPOTENCY_KEY_REUSED"
+    );
+    let listed = get_json(
+        &c,
+        &format!("/orders?customer_id={}", user["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        1,
+        "one order stored"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn the_same_order_placed_event_delivered_ten_times_reserves_stock_once() {
+    let c = client();
+    let product = create_product(&c, 100, 10).await;
+    let product_id = product["id"].as_str().unwrap();
+    // An OrderPlaced for an order the orders service never stored: only the inventory's
+    // reservation is observed here (the resulting StockReserved fails on the orders side for
+    // an unknown order, as it should, and ends in that DLQ).
+    let envelope = json!({
+        "event_id": uuid::Uuid::now_v7(),
+        "event_type": "OrderPlaced",
+        "schema_version": 1,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "correlation_id": "e2e-duplicates",
+        "data": {
+            "order_id": uuid::Uuid::now_v7(),
+            "customer_id": uuid::Uuid::now_v7(),
+            "items": [{ "product_id": product_id, "quantity": 3, "unit_price_cents": 100 }],
+            "total_cents": 300
+        }
+    })
+    .to_string();
+
+    for _ in 0..10 {
+        devstack_cli(&["send", "InventoryQueue", "--body", &envelope]).await;
+    }
+
+    assert_eq!(stock_becomes(&c, product_id, 7).await, 7);
+    // Give every copy time to be consumed, then check nothing more was taken.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        get_json(&c, &format!("/products/{product_id}")).await["stock"],
+        7
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn two_concurrent_updates_with_the_same_version_one_wins_the_other_gets_412() {
+    let c = client();
+    let user = create_user(&c).await;
+    let id = user["id"].as_str().unwrap();
+    let etag = c
+        .get(format!("{}/users/{id}", gateway()))
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let put = |name: &'static str| {
+        c.put(format!("{}/users/{id}", gateway()))
+            .header("if-match", etag.clone())
+            .json(&json!({ "name": name, "email": user["email"] }))
+            .send()
+    };
+
+    let (a, b) = tokio::join!(put("Ada A"), put("Ada B"));
+
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412]);
+    let stored = get_json(&c, &format!("/users/{id}")).await;
+    assert!(["Ada A", "Ada B"].contains(&stored["name"].as_str().unwrap()));
+    assert_eq!(stored["version"], 2);
+}
+
+/// Runs the `devstack` binary against the stack under test and asserts it succeeded.
+async fn devstack_cli(args: &[&str]) -> String {
+    let stack = stack_name();
+    let mut all = vec!["--stack-name", &stack];
+    all.extend_from_slice(args);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_devstack"))
+        .current_dir(devstack::workspace_root())
+        .args(&all)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "devstack {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! devstack against the real AWS API emulator (moto server on `AWS_ENDPOINT_URL`, started by
 //! `make test`): provisioning from the template, the SQS event source mapping's failure
-//! semantics with a stand-in Invoke API, and the LocalStack init script.
+//! semantics and concurrency with a stand-in Invoke API, `devstack dlq` list and redrive, and
+//! the LocalStack init script.
 
 #![expect(
     clippy::unwrap_used,
@@ -143,6 +144,7 @@ fn mapping(p: &Provisioned) -> Mapping {
         batching_window: Duration::from_millis(300),
         report_batch_item_failures: true,
         region: "us-east-1".into(),
+        max_concurrency: 1,
     }
 }
 
@@ -244,6 +246,174 @@ async fn an_invocation_error_keeps_the_whole_batch_on_the_queue() {
     );
 }
 
+/// A stand-in function that takes `delay` per invocation and records the most invocations
+/// in flight at once.
+#[derive(Clone, Default)]
+struct SlowFunction {
+    in_flight: Arc<Mutex<(usize, usize)>>,
+    records: Arc<Mutex<usize>>,
+}
+
+async fn slow_invoke(
+    State(f): State<SlowFunction>,
+    Json(event): Json<Value>,
+) -> axum::response::Response {
+    {
+        let mut g = f.in_flight.lock().unwrap();
+        g.0 += 1;
+        g.1 = g.1.max(g.0);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    f.in_flight.lock().unwrap().0 -= 1;
+    *f.records.lock().unwrap() += event["Records"].as_array().map_or(0, Vec::len);
+    Json(json!({ "batchItemFailures": [] })).into_response()
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator: run make test"]
+async fn the_sqs_mapping_runs_up_to_max_concurrency_batches_of_one_queue_at_once() {
+    let prefix = unique_prefix();
+    let (sdk, p) = provision(&prefix, None).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let slow = SlowFunction::default();
+    let app = axum::Router::new()
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            axum::routing::post(slow_invoke),
+        )
+        .with_state(slow.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let m = Mapping {
+        batch_size: 1,
+        batching_window: Duration::ZERO,
+        max_concurrency: 4,
+        ..mapping(&p)
+    };
+    for i in 0..12 {
+        sqs.send_message()
+            .queue_url(&m.queue_url)
+            .message_body(format!(r#"{{"n":{i}}}"#))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(devstack::esm::run(
+        m,
+        sqs.clone(),
+        Invoker::new(&format!("http://{addr}")),
+        rx,
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while *slow.records.lock().unwrap() < 12 {
+        assert!(tokio::time::Instant::now() < deadline, "not all delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    let _ = task.await;
+
+    let most = slow.in_flight.lock().unwrap().1;
+    assert!((2..=4).contains(&most), "{most} batches in flight at most");
+}
+
+async fn devstack_cli(prefix: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_devstack"))
+        .current_dir(devstack::workspace_root())
+        .args(["--stack-name", prefix])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "devstack {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator: run make test"]
+async fn a_dead_message_is_listed_and_redriven_back_to_its_source_queue() {
+    let prefix = unique_prefix();
+    let (sdk, p) = provision(&prefix, None).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let dlq_url = &p.queues["OrdersDeadLetterQueue"].url;
+    let body = r#"{"type":"StockReserved","order_id":"o-1"}"#;
+    let id = sqs
+        .send_message()
+        .queue_url(dlq_url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap()
+        .message_id
+        .unwrap();
+
+    // Listing by the source queue's name finds its DLQ; it shows the message and leaves it.
+    let listed = devstack_cli(&prefix, &["dlq", "list", "OrdersQueue"]).await;
+    assert!(listed.contains(&format!("message {id}")), "{listed}");
+    assert!(listed.contains("receives 1"), "{listed}");
+    assert!(listed.contains(r#""type": "StockReserved""#), "{listed}");
+    assert!(
+        listed.contains(&format!("1 message(s) in {prefix}-OrdersDeadLetterQueue")),
+        "{listed}"
+    );
+    let again = devstack_cli(&prefix, &["dlq", "list", "OrdersDeadLetterQueue"]).await;
+    assert!(
+        again.contains("receives 2"),
+        "listed again at once: {again}"
+    );
+
+    let redriven = devstack_cli(&prefix, &["dlq", "redrive", "OrdersDeadLetterQueue"]).await;
+    assert!(
+        redriven.contains("moved 1 message(s) from OrdersDeadLetterQueue (1 to OrdersQueue)"),
+        "{redriven}"
+    );
+    assert_eq!(bodies_in(&sqs, &p.queues["OrdersQueue"].url).await, [body]);
+    assert!(bodies_in(&sqs, dlq_url).await.is_empty());
+    let empty = devstack_cli(&prefix, &["dlq", "list", "OrdersQueue"]).await;
+    assert!(empty.contains("0 message(s)"), "{empty}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulator: run make test"]
+async fn redrive_moves_at_most_max_messages_and_names_a_queue_that_is_no_dlq() {
+    let prefix = unique_prefix();
+    let (sdk, p) = provision(&prefix, None).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let dlq_url = &p.queues["InventoryDeadLetterQueue"].url;
+    for i in 0..12 {
+        sqs.send_message()
+            .queue_url(dlq_url)
+            .message_body(format!("plain {i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let template = template();
+    let q = devstack::dlq::resolve(&template, &prefix, "InventoryQueue", &sqs)
+        .await
+        .unwrap();
+    assert_eq!(q.dlq.logical_id, "InventoryDeadLetterQueue");
+
+    let listed = devstack::dlq::list(&sqs, &q.dlq, None).await.unwrap();
+    assert_eq!(listed.len(), 12, "more than one receive's worth");
+    let moved = devstack::dlq::redrive(&sqs, &q, Some(11)).await.unwrap();
+    assert_eq!(moved["InventoryQueue"], 11);
+    let left = devstack::dlq::list(&sqs, &q.dlq, None).await.unwrap();
+    assert_eq!(left.len(), 1);
+
+    let err = devstack::dlq::resolve(&template, &prefix, "OrdersTable", &sqs)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no queue OrdersTable"), "{err}");
+}
+
 #[test]
 fn the_committed_localstack_script_is_generated_from_the_current_template() {
     let path = devstack::workspace_root().join(devstack::localstack::SCRIPT_PATH);
@@ -326,6 +496,21 @@ async fn the_localstack_script_creates_exactly_what_the_template_declares() {
             a.global_secondary_indexes, b.global_secondary_indexes,
             "{name}"
         );
+        assert_eq!(a.stream_specification, b.stream_specification, "{name}");
+        let ttl = |table: String| {
+            let dynamo = dynamo.clone();
+            async move {
+                dynamo
+                    .describe_time_to_live()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .unwrap()
+                    .time_to_live_description
+                    .map(|t| (t.time_to_live_status, t.attribute_name))
+            }
+        };
+        assert_eq!(ttl(reference_name).await, ttl(name.clone()).await, "{name}");
     }
 
     let mut queues: Vec<String> = sqs

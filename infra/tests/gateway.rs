@@ -54,6 +54,7 @@ fn function(binary: &str, method: &str, path: &str) -> Function {
             path: path.into(),
         }],
         sqs_events: vec![],
+        dynamodb_events: vec![],
         log_format: None,
     }
 }

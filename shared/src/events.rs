@@ -265,7 +265,10 @@ mod tests {
     #[test]
     fn every_saga_event_has_a_destination_queue() {
         assert_eq!(Destination::of("OrderPlaced"), Some(Destination::Inventory));
-        assert_eq!(Destination::of("OrderCancelled"), Some(Destination::Inventory));
+        assert_eq!(
+            Destination::of("OrderCancelled"),
+            Some(Destination::Inventory)
+        );
         assert_eq!(Destination::of("StockReserved"), Some(Destination::Orders));
         assert_eq!(Destination::of("StockRejected"), Some(Destination::Orders));
         assert_eq!(Destination::of("Nope"), None);

@@ -178,7 +178,12 @@ pub fn idempotency_key(req: &Request) -> Result<Option<String>, Error> {
     let Some(raw) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
-    let invalid = || Error::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters");
+    let invalid = || {
+        Error::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        )
+    };
     let key = raw.to_str().map_err(|_| invalid())?.trim();
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(invalid());

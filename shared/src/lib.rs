@@ -14,5 +14,7 @@ pub mod http;
 pub mod memory;
 pub mod ports;
 pub mod telemetry;
+pub mod testing;
+pub mod usecases;
 
 pub use error::{Error, FieldError};

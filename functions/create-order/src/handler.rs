@@ -1,18 +1,33 @@
-//! `POST /orders`: body
-//! `{"customer_id","items":[{"product_id","quantity","unit_price_cents"}]}` -> stores the order
-//! as `PENDING`, publishes `OrderPlaced`, answers `201` with the order and
-//! `location: /orders/{id}`.
+//! `POST /orders`: body `{"customer_id","items":[{"product_id","quantity"}]}`, optional header
+//! `Idempotency-Key` -> `201` with the order (`PENDING`, catalog unit prices, computed
+//! `total_cents`) and `location: /orders/{id}`.
 //!
-//! Errors: `400 VALIDATION_ERROR` (every bad field, e.g. `items[0].quantity`), `500
-//! INTERNAL_ERROR` (store or queue failed). The order is written before the event is sent; if
-//! sending fails the client gets a 500 and the order stays `PENDING` (there is no outbox yet).
+//! - The customer must exist and every line must name an existing product; the unit price is
+//!   the catalog's. A `unit_price_cents` sent by the client is accepted and ignored, so that a
+//!   client cannot set the price even by accident.
+//! - The order and its `OrderPlaced` event are committed in one transaction (transactional
+//!   outbox); the relay publishes the event. No event is lost, none is sent for an order that
+//!   was not stored.
+//! - `Idempotency-Key`: the first response is stored in the same transaction. The same key with
+//!   the same body (compared as JSON) answers that response again, with
+//!   `idempotent-replayed: true`; with another body it is `422 IDEMPOTENCY_KEY_REUSED`.
+//!
+//! Errors: `400 VALIDATION_ERROR` (every bad field, e.g. `items[0].quantity`,
+//! `items[1].product_id: does not exist`, `customer_id: does not exist`), `422
+//! IDEMPOTENCY_KEY_REUSED`, `500 INTERNAL_ERROR`.
 
+use std::collections::BTreeSet;
+
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::domain::{Order, OrderId, OrderItem, UserId, now};
+use serde::de::IgnoredAny;
+use shared::domain::{Order, OrderId, OrderItem, ProductId, Quantity, UserId, now};
 use shared::events::{Envelope, OrderPlaced};
-use shared::http::{HttpResult, correlation_id, created, parse_json, respond};
-use shared::ports::{EventPublisher, OrderWriter};
+use shared::http::{HttpResult, correlation_id, created, idempotency_key, parse_json, respond};
+use shared::ports::{
+    IdempotencyReader, IdempotentResponse, OrderPlacer, Placement, ProductBatchReader, UserReader,
+};
 use shared::{Error, FieldError};
 
 /// The request body.
@@ -23,76 +38,180 @@ struct CreateOrderRequest {
     items: Vec<ItemRequest>,
 }
 
-/// One line of the request. Numbers are `i64` so negatives get a domain message.
+/// One line of the request. `quantity` is `i64` so negatives get a domain message.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ItemRequest {
     product_id: String,
     quantity: i64,
-    unit_price_cents: i64,
+    /// Accepted for compatibility and ignored: the catalog sets the price.
+    #[serde(default, rename = "unit_price_cents")]
+    _client_price: Option<IgnoredAny>,
+}
+
+/// A line that parsed, before pricing.
+struct Line {
+    product_id: ProductId,
+    quantity: Quantity,
+}
+
+/// What the handler needs: the orders store (place + stored responses), the users store (the
+/// customer exists) and the catalog (prices).
+pub struct Deps<'a, O, U, P> {
+    /// Orders, outbox and idempotency records.
+    pub orders: &'a O,
+    /// Users, to check the customer.
+    pub users: &'a U,
+    /// Products, for the unit prices.
+    pub products: &'a P,
 }
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
-pub async fn handle<W, P>(orders: &W, events: &P, req: Request) -> HttpResult
+pub async fn handle<O, U, P>(deps: Deps<'_, O, U, P>, req: Request) -> HttpResult
 where
-    W: OrderWriter,
-    P: EventPublisher,
+    O: OrderPlacer + IdempotencyReader,
+    U: UserReader,
+    P: ProductBatchReader,
 {
-    respond(create_order(orders, events, &req).await)
+    respond(create_order(&deps, &req).await)
 }
 
-async fn create_order<W, P>(orders: &W, events: &P, req: &Request) -> Result<Response<Body>, Error>
+async fn create_order<O, U, P>(
+    deps: &Deps<'_, O, U, P>,
+    req: &Request,
+) -> Result<Response<Body>, Error>
 where
-    W: OrderWriter,
-    P: EventPublisher,
+    O: OrderPlacer + IdempotencyReader,
+    U: UserReader,
+    P: ProductBatchReader,
 {
+    let key = idempotency_key(req)?;
+    let raw_body = String::from_utf8_lossy(req.body().as_ref()).into_owned();
+    if let Some(key) = &key
+        && let Some(stored) = deps.orders.get(key).await?
+    {
+        return replay(&stored, &raw_body);
+    }
     let body: CreateOrderRequest = parse_json(req)?;
+    let (customer_id, lines) = parse(&body)?;
+    if deps.users.get(&customer_id).await?.is_none() {
+        return Err(Error::invalid("customer_id", "does not exist"));
+    }
+    let items = price(deps.products, &lines).await?;
     let now = now();
-    let order = Order::place(
-        OrderId::new(),
-        parse_customer(&body)?,
-        parse_items(&body)?,
-        now,
-    )?;
-    orders.insert(&order).await?;
+    let order = Order::place(OrderId::new(), customer_id, items, now)?;
     let correlation_id = correlation_id(req);
-    let envelope = Envelope::wrap(&OrderPlaced::from(&order), &correlation_id, now)?;
-    events.publish(&envelope).await?;
-    tracing::info!(
-        order_id = %order.id(),
-        event_id = %envelope.event_id,
-        correlation_id,
-        total_cents = order.total().cents(),
-        "order placed"
-    );
-    Ok(created(&format!("/orders/{}", order.id()), &order))
-}
-
-/// The customer id, or — so that the client sees every problem at once — the customer id's
-/// error together with the lines' errors.
-fn parse_customer(body: &CreateOrderRequest) -> Result<UserId, Error> {
-    UserId::parse(&body.customer_id).map_err(|e| {
-        let mut fields = vec![FieldError::new("customer_id", e.0)];
-        if let Err(Error::Validation(item_fields)) = parse_items(body) {
-            fields.extend(item_fields);
+    let event = Envelope::wrap(&OrderPlaced::from(&order), &correlation_id, now)?;
+    let location = format!("/orders/{}", order.id());
+    let response = created(&location, &order);
+    let stored = key.as_ref().map(|key| IdempotentResponse {
+        key: key.clone(),
+        request: raw_body.clone(),
+        status: response.status().as_u16(),
+        response: String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+        location: Some(location),
+    });
+    match deps.orders.place(&order, &event, stored.as_ref()).await? {
+        Placement::Placed => {
+            tracing::info!(
+                order_id = %order.id(),
+                event_id = %event.event_id,
+                correlation_id,
+                total_cents = order.total().cents(),
+                "order placed"
+            );
+            Ok(response)
         }
-        Error::validation(fields)
-    })
+        // A concurrent request with the same key won the race: answer what it answered.
+        Placement::KeyAlreadyUsed => {
+            let key = key.unwrap_or_default();
+            let stored = deps.orders.get(&key).await?.ok_or_else(|| {
+                Error::internal("idempotency record", format!("key {key} vanished"))
+            })?;
+            replay(&stored, &raw_body)
+        }
+    }
 }
 
-fn parse_items(body: &CreateOrderRequest) -> Result<Vec<OrderItem>, Error> {
-    let mut items = Vec::with_capacity(body.items.len());
+/// The stored response again, or 422 when the body differs from the first request's.
+fn replay(stored: &IdempotentResponse, body: &str) -> Result<Response<Body>, Error> {
+    if !stored.same_request(body) {
+        return Err(Error::IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request body".to_owned(),
+        ));
+    }
+    let status = StatusCode::from_u16(stored.status)
+        .map_err(|e| Error::internal("stored idempotent response", e))?;
+    let mut builder = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("idempotent-replayed", "true");
+    if let Some(location) = &stored.location {
+        builder = builder.header("location", location);
+    }
+    builder
+        .body(Body::Text(stored.response.clone()))
+        .map_err(|e| Error::internal("building replayed response", e))
+}
+
+/// The customer id and the lines, or every bad field at once.
+fn parse(body: &CreateOrderRequest) -> Result<(UserId, Vec<Line>), Error> {
     let mut errors = Vec::new();
+    let customer = UserId::parse(&body.customer_id)
+        .map_err(|e| errors.push(FieldError::new("customer_id", e.0)))
+        .ok();
+    if body.items.is_empty() || body.items.len() > Order::MAX_ITEMS {
+        errors.push(FieldError::new(
+            "items",
+            format!("must contain between 1 and {} items", Order::MAX_ITEMS),
+        ));
+    }
+    let mut lines = Vec::with_capacity(body.items.len());
     for (index, item) in body.items.iter().enumerate() {
-        let prefix = format!("items[{index}]");
-        match OrderItem::parse(
-            &prefix,
-            &item.product_id,
-            item.quantity,
-            item.unit_price_cents,
-        ) {
+        let product_id = ProductId::parse(&item.product_id)
+            .map_err(|e| errors.push(FieldError::new(format!("items[{index}].product_id"), e.0)))
+            .ok();
+        let quantity = Quantity::parse(item.quantity)
+            .map_err(|e| errors.push(FieldError::new(format!("items[{index}].quantity"), e.0)))
+            .ok();
+        if let (Some(product_id), Some(quantity)) = (product_id, quantity) {
+            lines.push(Line {
+                product_id,
+                quantity,
+            });
+        }
+    }
+    match customer {
+        Some(customer) if errors.is_empty() => Ok((customer, lines)),
+        _ => Err(Error::validation(errors)),
+    }
+}
+
+/// The lines with the catalog's unit prices; every line naming a missing product is an error.
+async fn price<P: ProductBatchReader>(
+    products: &P,
+    lines: &[Line],
+) -> Result<Vec<OrderItem>, Error> {
+    let ids: Vec<ProductId> = lines
+        .iter()
+        .map(|l| l.product_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let catalog = products.get_many(&ids).await?;
+    let mut items = Vec::with_capacity(lines.len());
+    let mut errors = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let Some(product) = catalog.get(&line.product_id) else {
+            errors.push(FieldError::new(
+                format!("items[{index}].product_id"),
+                "does not exist",
+            ));
+            continue;
+        };
+        match OrderItem::new(line.product_id.clone(), line.quantity, product.price) {
             Ok(item) => items.push(item),
-            Err(fields) => errors.extend(fields),
+            Err(e) => errors.push(FieldError::new(format!("items[{index}].product_id"), e.0)),
         }
     }
     if errors.is_empty() {
@@ -105,240 +224,229 @@ fn parse_items(body: &CreateOrderRequest) -> Result<Vec<OrderItem>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_http::http::StatusCode;
     use serde_json::{Value, json};
-    use shared::domain::OrderStatus;
-    use shared::memory::{InMemoryOrders, RecordingPublisher};
-
-    fn post_orders(body: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-sample.json"))
-                .unwrap();
-        event["routeKey"] = json!("POST /orders");
-        event["rawPath"] = json!("/orders");
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["path"] = json!("/orders");
-        event["requestContext"]["requestId"] = json!("req-7f3a");
-        event["pathParameters"] = json!({});
-        event["body"] = json!(body);
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
-    }
+    use shared::domain::{NewProduct, NewUser, OrderStatus, Product, User};
+    use shared::memory::{InMemoryOrders, InMemoryProducts, InMemoryUsers};
+    use shared::testing::{ApiRequest, status_and_json};
 
     struct World {
         orders: InMemoryOrders,
-        events: RecordingPublisher,
+        users: InMemoryUsers,
+        products: InMemoryProducts,
+        customer: User,
+    }
+
+    fn product(sku: &str, price_cents: i64) -> Product {
+        NewProduct::parse("Thing", "", "things", price_cents, 10)
+            .unwrap()
+            .into_product(ProductId::parse(sku).unwrap(), now())
     }
 
     impl World {
         fn new() -> Self {
+            let customer = NewUser::parse("Ada", "ada@example.com")
+                .unwrap()
+                .into_user(UserId::new(), now());
+            let (cheap, dear) = (product("SKU-1", 250), product("SKU-2", 1999));
             Self {
                 orders: InMemoryOrders::new(),
-                events: RecordingPublisher::new(),
+                users: InMemoryUsers::with([customer.clone()]),
+                products: InMemoryProducts::with([cheap, dear]),
+                customer,
             }
         }
 
-        async fn post(&self, body: &Value) -> (StatusCode, Value, Response<Body>) {
-            let Ok(response) =
-                handle(&self.orders, &self.events, post_orders(&body.to_string())).await;
-            let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-            (response.status(), json, response)
+        async fn send(&self, req: ApiRequest) -> (u16, Value, Response<Body>) {
+            let deps = Deps {
+                orders: &self.orders,
+                users: &self.users,
+                products: &self.products,
+            };
+            let Ok(response) = handle(deps, req.build()).await;
+            let (status, json) = status_and_json(&response);
+            (status, json, response)
+        }
+
+        async fn post(&self, body: &Value) -> (u16, Value, Response<Body>) {
+            self.send(ApiRequest::new("POST", "/orders").body(body))
+                .await
+        }
+
+        fn body(&self, items: Value) -> Value {
+            json!({"customer_id": self.customer.id.to_string(), "items": items})
         }
     }
 
-    fn order_body(items: Value) -> Value {
-        json!({"customer_id": UserId::new().to_string(), "items": items})
-    }
-
-    fn two_lines() -> Value {
-        json!([
-            {"product_id": "SKU-1", "quantity": 3, "unit_price_cents": 1999},
-            {"product_id": "SKU-2", "quantity": 1, "unit_price_cents": 500}
-        ])
-    }
-
-    fn details(body: &Value) -> Vec<(String, String)> {
+    fn fields(body: &Value) -> Vec<String> {
         body["error"]["details"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|d| {
-                (
-                    d["field"].as_str().unwrap().to_owned(),
-                    d["message"].as_str().unwrap().to_owned(),
-                )
-            })
+            .map(|d| d["field"].as_str().unwrap().to_owned())
             .collect()
     }
 
     #[tokio::test]
-    async fn a_valid_order_is_stored_pending_with_its_total_computed() {
+    async fn an_order_is_priced_from_the_catalog_and_committed_with_order_placed() {
         let world = World::new();
-        let request = order_body(two_lines());
+        let items = json!([
+            {"product_id": "SKU-1", "quantity": 3},
+            {"product_id": "SKU-2", "quantity": 1}
+        ]);
 
-        let (status, body, response) = world.post(&request).await;
+        let (status, body, response) = world.post(&world.body(items)).await;
 
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        assert_eq!(body["total_cents"], 3 * 1999 + 500);
+        assert_eq!(status, 201, "{body}");
         assert_eq!(body["status"], "PENDING");
-        assert_eq!(body["customer_id"], request["customer_id"]);
-        assert_eq!(body["items"], two_lines());
-        assert_eq!(body["created_at"], body["updated_at"]);
+        assert_eq!(body["total_cents"], 3 * 250 + 1999);
+        assert_eq!(body["items"][1]["unit_price_cents"], 1999);
         let id = OrderId::parse(body["id"].as_str().unwrap()).unwrap();
         assert_eq!(
             response.headers()["location"],
             format!("/orders/{id}").as_str()
         );
-        assert_eq!(world.orders.status(&id), Some(OrderStatus::Pending));
-        assert_eq!(serde_json::to_value(world.orders.find(&id)).unwrap(), body);
-    }
-
-    #[tokio::test]
-    async fn a_placed_order_publishes_order_placed_correlated_with_the_request() {
-        let world = World::new();
-
-        let (_, body, _) = world.post(&order_body(two_lines())).await;
-
-        let published = world.events.published();
-        assert_eq!(published.len(), 1);
-        let envelope = &published[0];
-        assert_eq!(envelope.event_type, "OrderPlaced");
-        assert_eq!(envelope.schema_version, 1);
-        assert_eq!(envelope.correlation_id, "req-7f3a");
-        let event: OrderPlaced = envelope.decode().unwrap();
-        assert_eq!(event.order_id.to_string(), body["id"].as_str().unwrap());
-        assert_eq!(event.total_cents, 3 * 1999 + 500);
-        assert_eq!(event.items.len(), 2);
-    }
-
-    #[tokio::test]
-    async fn an_order_with_zero_items_is_a_validation_error_on_items() {
-        let world = World::new();
-
-        let (status, body, _) = world.post(&order_body(json!([]))).await;
-
-        assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(
-            details(&body),
-            [(
-                "items".to_owned(),
-                "must contain between 1 and 50 items".to_owned()
-            )]
+            world.orders.find(&id).unwrap().status(),
+            OrderStatus::Pending
+        );
+        let outbox = world.orders.outbox();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].correlation_id, "req-test");
+        let event: OrderPlaced = outbox[0].decode().unwrap();
+        assert_eq!(event.order_id, id);
+        assert_eq!(event.total_cents, 3 * 250 + 1999);
+    }
+
+    #[tokio::test]
+    async fn a_client_supplied_price_is_ignored() {
+        let world = World::new();
+        let items = json!([{"product_id": "SKU-2", "quantity": 2, "unit_price_cents": 1}]);
+
+        let (status, body, _) = world.post(&world.body(items)).await;
+
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["items"][0]["unit_price_cents"], 1999);
+        assert_eq!(body["total_cents"], 3998);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_customer_or_product_is_a_validation_error_naming_it() {
+        let world = World::new();
+        let unknown_customer = json!({
+            "customer_id": UserId::new().to_string(),
+            "items": [{"product_id": "SKU-1", "quantity": 1}]
+        });
+        let unknown_product =
+            world.body(json!([{"product_id": "SKU-1", "quantity": 1}, {"product_id": "SKU-404", "quantity": 1}]));
+
+        let (customer_status, customer_body, _) = world.post(&unknown_customer).await;
+        let (product_status, product_body, _) = world.post(&unknown_product).await;
+
+        assert_eq!((customer_status, product_status), (400, 400));
+        assert_eq!(fields(&customer_body), ["customer_id"]);
+        assert_eq!(fields(&product_body), ["items[1].product_id"]);
+        assert_eq!(
+            product_body["error"]["details"][0]["message"],
+            "does not exist"
         );
         assert!(world.orders.all().is_empty());
-        assert!(world.events.published().is_empty());
+        assert!(world.orders.outbox().is_empty());
     }
 
     #[tokio::test]
-    async fn a_quantity_of_zero_is_a_validation_error_naming_the_line() {
-        let world = World::new();
-        let items = json!([
-            {"product_id": "SKU-1", "quantity": 1, "unit_price_cents": 100},
-            {"product_id": "SKU-2", "quantity": 0, "unit_price_cents": 100}
-        ]);
-
-        let (status, body, _) = world.post(&order_body(items)).await;
-
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
-        assert_eq!(
-            details(&body),
-            [(
-                "items[1].quantity".to_owned(),
-                "must be between 1 and 1000".to_owned()
-            )]
-        );
-        assert!(world.orders.all().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_negative_or_too_high_price_is_refused() {
-        let world = World::new();
-        let items = json!([
-            {"product_id": "SKU-1", "quantity": 1, "unit_price_cents": -1},
-            {"product_id": "SKU-2", "quantity": 1, "unit_price_cents": 100_000_001}
-        ]);
-
-        let (status, body, _) = world.post(&order_body(items)).await;
-
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        let fields: Vec<String> = details(&body).into_iter().map(|(f, _)| f).collect();
-        assert_eq!(
-            fields,
-            ["items[0].unit_price_cents", "items[1].unit_price_cents"]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_bad_customer_id_and_bad_lines_are_reported_together() {
+    async fn every_bad_field_is_reported_at_once() {
         let world = World::new();
         let body = json!({
             "customer_id": "nobody",
-            "items": [{"product_id": "bad sku!", "quantity": 1, "unit_price_cents": 1}]
+            "items": [
+                {"product_id": "bad sku!", "quantity": 1},
+                {"product_id": "SKU-1", "quantity": 0},
+                {"product_id": "SKU-1", "quantity": 1, "discount": 5}
+            ]
         });
 
-        let (status, body, _) = world.post(&body).await;
+        let (status, first, _) = world.post(&body).await;
+        let (_, empty, _) = world.post(&world.body(json!([]))).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        let fields: Vec<String> = details(&body).into_iter().map(|(f, _)| f).collect();
-        assert_eq!(fields, ["customer_id", "items[0].product_id"]);
-    }
-
-    #[tokio::test]
-    async fn an_unknown_field_in_a_line_is_refused_by_its_path() {
-        let world = World::new();
-        let items = json!([
-            {"product_id": "SKU-1", "quantity": 1, "unit_price_cents": 100, "discount": 5}
-        ]);
-
-        let (status, body, _) = world.post(&order_body(items)).await;
-
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
+        // serde stops at the unknown field before our checks run.
+        assert_eq!(fields(&first), ["items[2].discount"]);
+        assert_eq!(fields(&empty), ["items"]);
+        let body = json!({
+            "customer_id": "nobody",
+            "items": [{"product_id": "bad sku!", "quantity": 1}, {"product_id": "SKU-1", "quantity": 0}]
+        });
+        let (_, both, _) = world.post(&body).await;
         assert_eq!(
-            details(&body),
-            [("items[0].discount".to_owned(), "is not allowed".to_owned())]
+            fields(&both),
+            ["customer_id", "items[0].product_id", "items[1].quantity"]
         );
     }
 
     #[tokio::test]
-    async fn a_missing_field_in_a_line_is_named_by_its_path() {
+    async fn the_same_idempotency_key_and_body_replays_the_first_response() {
         let world = World::new();
-        let items = json!([{"product_id": "SKU-1", "quantity": 1}]);
+        let body = world.body(json!([{"product_id": "SKU-1", "quantity": 1}]));
+        let req = || {
+            ApiRequest::new("POST", "/orders")
+                .header("idempotency-key", "k-1")
+                .body(&body)
+        };
 
-        let (status, body, _) = world.post(&order_body(items)).await;
-
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            details(&body),
-            [(
-                "items[0].unit_price_cents".to_owned(),
-                "is required".to_owned()
-            )]
+        let (first_status, first, _) = world.send(req()).await;
+        // Same JSON, other formatting and key order: still the same request.
+        let reordered = format!(
+            "{{ \"items\": [{{\"quantity\": 1, \"product_id\": \"SKU-1\"}}], \"customer_id\": \"{}\" }}",
+            world.customer.id
         );
+        let (again_status, again, response) = world
+            .send(
+                ApiRequest::new("POST", "/orders")
+                    .header("idempotency-key", "k-1")
+                    .raw_body(&reordered),
+            )
+            .await;
+
+        assert_eq!((first_status, again_status), (201, 201));
+        assert_eq!(again, first);
+        assert_eq!(response.headers()["idempotent-replayed"], "true");
+        assert_eq!(world.orders.all().len(), 1);
+        assert_eq!(world.orders.outbox().len(), 1);
     }
 
     #[tokio::test]
-    async fn a_queue_failure_is_an_opaque_500() {
+    async fn the_same_idempotency_key_with_another_body_is_a_422() {
         let world = World::new();
-        world.events.fail_with("queue does not exist");
+        let one = world.body(json!([{"product_id": "SKU-1", "quantity": 1}]));
+        let two = world.body(json!([{"product_id": "SKU-1", "quantity": 2}]));
+        let post = |body: &Value| {
+            ApiRequest::new("POST", "/orders")
+                .header("idempotency-key", "k-2")
+                .body(body)
+        };
 
-        let (status, body, _) = world.post(&order_body(two_lines())).await;
+        world.send(post(&one)).await;
+        let (status, body, _) = world.send(post(&two)).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 422);
+        assert_eq!(body["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+        assert_eq!(world.orders.all().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_an_opaque_500_and_commits_nothing() {
+        let world = World::new();
+        world.orders.fail_with("table does not exist");
+
+        let (status, body, _) = world
+            .post(&world.body(json!([{"product_id": "SKU-1", "quantity": 1}])))
+            .await;
+
+        assert_eq!(status, 500);
         assert_eq!(
             body,
             json!({"error": {"code": "INTERNAL_ERROR", "message": "internal error"}})
         );
-    }
-
-    #[tokio::test]
-    async fn a_store_failure_publishes_nothing() {
-        let world = World::new();
-        world.orders.fail_with("table does not exist");
-
-        let (status, _, _) = world.post(&order_body(two_lines())).await;
-
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(world.events.published().is_empty());
+        assert!(world.orders.outbox().is_empty());
     }
 }

@@ -1,12 +1,15 @@
-//! `POST /users`: body `{"name","email"}` -> `201` with the user and `location: /users/{id}`.
+//! `POST /users`: body `{"name","email"}` -> `201` with the user (version 1),
+//! `location: /users/{id}` and `ETag: "1"`.
 //!
-//! Errors: `400 VALIDATION_ERROR` (bad body or field), `500 INTERNAL_ERROR` (store failed).
+//! Errors: `400 VALIDATION_ERROR` (bad body or field, unknown field), `409 CONFLICT` (the email
+//! is already registered; enforced by the store, so concurrent requests cannot both win),
+//! `500 INTERNAL_ERROR` (store failed).
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::Error;
 use shared::domain::{NewUser, UserId, now};
-use shared::http::{HttpResult, created, parse_json, respond};
+use shared::http::{HttpResult, created, parse_json, respond, with_etag};
 use shared::ports::UserWriter;
 
 /// The request body.
@@ -27,7 +30,10 @@ async fn create_user<W: UserWriter>(users: &W, req: &Request) -> Result<Response
     let user = NewUser::parse(&body.name, &body.email)?.into_user(UserId::new(), now());
     users.insert(&user).await?;
     tracing::info!(user_id = %user.id, "user created");
-    Ok(created(&format!("/users/{}", user.id), &user))
+    Ok(with_etag(
+        created(&format!("/users/{}", user.id), &user),
+        user.version,
+    ))
 }
 
 #[cfg(test)]
@@ -73,6 +79,9 @@ mod tests {
         let id = body["id"].as_str().unwrap();
         assert!(UserId::parse(id).is_ok(), "{id}");
         assert!(body["created_at"].as_str().is_some());
+        assert_eq!(body["updated_at"], body["created_at"]);
+        assert_eq!(body["version"], 1);
+        assert_eq!(response.headers()["etag"], "\"1\"");
         assert_eq!(
             response.headers()["location"],
             format!("/users/{id}").as_str()
@@ -164,6 +173,46 @@ mod tests {
                 {"field": "email", "message": "must be a valid email address"}
             ])
         );
+    }
+
+    #[tokio::test]
+    async fn an_email_already_registered_is_a_conflict_naming_it() {
+        let users = InMemoryUsers::new();
+        let (first, _, _) = send(&users, r#"{"name":"Ada","email":"ada@example.com"}"#).await;
+
+        let (status, body, response) =
+            send(&users, r#"{"name":"Eve","email":" ADA@example.com"}"#).await;
+
+        assert_eq!(first, StatusCode::CREATED);
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(
+            body,
+            json!({"error": {
+                "code": "CONFLICT",
+                "message": "email ada@example.com is already registered"
+            }})
+        );
+        assert!(response.headers().get("etag").is_none());
+        assert_eq!(users.all().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn server_managed_fields_in_the_body_are_refused() {
+        let users = InMemoryUsers::new();
+
+        for field in [
+            r#""version":7"#,
+            r#""id":"x""#,
+            r#""created_at":"2025-01-01T00:00:00Z""#,
+        ] {
+            let body = format!(r#"{{"name":"Ada","email":"ada@example.com",{field}}}"#);
+
+            let (status, body, _) = send(&users, &body).await;
+
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{field}");
+            assert_eq!(body["error"]["details"][0]["message"], "is not allowed");
+        }
+        assert!(users.all().is_empty());
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! `GET /users/{id}` -> `200` with `{"id","name","email","created_at"}`.
+//! `GET /users/{id}` -> `200` with `{"id","name","email","version","created_at","updated_at"}`
+//! and `ETag: "<version>"`, to send back as `If-Match` on `PUT`/`DELETE /users/{id}`.
 //!
 //! Errors: `400 VALIDATION_ERROR` on field `id` (missing or not a UUID v7), `404 NOT_FOUND`,
 //! `500 INTERNAL_ERROR`.
@@ -7,7 +8,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::Error;
 use shared::domain::UserId;
-use shared::http::{HttpResult, json_response, path_param, respond};
+use shared::http::{HttpResult, json_response, path_param, respond, with_etag};
 use shared::ports::UserReader;
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
@@ -21,14 +22,17 @@ async fn get_user<R: UserReader>(users: &R, req: &Request) -> Result<Response<Bo
         .get(&id)
         .await?
         .ok_or_else(|| Error::not_found("user", id))?;
-    Ok(json_response(StatusCode::OK, &user))
+    Ok(with_etag(
+        json_response(StatusCode::OK, &user),
+        user.version,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use shared::domain::{NewUser, User, now};
+    use shared::domain::{NewUser, User, Version, now};
     use shared::memory::InMemoryUsers;
 
     fn get_users(path_parameters: Value) -> Request {
@@ -46,9 +50,17 @@ mod tests {
     }
 
     async fn send(users: &InMemoryUsers, path_parameters: Value) -> (StatusCode, Value) {
+        let (status, body, _) = send_for_headers(users, path_parameters).await;
+        (status, body)
+    }
+
+    async fn send_for_headers(
+        users: &InMemoryUsers,
+        path_parameters: Value,
+    ) -> (StatusCode, Value, Response<Body>) {
         let Ok(response) = handle(users, get_users(path_parameters)).await;
         let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json)
+        (response.status(), json, response)
     }
 
     fn ada() -> User {
@@ -58,14 +70,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_existing_user_is_returned() {
-        let user = ada();
+    async fn an_existing_user_is_returned_with_its_version_as_etag() {
+        let mut user = ada();
+        user.version = Version::new(3);
         let users = InMemoryUsers::with([user.clone()]);
 
-        let (status, body) = send(&users, json!({"id": user.id.to_string()})).await;
+        let (status, body, response) =
+            send_for_headers(&users, json!({"id": user.id.to_string()})).await;
 
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, serde_json::to_value(&user).unwrap());
+        assert_eq!(body["version"], 3);
+        assert_eq!(response.headers()["etag"], "\"3\"");
+    }
+
+    #[tokio::test]
+    async fn an_email_guard_id_is_not_a_user_id() {
+        let users = InMemoryUsers::with([ada()]);
+
+        let (status, body) = send(&users, json!({"id": "EMAIL#ada@example.com"})).await;
+
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["details"][0]["field"], "id");
     }
 
     #[tokio::test]

@@ -1,26 +1,42 @@
-//! `GET /users?limit=&cursor=` -> `200` with `{"items":[<user>...],"next":"<cursor>"|null}`.
+//! `GET /users?limit=&cursor=` -> `200` with `{"items":[<user>...],"next":"<cursor>"|null}`;
+//! `GET /users?email=` -> the same shape with the one user who has that email, or none.
 //!
 //! `limit` is 1..=100 (default 20); `cursor` is the `next` of the previous page, passed back
-//! unchanged (an empty `cursor` means the first page). Errors: `400 VALIDATION_ERROR` on field
-//! `limit` or `cursor`, `500 INTERNAL_ERROR`.
+//! unchanged (an empty `cursor` means the first page). `email` is normalised like on creation
+//! (trimmed, lowercased) and looked up through the `email-index` GSI; its page has 0 or 1 item
+//! and `next: null` (`limit` is still checked, `cursor` is ignored). Errors:
+//! `400 VALIDATION_ERROR` on field `limit`, `cursor` or `email`, `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::Error;
+use shared::domain::Email;
 use shared::http::{HttpResult, json_response, query_param, respond};
-use shared::ports::{Cursor, PageLimit, UserLister};
+use shared::ports::{Cursor, Page, PageLimit, UserByEmail, UserLister};
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
-pub async fn handle<L: UserLister>(users: &L, req: Request) -> HttpResult {
+pub async fn handle<L: UserLister + UserByEmail>(users: &L, req: Request) -> HttpResult {
     respond(list_users(users, &req).await)
 }
 
-async fn list_users<L: UserLister>(users: &L, req: &Request) -> Result<Response<Body>, Error> {
+async fn list_users<L: UserLister + UserByEmail>(
+    users: &L,
+    req: &Request,
+) -> Result<Response<Body>, Error> {
     let limit = query_param(req, "limit")
         .map(PageLimit::parse)
         .transpose()
         .map_err(|e| Error::invalid("limit", e.0))?
         .unwrap_or_default();
+    if let Some(raw) = query_param(req, "email") {
+        let email = Email::parse(raw).map_err(|e| Error::invalid("email", e.0))?;
+        let user = users.find_by_email(&email).await?;
+        let page = Page {
+            items: user.into_iter().collect(),
+            next: None,
+        };
+        return Ok(json_response(StatusCode::OK, &page));
+    }
     let cursor = query_param(req, "cursor")
         .filter(|c| !c.is_empty())
         .map(Cursor::from_client);
@@ -153,5 +169,61 @@ mod tests {
 
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, json!({"items": [], "next": null}));
+    }
+
+    #[tokio::test]
+    async fn an_email_finds_the_one_user_who_has_it_normalised() {
+        let all = some_users(3);
+        let users = InMemoryUsers::with(all.clone());
+
+        let (status, body) = send(&users, "email=%20USER1%40Example.com&cursor=ignored").await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"items": [serde_json::to_value(&all[1]).unwrap()], "next": null})
+        );
+    }
+
+    #[tokio::test]
+    async fn an_email_nobody_has_gives_an_empty_page() {
+        let users = InMemoryUsers::with(some_users(2));
+
+        let (status, body) = send(&users, "email=nobody%40example.com").await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"items": [], "next": null}));
+    }
+
+    #[tokio::test]
+    async fn an_invalid_email_is_a_validation_error_naming_email() {
+        let users = InMemoryUsers::with(some_users(1));
+
+        for query in ["email=not-an-email", "email="] {
+            let (status, body) = send(&users, query).await;
+
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(
+                body["error"]["details"],
+                json!([{"field": "email", "message": "must be a valid email address"}]),
+                "{query}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_an_opaque_500() {
+        let users = InMemoryUsers::with(some_users(1));
+        users.fail_with("scan failed");
+
+        for query in ["", "email=user0%40example.com"] {
+            let (status, body) = send(&users, query).await;
+
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{query}");
+            assert_eq!(
+                body,
+                json!({"error": {"code": "INTERNAL_ERROR", "message": "internal error"}})
+            );
+        }
     }
 }

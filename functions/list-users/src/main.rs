@@ -1,4 +1,5 @@
-//! `GET /users` (`ListUsersFunction`): users page by page. The logic is in [`handler`].
+//! `GET /users` (`ListUsersFunction`): users page by page, or the one with `?email=`. The logic
+//! is in [`handler`].
 
 mod handler;
 

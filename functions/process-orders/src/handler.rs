@@ -1,32 +1,36 @@
-//! SQS consumer of the orders queue (`ReportBatchItemFailures`).
+//! SQS consumer of the orders queue (`ReportBatchItemFailures`): the orders side of the
+//! stock-reservation saga.
 //!
-//! Each record's body is an event [`Envelope`]. `OrderPlaced` confirms the order (`PENDING` ->
-//! `CONFIRMED`); an already confirmed order is a no-op, so a re-delivered message succeeds.
-//! Other event types are logged and skipped. A record that is not an envelope, or whose
-//! processing fails (unknown order, order in another status, store failure), is reported in
-//! `batchItemFailures` by its `messageId`: SQS re-delivers only those, and after
-//! `maxReceiveCount` moves them to the dead-letter queue, where an alarm fires.
+//! Each record's body is an event [`Envelope`]. `StockReserved` moves the order `PENDING ->
+//! CONFIRMED`, `StockRejected` moves it `PENDING -> REJECTED`; both in one transaction with a
+//! de-duplication marker on the event id, so a redelivered event has no second effect. An
+//! order cancelled meanwhile is left alone (its `OrderCancelled` releases the stock). Other
+//! event types are logged and skipped.
 //!
-//! Records are processed one after another: a batch holds at most 10, each costs one
-//! conditional `UpdateItem` (a few milliseconds), so concurrency would save little against the
-//! 10 s timeout while making logs interleave and bursting DynamoDB writes.
+//! A record that is not an envelope, or whose processing fails (unknown order, an order in a
+//! status that cannot take the outcome, a store failure), is reported in `batchItemFailures` by
+//! its `messageId`: SQS re-delivers only those, and after `maxReceiveCount` moves them to the
+//! dead-letter queue, where an alarm fires.
 
 use std::convert::Infallible;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use shared::Error;
-use shared::domain::Confirmation;
-use shared::events::{Envelope, OrderPlaced};
-use shared::ports::OrderStatusUpdater;
+use shared::domain::OrderStatus;
+use shared::events::{Envelope, StockRejected, StockReserved};
+use shared::ports::OrderSettlement;
+
+/// The consumer's name in de-duplication markers (`process-orders#<event id>`).
+pub const CONSUMER: &str = "process-orders";
 
 /// Handles one batch. Never fails as a whole: per-record failures go in the response.
 ///
 /// A record without a `messageId` (never seen in practice) that fails is reported with an
 /// empty identifier, which makes Lambda treat the whole batch as failed: retrying everything
 /// is safe because processing is idempotent.
-pub async fn handle<U: OrderStatusUpdater>(
-    orders: &U,
+pub async fn handle<S: OrderSettlement>(
+    orders: &S,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Infallible> {
     let mut response = SqsBatchResponse::default();
@@ -47,28 +51,40 @@ pub async fn handle<U: OrderStatusUpdater>(
     Ok(response)
 }
 
-async fn process<U: OrderStatusUpdater>(orders: &U, record: &SqsMessage) -> Result<(), Error> {
+async fn process<S: OrderSettlement>(orders: &S, record: &SqsMessage) -> Result<(), Error> {
     let body = record
         .body
         .as_deref()
         .ok_or_else(|| Error::invalid("body", "is missing"))?;
     let envelope = Envelope::from_json(body)?;
-    if !envelope.is::<OrderPlaced>() {
+    let (order_id, to) = if envelope.is::<StockReserved>() {
+        (
+            envelope.decode::<StockReserved>()?.order_id,
+            OrderStatus::Confirmed,
+        )
+    } else if envelope.is::<StockRejected>() {
+        (
+            envelope.decode::<StockRejected>()?.order_id,
+            OrderStatus::Rejected,
+        )
+    } else {
         tracing::warn!(
             event_id = %envelope.event_id,
             event_type = envelope.event_type,
             "unknown event type; skipped"
         );
         return Ok(());
-    }
-    let event: OrderPlaced = envelope.decode()?;
-    let outcome = orders.confirm(&event.order_id).await?;
+    };
+    let outcome = orders
+        .settle(CONSUMER, envelope.event_id, &order_id, to)
+        .await?;
     tracing::info!(
-        order_id = %event.order_id,
+        %order_id,
         event_id = %envelope.event_id,
         correlation_id = envelope.correlation_id,
-        already_confirmed = outcome == Confirmation::AlreadyConfirmed,
-        "order confirmed"
+        %to,
+        ?outcome,
+        "stock reservation outcome applied"
     );
     Ok(())
 }
@@ -78,7 +94,7 @@ mod tests {
     use super::*;
     use lambda_runtime::Context;
     use serde_json::{Value, json};
-    use shared::domain::{Order, OrderId, OrderItem, OrderStatus, UserId, now};
+    use shared::domain::{Order, OrderId, OrderItem, ProductId, UserId, now};
     use shared::memory::InMemoryOrders;
 
     fn pending_order() -> Order {
@@ -86,14 +102,23 @@ mod tests {
         Order::place(OrderId::new(), UserId::new(), vec![item], now()).unwrap()
     }
 
-    fn order_in(status: &str) -> Order {
-        let mut value = serde_json::to_value(pending_order()).unwrap();
-        value["status"] = json!(status);
-        serde_json::from_value(value).unwrap()
+    fn reserved(order: &Order) -> String {
+        let event = StockReserved {
+            order_id: order.id(),
+        };
+        Envelope::wrap(&event, "req-1", now())
+            .unwrap()
+            .to_json()
+            .unwrap()
     }
 
-    fn order_placed_body(order: &Order) -> String {
-        Envelope::wrap(&OrderPlaced::from(order), "req-1", now())
+    fn rejected(order: &Order) -> String {
+        let event = StockRejected {
+            order_id: order.id(),
+            product_ids: vec![ProductId::parse("SKU-1").unwrap()],
+            reason: "insufficient stock".to_owned(),
+        };
+        Envelope::wrap(&event, "req-1", now())
             .unwrap()
             .to_json()
             .unwrap()
@@ -125,96 +150,92 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test]
-    async fn order_placed_confirms_the_order() {
-        let order = pending_order();
-        let orders = InMemoryOrders::with([order.clone()]);
+    fn status(orders: &InMemoryOrders, order: &Order) -> OrderStatus {
+        orders.find(&order.id()).unwrap().status()
+    }
 
-        let Ok(response) = handle(&orders, sqs_event(&[("m1", &order_placed_body(&order))])).await;
+    #[tokio::test]
+    async fn stock_reserved_confirms_and_stock_rejected_rejects() {
+        let (a, b) = (pending_order(), pending_order());
+        let orders = InMemoryOrders::with([a.clone(), b.clone()]);
+
+        let Ok(response) = handle(
+            &orders,
+            sqs_event(&[("m1", &reserved(&a)), ("m2", &rejected(&b))]),
+        )
+        .await;
 
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(orders.status(&order.id()), Some(OrderStatus::Confirmed));
+        assert_eq!(status(&orders, &a), OrderStatus::Confirmed);
+        assert_eq!(status(&orders, &b), OrderStatus::Rejected);
     }
 
     #[tokio::test]
     async fn only_the_bad_record_of_a_batch_is_reported() {
         let order = pending_order();
         let orders = InMemoryOrders::with([order.clone()]);
-        let event = sqs_event(&[
-            ("good-1", &order_placed_body(&order)),
-            ("bad-2", "Hello from SQS!"),
-        ]);
+        let event = sqs_event(&[("good-1", &reserved(&order)), ("bad-2", "Hello from SQS!")]);
 
         let Ok(response) = handle(&orders, event).await;
 
         assert_eq!(failed_ids(&response), ["bad-2"]);
-        assert_eq!(orders.status(&order.id()), Some(OrderStatus::Confirmed));
+        assert_eq!(status(&orders, &order), OrderStatus::Confirmed);
     }
 
     #[tokio::test]
-    async fn a_duplicate_delivery_succeeds_and_changes_nothing() {
+    async fn the_same_event_delivered_ten_times_has_one_effect() {
         let order = pending_order();
         let orders = InMemoryOrders::with([order.clone()]);
-        let body = order_placed_body(&order);
-        let Ok(first) = handle(&orders, sqs_event(&[("m1", &body)])).await;
-        let after_first = orders.find(&order.id()).unwrap();
+        let body = reserved(&order);
 
-        let Ok(second) = handle(&orders, sqs_event(&[("m1", &body), ("m1-again", &body)])).await;
+        for n in 0..10 {
+            let Ok(response) = handle(&orders, sqs_event(&[(&format!("m{n}"), &body)])).await;
+            assert!(response.batch_item_failures.is_empty());
+        }
 
-        assert!(first.batch_item_failures.is_empty());
-        assert!(second.batch_item_failures.is_empty());
-        assert_eq!(orders.find(&order.id()).unwrap(), after_first);
-        assert_eq!(after_first.status(), OrderStatus::Confirmed);
+        assert_eq!(status(&orders, &order), OrderStatus::Confirmed);
+    }
+
+    #[tokio::test]
+    async fn an_outcome_for_a_cancelled_order_is_acknowledged_and_changes_nothing() {
+        let mut order = pending_order();
+        order.transition(OrderStatus::Cancelled, now()).unwrap();
+        let orders = InMemoryOrders::with([order.clone()]);
+
+        let Ok(response) = handle(&orders, sqs_event(&[("m1", &reserved(&order))])).await;
+
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(status(&orders, &order), OrderStatus::Cancelled);
     }
 
     #[tokio::test]
     async fn an_unknown_event_type_is_skipped_without_failure() {
         let order = pending_order();
         let orders = InMemoryOrders::with([order.clone()]);
-        let mut envelope: Value = serde_json::from_str(&order_placed_body(&order)).unwrap();
+        let mut envelope: Value = serde_json::from_str(&reserved(&order)).unwrap();
         envelope["event_type"] = json!("OrderShipped");
 
         let Ok(response) = handle(&orders, sqs_event(&[("m1", &envelope.to_string())])).await;
 
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(orders.status(&order.id()), Some(OrderStatus::Pending));
+        assert_eq!(status(&orders, &order), OrderStatus::Pending);
     }
 
     #[tokio::test]
-    async fn an_event_for_an_unknown_order_is_reported() {
-        let orders = InMemoryOrders::new();
-
-        let Ok(response) = handle(
-            &orders,
-            sqs_event(&[("m1", &order_placed_body(&pending_order()))]),
-        )
-        .await;
-
-        assert_eq!(failed_ids(&response), ["m1"]);
-    }
-
-    #[tokio::test]
-    async fn an_event_for_a_cancelled_order_is_reported_and_the_order_left_alone() {
-        let order = order_in("CANCELLED");
-        let orders = InMemoryOrders::with([order.clone()]);
-
-        let Ok(response) = handle(&orders, sqs_event(&[("m1", &order_placed_body(&order))])).await;
-
-        assert_eq!(failed_ids(&response), ["m1"]);
-        assert_eq!(orders.status(&order.id()), Some(OrderStatus::Cancelled));
-    }
-
-    #[tokio::test]
-    async fn an_order_placed_with_malformed_data_is_reported() {
+    async fn an_event_for_an_unknown_order_or_with_malformed_data_is_reported() {
         let order = pending_order();
         let orders = InMemoryOrders::with([order.clone()]);
-        let mut envelope: Value = serde_json::from_str(&order_placed_body(&order)).unwrap();
-        envelope["data"]["order_id"] = json!("not-an-id");
+        let mut malformed: Value = serde_json::from_str(&reserved(&order)).unwrap();
+        malformed["data"]["order_id"] = json!("not-an-id");
+        let event = sqs_event(&[
+            ("m1", &reserved(&pending_order())),
+            ("m2", &malformed.to_string()),
+        ]);
 
-        let Ok(response) = handle(&orders, sqs_event(&[("m1", &envelope.to_string())])).await;
+        let Ok(response) = handle(&orders, event).await;
 
-        assert_eq!(failed_ids(&response), ["m1"]);
-        assert_eq!(orders.status(&order.id()), Some(OrderStatus::Pending));
+        assert_eq!(failed_ids(&response), ["m1", "m2"]);
+        assert_eq!(status(&orders, &order), OrderStatus::Pending);
     }
 
     #[tokio::test]
@@ -222,10 +243,7 @@ mod tests {
         let (a, b) = (pending_order(), pending_order());
         let orders = InMemoryOrders::with([a.clone(), b.clone()]);
         orders.fail_with("throttled");
-        let event = sqs_event(&[
-            ("m1", &order_placed_body(&a)),
-            ("m2", &order_placed_body(&b)),
-        ]);
+        let event = sqs_event(&[("m1", &reserved(&a)), ("m2", &reserved(&b))]);
 
         let Ok(response) = handle(&orders, event).await;
 

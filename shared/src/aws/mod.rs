@@ -4,12 +4,16 @@
 //! [`aws_config::SdkConfig`] built by [`load`] once per cold start.
 
 mod orders;
+mod products;
+mod reservations;
 mod sqs;
 mod table;
 pub mod transact;
 mod users;
 
 pub use orders::DynamoOrders;
+pub use products::DynamoProducts;
+pub use reservations::DynamoReservations;
 pub use sqs::SqsPublisher;
 pub use users::DynamoUsers;
 

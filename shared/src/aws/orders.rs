@@ -1,29 +1,54 @@
-//! The orders table: one item per order, key `id` (S), lines embedded as a list.
+//! The orders table: one item per order, key `id` (S), lines embedded as a list; GSIs
+//! `customer-index` (`customer_id`, `id`) and `status-index` (`status`, `id`).
+//!
+//! Every status change is a conditional write on the status read before it, and every change
+//! that other services must hear about commits its event to the outbox in the same
+//! `TransactWriteItems`.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use serde::Deserialize;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-use super::table::{Put, Table};
-use crate::domain::{Confirmation, Order, OrderId, OrderStatus, now};
+use super::table::Table;
+use super::transact::{Dedup, Outbox, expires_at, failed_conditions, put_new};
+use crate::domain::{Order, OrderId, OrderStatus, now};
 use crate::error::Error;
-use crate::ports::{OrderReader, OrderStatusUpdater, OrderWriter};
+use crate::events::Envelope;
+use crate::ports::{
+    Cursor, IdempotencyReader, IdempotentResponse, OrderFilter, OrderLister, OrderPlacer,
+    OrderReader, OrderSettlement, OrderTransitions, Page, PageLimit, Placement, Settled,
+    Transitioned,
+};
+
+/// How long a `POST /orders` response is kept for replay under its `Idempotency-Key`: 24 h
+/// (the usual window, e.g. Stripe's).
+pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Orders in DynamoDB. Item: the order's JSON shape (see [`Order`]) with numbers as `N`:
 /// `{"id","customer_id","items":[{"product_id","quantity","unit_price_cents"}],"total_cents",
 /// "status","created_at","updated_at"}`.
+///
+/// Operations that commit events or idempotency records need the outbox and idempotency tables
+/// ([`DynamoOrders::with_event_store`]); without them they fail with an internal error.
 #[derive(Debug, Clone)]
 pub struct DynamoOrders {
     table: Table,
+    outbox: Option<Outbox>,
+    idempotency: Option<Dedup>,
 }
 
-/// Just the status of a stored order, read back from a failed conditional update.
-#[derive(Deserialize)]
-struct StoredStatus {
-    status: OrderStatus,
+/// The idempotency table item of a stored response.
+#[derive(Serialize, Deserialize)]
+struct StoredResponse {
+    id: String,
+    #[serde(flatten)]
+    response: IdempotentResponse,
+    expires_at: i64,
 }
 
 impl DynamoOrders {
@@ -36,25 +61,136 @@ impl DynamoOrders {
     pub fn with_client(client: Client, table: impl Into<String>) -> Self {
         Self {
             table: Table::new(client, table),
+            outbox: None,
+            idempotency: None,
         }
+    }
+
+    /// The same repository, committing events to `outbox_table` and idempotency records (and
+    /// consumer markers) to `idempotency_table`.
+    #[must_use]
+    pub fn with_event_store(
+        mut self,
+        outbox_table: impl Into<String>,
+        idempotency_table: impl Into<String>,
+    ) -> Self {
+        self.outbox = Some(Outbox::new(outbox_table));
+        self.idempotency = Some(Dedup::new(idempotency_table));
+        self
     }
 
     fn context(&self, operation: &str) -> String {
         self.table.context(operation)
     }
+
+    fn outbox(&self) -> Result<&Outbox, Error> {
+        self.outbox
+            .as_ref()
+            .ok_or_else(|| Error::internal(self.context("outbox"), "no outbox table configured"))
+    }
+
+    fn idempotency(&self) -> Result<&Dedup, Error> {
+        self.idempotency.as_ref().ok_or_else(|| {
+            Error::internal(
+                self.context("idempotency"),
+                "no idempotency table configured",
+            )
+        })
+    }
+
+    fn idempotency_id(key: &str) -> String {
+        format!("create-order#{key}")
+    }
+
+    /// An `Update` of the order's status (and `updated_at`) conditioned on its current status.
+    fn status_update(
+        &self,
+        id: &OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+    ) -> Result<TransactWriteItem, Error> {
+        let update = Update::builder()
+            .table_name(&self.table.name)
+            .set_key(Some(Table::key(id)))
+            .update_expression("SET #status = :to, updated_at = :now")
+            .condition_expression("attribute_exists(id) AND #status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", AttributeValue::S(from.as_str().to_owned()))
+            .expression_attribute_values(":to", AttributeValue::S(to.as_str().to_owned()))
+            .expression_attribute_values(":now", AttributeValue::S(now().to_rfc3339()))
+            .build()
+            .map_err(|e| Error::internal(self.context("UpdateItem (building)"), e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<
+        (),
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        >,
+    > {
+        self.table
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+    }
 }
 
 #[async_trait]
-impl OrderWriter for DynamoOrders {
+impl OrderPlacer for DynamoOrders {
     #[tracing::instrument(skip_all, fields(order_id = %order.id()))]
-    async fn insert(&self, order: &Order) -> Result<(), Error> {
-        match self.table.put_new(order).await? {
-            Put::Created => Ok(()),
-            Put::AlreadyExists => Err(Error::Conflict(format!(
+    async fn place(
+        &self,
+        order: &Order,
+        event: &Envelope,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> Result<Placement, Error> {
+        let item = serde_dynamo::to_item(order)
+            .map_err(|e| Error::internal(self.context("PutItem (serialising order)"), e))?;
+        let mut items = vec![put_new(&self.table.name, item)?, self.outbox()?.put(event)?];
+        if let Some(response) = idempotent {
+            let stored = StoredResponse {
+                id: Self::idempotency_id(&response.key),
+                response: response.clone(),
+                expires_at: expires_at(now(), IDEMPOTENCY_KEY_TTL),
+            };
+            let item = serde_dynamo::to_item(&stored).map_err(|e| {
+                Error::internal(self.context("PutItem (serialising idempotency record)"), e)
+            })?;
+            items.push(put_new(self.idempotency()?.table(), item)?);
+        }
+        let Err(error) = self.transact(items).await else {
+            return Ok(Placement::Placed);
+        };
+        match failed_conditions(&error).as_deref() {
+            Some([_, _, true]) => Ok(Placement::KeyAlreadyUsed),
+            Some([true, ..]) => Err(Error::Conflict(format!(
                 "order {} already exists",
                 order.id()
             ))),
+            _ => Err(Error::internal(
+                self.context("TransactWriteItems (place order)"),
+                error,
+            )),
         }
+    }
+}
+
+#[async_trait]
+impl IdempotencyReader for DynamoOrders {
+    async fn get(&self, key: &str) -> Result<Option<IdempotentResponse>, Error> {
+        let table = Table::new(self.table.client.clone(), self.idempotency()?.table());
+        let stored: Option<StoredResponse> = table.get(Self::idempotency_id(key)).await?;
+        // TTL deletion is lazy (up to days late): an expired record counts as absent.
+        Ok(stored
+            .filter(|s| s.expires_at > now().timestamp())
+            .map(|s| s.response))
     }
 }
 
@@ -67,60 +203,148 @@ impl OrderReader for DynamoOrders {
 }
 
 #[async_trait]
-impl OrderStatusUpdater for DynamoOrders {
-    /// One `UpdateItem` conditioned on `#status = :pending`. When the condition fails, the old
-    /// item comes back with the error (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so no
-    /// read (and no `dynamodb:GetItem` permission) is needed to tell apart: no item
-    /// (`NotFound`), already `CONFIRMED` (a no-op that leaves `updated_at` alone) and any other
-    /// status (`Conflict`).
-    #[tracing::instrument(skip_all, fields(order_id = %id))]
-    async fn confirm(&self, id: &OrderId) -> Result<Confirmation, Error> {
-        let to_value = |value| {
-            serde_dynamo::to_attribute_value(value)
-                .map_err(|e| Error::internal(self.context("UpdateItem (serialising values)"), e))
+impl OrderLister for DynamoOrders {
+    /// With `customer_id`: `Query` on `customer-index` (status as a filter). With only
+    /// `status`: `Query` on `status-index`. With neither: `Scan`. Always `Limit = limit + 1`
+    /// (see `Table::page`); the cursor's id plus the filter rebuild `ExclusiveStartKey`.
+    #[tracing::instrument(skip_all, fields(limit = limit.get()))]
+    async fn list(
+        &self,
+        filter: OrderFilter,
+        limit: PageLimit,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Order>, Error> {
+        let after = cursor.map(|c| c.after_id::<OrderId>()).transpose()?;
+        let s = |v: String| AttributeValue::S(v);
+        let mut start = after.map(Table::key);
+        let page_size = i32::from(limit.get()) + 1;
+        let (items, last) = match (filter.customer_id, filter.status) {
+            (Some(customer), status) => {
+                if let Some(key) = start.as_mut() {
+                    key.insert("customer_id".to_owned(), s(customer.to_string()));
+                }
+                let mut query = self
+                    .table
+                    .client
+                    .query()
+                    .table_name(&self.table.name)
+                    .index_name("customer-index")
+                    .key_condition_expression("customer_id = :customer")
+                    .expression_attribute_values(":customer", s(customer.to_string()))
+                    .limit(page_size)
+                    .set_exclusive_start_key(start);
+                if let Some(status) = status {
+                    query = query
+                        .filter_expression("#status = :status")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":status", s(status.as_str().to_owned()));
+                }
+                let out = query
+                    .send()
+                    .await
+                    .map_err(|e| Error::internal(self.context("Query customer-index"), e))?;
+                (out.items, out.last_evaluated_key)
+            }
+            (None, Some(status)) => {
+                if let Some(key) = start.as_mut() {
+                    key.insert("status".to_owned(), s(status.as_str().to_owned()));
+                }
+                let out = self
+                    .table
+                    .client
+                    .query()
+                    .table_name(&self.table.name)
+                    .index_name("status-index")
+                    .key_condition_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(status.as_str().to_owned()))
+                    .limit(page_size)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| Error::internal(self.context("Query status-index"), e))?;
+                (out.items, out.last_evaluated_key)
+            }
+            (None, None) => {
+                let out = self
+                    .table
+                    .client
+                    .scan()
+                    .table_name(&self.table.name)
+                    .limit(page_size)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| Error::internal(self.context("Scan"), e))?;
+                (out.items, out.last_evaluated_key)
+            }
         };
-        let result = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(Table::key(id)))
-            .update_expression("SET #status = :confirmed, updated_at = :now")
-            .condition_expression("#status = :pending")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":pending",
-                AttributeValue::S(OrderStatus::Pending.as_str().to_owned()),
-            )
-            .expression_attribute_values(
-                ":confirmed",
-                AttributeValue::S(OrderStatus::Confirmed.as_str().to_owned()),
-            )
-            .expression_attribute_values(":now", to_value(now())?)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let error = match result {
-            Ok(_) => return Ok(Confirmation::Confirmed),
-            Err(error) => error,
+        self.table
+            .page(items, last.as_ref(), limit, |o: &Order| o.id().to_string())
+    }
+}
+
+#[async_trait]
+impl OrderTransitions for DynamoOrders {
+    #[tracing::instrument(skip_all, fields(order_id = %updated.id(), from = %from, to = %updated.status()))]
+    async fn transition(
+        &self,
+        updated: &Order,
+        from: OrderStatus,
+        event: Option<&Envelope>,
+    ) -> Result<Transitioned, Error> {
+        let mut items = vec![self.status_update(&updated.id(), from, updated.status())?];
+        if let Some(event) = event {
+            items.push(self.outbox()?.put(event)?);
+        }
+        let Err(error) = self.transact(items).await else {
+            return Ok(Transitioned::Done(updated.clone()));
         };
-        let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
-            error.as_service_error()
-        else {
-            return Err(Error::internal(self.context("UpdateItem"), error));
+        match failed_conditions(&error).as_deref() {
+            Some([true, ..]) => Ok(Transitioned::Stale),
+            _ => Err(Error::internal(
+                self.context("TransactWriteItems (status change)"),
+                error,
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl OrderSettlement for DynamoOrders {
+    #[tracing::instrument(skip_all, fields(order_id = %id, to = %to, event_id = %event_id))]
+    async fn settle(
+        &self,
+        consumer: &str,
+        event_id: Uuid,
+        id: &OrderId,
+        to: OrderStatus,
+    ) -> Result<Settled, Error> {
+        let items = vec![
+            self.idempotency()?.claim(consumer, event_id, now())?,
+            self.status_update(id, OrderStatus::Pending, to)?,
+        ];
+        let Err(error) = self.transact(items).await else {
+            return Ok(Settled::Applied);
         };
-        let Some(old) = failed.item() else {
-            return Err(Error::not_found("order", id));
-        };
-        let stored: StoredStatus = serde_dynamo::from_item(old.clone())
-            .map_err(|e| Error::internal(self.context("UpdateItem (reading old status)"), e))?;
-        match stored.status.confirm(id)? {
-            Confirmation::AlreadyConfirmed => Ok(Confirmation::AlreadyConfirmed),
-            // The condition said "not PENDING" but the old item says PENDING: cannot happen
-            // with DynamoDB's conditional writes; fail loudly rather than claim success.
-            Confirmation::Confirmed => Err(Error::internal(
-                self.context("UpdateItem"),
-                format!("condition on {id} failed although the order is PENDING"),
+        match failed_conditions(&error).as_deref() {
+            Some([true, _]) => Ok(Settled::Duplicate),
+            Some([false, true]) => {
+                let order: Option<Order> = self.table.get(id).await?;
+                let Some(order) = order else {
+                    return Err(Error::not_found("order", id));
+                };
+                match order.status() {
+                    status if status == to => Ok(Settled::AlreadyApplied),
+                    OrderStatus::Cancelled => Ok(Settled::OrderCancelled),
+                    status => Err(Error::Conflict(format!(
+                        "order {id} is {status} and cannot become {to}"
+                    ))),
+                }
+            }
+            _ => Err(Error::internal(
+                self.context("TransactWriteItems (settle order)"),
+                error,
             )),
         }
     }

@@ -4,15 +4,16 @@
 //! serde and are both the API's response bodies and the stored DynamoDB items.
 
 mod order;
+mod product;
 mod user;
 mod values;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-pub use order::{Confirmation, Order, OrderItem, OrderStatus};
-pub use user::{NewUser, User};
-pub use values::{Email, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName, Version,
-};
+pub use order::{Order, OrderItem, OrderStatus};
+pub use product::*;
+pub use user::{NewUser, User, UserChanges};
+pub use values::{Email, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName, Version};
 
 /// The current time, truncated to milliseconds so that it prints the same in JSON and storage.
 pub fn now() -> DateTime<Utc> {

@@ -10,26 +10,42 @@ use crate::error::{Error, FieldError};
 
 /// Where an order is in its lifecycle. Serialised UPPERCASE, e.g. `"PENDING"`.
 ///
-/// Today only `PENDING -> CONFIRMED` happens (see [`OrderStatus::confirm`]); the other states
-/// are reserved for the shipping and cancellation flows.
+/// The transition table ([`OrderStatus::can_become`]):
+///
+/// | from | to |
+/// |---|---|
+/// | `PENDING` | `CONFIRMED`, `REJECTED` (set by the stock-reservation saga), `CANCELLED` |
+/// | `CONFIRMED` | `SHIPPED`, `CANCELLED` |
+/// | `SHIPPED` | `DELIVERED` |
+/// | `REJECTED`, `DELIVERED`, `CANCELLED` | nothing (final) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum OrderStatus {
-    /// Placed, waiting for confirmation. Every order starts here.
+    /// Placed, waiting for the stock reservation. Every order starts here.
     Pending,
-    /// Accepted by the order processor.
+    /// Stock is reserved for every line.
     Confirmed,
-    /// Refused by the order processor.
+    /// Stock could not be reserved.
     Rejected,
     /// Handed to the carrier.
     Shipped,
     /// Received by the customer.
     Delivered,
-    /// Cancelled before shipping.
+    /// Cancelled before shipping; reserved stock is released.
     Cancelled,
 }
 
 impl OrderStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [OrderStatus; 6] = [
+        Self::Pending,
+        Self::Confirmed,
+        Self::Rejected,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancelled,
+    ];
+
     /// The wire name, e.g. `PENDING`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,20 +58,51 @@ impl OrderStatus {
         }
     }
 
-    /// What confirming order `id` in this status does.
-    ///
-    /// `PENDING` becomes `CONFIRMED` ([`Confirmation::Confirmed`]); `CONFIRMED` stays as it is
-    /// ([`Confirmation::AlreadyConfirmed`]: a repeated event is a no-op).
+    /// Parses a wire name (exact, upper-case).
     ///
     /// # Errors
-    /// [`Error::Conflict`] from any other status.
-    pub fn confirm(self, id: &OrderId) -> Result<Confirmation, Error> {
-        match self {
-            Self::Pending => Ok(Confirmation::Confirmed),
-            Self::Confirmed => Ok(Confirmation::AlreadyConfirmed),
-            other => Err(Error::Conflict(format!(
-                "order {id} is {other} and cannot be confirmed"
-            ))),
+    /// [`Invalid`] listing the accepted names.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| {
+                Invalid(
+                    "must be one of PENDING, CONFIRMED, REJECTED, SHIPPED, DELIVERED, CANCELLED"
+                        .to_owned(),
+                )
+            })
+    }
+
+    /// Whether the transition table allows `self -> to` (see the type's docs).
+    pub fn can_become(self, to: OrderStatus) -> bool {
+        use OrderStatus::{Cancelled, Confirmed, Delivered, Pending, Rejected, Shipped};
+        matches!(
+            (self, to),
+            (Pending, Confirmed | Rejected | Cancelled)
+                | (Confirmed, Shipped | Cancelled)
+                | (Shipped, Delivered)
+        )
+    }
+
+    /// Whether only the stock-reservation saga may move an order into this status: `CONFIRMED`
+    /// and `REJECTED` say whether stock is held, so a client setting them would break the stock
+    /// accounting.
+    pub fn is_set_by_saga(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Rejected)
+    }
+
+    /// Checks `self -> to` for order `id`.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the table does not allow it.
+    pub fn check_transition(self, to: OrderStatus, id: &OrderId) -> Result<(), Error> {
+        if self.can_become(to) {
+            Ok(())
+        } else {
+            Err(Error::Conflict(format!(
+                "order {id} is {self} and cannot become {to}"
+            )))
         }
     }
 }
@@ -66,13 +113,11 @@ impl fmt::Display for OrderStatus {
     }
 }
 
-/// The outcome of a successful confirmation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirmation {
-    /// The order went from `PENDING` to `CONFIRMED`.
-    Confirmed,
-    /// The order was already `CONFIRMED`; nothing changed.
-    AlreadyConfirmed,
+impl std::str::FromStr for OrderStatus {
+    type Err = Invalid;
+    fn from_str(raw: &str) -> Result<Self, Invalid> {
+        Self::parse(raw)
+    }
 }
 
 /// One line of an order: `{"product_id":"SKU-1","quantity":2,"unit_price_cents":1999}`.
@@ -297,18 +342,15 @@ impl Order {
         self.updated_at
     }
 
-    /// Confirms the order (see [`OrderStatus::confirm`]); `updated_at` becomes `now` only when
-    /// the status changes.
+    /// Moves the order to `to` following the transition table; `updated_at` becomes `now`.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when the order is neither `PENDING` nor `CONFIRMED`.
-    pub fn confirm(&mut self, now: DateTime<Utc>) -> Result<Confirmation, Error> {
-        let outcome = self.status.confirm(&self.id)?;
-        if outcome == Confirmation::Confirmed {
-            self.status = OrderStatus::Confirmed;
-            self.updated_at = now;
-        }
-        Ok(outcome)
+    /// [`Error::Conflict`] when the table does not allow it (the order is unchanged).
+    pub fn transition(&mut self, to: OrderStatus, now: DateTime<Utc>) -> Result<(), Error> {
+        self.status.check_transition(to, &self.id)?;
+        self.status = to;
+        self.updated_at = now;
+        Ok(())
     }
 }
 
@@ -459,42 +501,63 @@ mod tests {
     }
 
     #[test]
-    fn confirming_a_pending_order_confirms_it_and_touches_updated_at() {
+    fn a_transition_in_the_table_moves_the_order_and_touches_updated_at() {
         let mut order = pending_order();
         let later = at("2025-01-01T00:05:00Z");
 
-        let outcome = order.confirm(later).unwrap();
+        order.transition(OrderStatus::Confirmed, later).unwrap();
 
-        assert_eq!(outcome, Confirmation::Confirmed);
         assert_eq!(order.status(), OrderStatus::Confirmed);
         assert_eq!(order.updated_at(), later);
     }
 
     #[test]
-    fn confirming_a_confirmed_order_again_changes_nothing() {
+    fn the_transition_table_allows_exactly_the_documented_moves() {
+        use OrderStatus::*;
+        let allowed = [
+            (Pending, Confirmed),
+            (Pending, Rejected),
+            (Pending, Cancelled),
+            (Confirmed, Shipped),
+            (Confirmed, Cancelled),
+            (Shipped, Delivered),
+        ];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_transition_outside_the_table_is_a_conflict_and_changes_nothing() {
         let mut order = pending_order();
-        order.confirm(at("2025-01-01T00:05:00Z")).unwrap();
         let before = order.clone();
 
-        let outcome = order.confirm(at("2025-01-01T00:09:00Z")).unwrap();
+        let error = order
+            .transition(OrderStatus::Delivered, at("2025-01-01T00:05:00Z"))
+            .unwrap_err();
 
-        assert_eq!(outcome, Confirmation::AlreadyConfirmed);
+        assert_eq!(error.code(), "CONFLICT");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "order {} is PENDING and cannot become DELIVERED",
+                order.id()
+            )
+        );
         assert_eq!(order, before);
     }
 
     #[test]
-    fn confirming_from_any_other_status_is_a_conflict() {
-        let id = OrderId::new();
-        for status in [
-            OrderStatus::Rejected,
-            OrderStatus::Shipped,
-            OrderStatus::Delivered,
-            OrderStatus::Cancelled,
-        ] {
-            let error = status.confirm(&id).unwrap_err();
-
-            assert_eq!(error.code(), "CONFLICT", "{status}");
-        }
+    fn a_status_parses_from_its_upper_case_name_only() {
+        assert_eq!(OrderStatus::parse("SHIPPED").unwrap(), OrderStatus::Shipped);
+        assert!(OrderStatus::parse("shipped").is_err());
+        assert!(OrderStatus::parse("LOST").is_err());
     }
 
     #[test]

@@ -65,4 +65,3 @@ impl EventPublisher for RecordingPublisher {
         Ok(())
     }
 }
-

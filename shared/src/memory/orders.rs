@@ -1,19 +1,34 @@
-//! In-memory orders.
+//! In-memory orders: the same contracts as [`crate::aws::DynamoOrders`] (conditional status
+//! changes, events committed with the change, idempotency records, de-duplicated settlement).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use uuid::Uuid;
 
 use super::{injected, lock};
-use crate::domain::{Confirmation, Order, OrderId, OrderStatus, now};
+use crate::domain::{Order, OrderId, OrderStatus, now};
 use crate::error::Error;
-use crate::ports::{OrderReader, OrderStatusUpdater, OrderWriter};
+use crate::events::Envelope;
+use crate::ports::{
+    Cursor, IdempotencyReader, IdempotentResponse, OrderFilter, OrderLister, OrderPlacer,
+    OrderReader, OrderSettlement, OrderTransitions, Page, PageLimit, Placement, Settled,
+    Transitioned,
+};
 
-/// Orders in a map.
+#[derive(Debug, Default)]
+struct State {
+    orders: BTreeMap<OrderId, Order>,
+    outbox: Vec<Envelope>,
+    responses: HashMap<String, IdempotentResponse>,
+    applied: HashSet<String>,
+}
+
+/// Orders in a map ordered by id (UUID v7 ids sort by creation time), with an outbox.
 #[derive(Debug, Default)]
 pub struct InMemoryOrders {
-    orders: Mutex<HashMap<OrderId, Order>>,
+    state: Mutex<State>,
     failure: Mutex<Option<String>>,
 }
 
@@ -26,7 +41,9 @@ impl InMemoryOrders {
     /// A store holding `orders`.
     pub fn with(orders: impl IntoIterator<Item = Order>) -> Self {
         let store = Self::new();
-        lock(&store.orders).extend(orders.into_iter().map(|o| (o.id(), o)));
+        lock(&store.state)
+            .orders
+            .extend(orders.into_iter().map(|o| (o.id(), o)));
         store
     }
 
@@ -35,35 +52,57 @@ impl InMemoryOrders {
         *lock(&self.failure) = Some(message.to_owned());
     }
 
-    /// The stored order `id`, if any.
+    /// The order with `id`, if stored.
     pub fn find(&self, id: &OrderId) -> Option<Order> {
-        lock(&self.orders).get(id).cloned()
+        lock(&self.state).orders.get(id).cloned()
     }
 
-    /// All stored orders, in no particular order.
+    /// Every stored order, by id.
     pub fn all(&self) -> Vec<Order> {
-        lock(&self.orders).values().cloned().collect()
+        lock(&self.state).orders.values().cloned().collect()
     }
 
-    /// The status of stored order `id`, if any.
-    pub fn status(&self, id: &OrderId) -> Option<OrderStatus> {
-        self.find(id).map(|o| o.status())
+    /// Every event committed to the outbox, in order.
+    pub fn outbox(&self) -> Vec<Envelope> {
+        lock(&self.state).outbox.clone()
     }
 }
 
 #[async_trait]
-impl OrderWriter for InMemoryOrders {
-    async fn insert(&self, order: &Order) -> Result<(), Error> {
+impl OrderPlacer for InMemoryOrders {
+    async fn place(
+        &self,
+        order: &Order,
+        event: &Envelope,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> Result<Placement, Error> {
         injected(&self.failure)?;
-        let mut orders = lock(&self.orders);
-        if orders.contains_key(&order.id()) {
+        let mut state = lock(&self.state);
+        if idempotent.is_some_and(|r| state.responses.contains_key(&r.key)) {
+            return Ok(Placement::KeyAlreadyUsed);
+        }
+        if state.orders.contains_key(&order.id()) {
             return Err(Error::Conflict(format!(
                 "order {} already exists",
                 order.id()
             )));
         }
-        orders.insert(order.id(), order.clone());
-        Ok(())
+        state.orders.insert(order.id(), order.clone());
+        state.outbox.push(event.clone());
+        if let Some(response) = idempotent {
+            state
+                .responses
+                .insert(response.key.clone(), response.clone());
+        }
+        Ok(Placement::Placed)
+    }
+}
+
+#[async_trait]
+impl IdempotencyReader for InMemoryOrders {
+    async fn get(&self, key: &str) -> Result<Option<IdempotentResponse>, Error> {
+        injected(&self.failure)?;
+        Ok(lock(&self.state).responses.get(key).cloned())
     }
 }
 
@@ -71,18 +110,93 @@ impl OrderWriter for InMemoryOrders {
 impl OrderReader for InMemoryOrders {
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, Error> {
         injected(&self.failure)?;
-        Ok(lock(&self.orders).get(id).cloned())
+        Ok(self.find(id))
     }
 }
 
 #[async_trait]
-impl OrderStatusUpdater for InMemoryOrders {
-    async fn confirm(&self, id: &OrderId) -> Result<Confirmation, Error> {
+impl OrderLister for InMemoryOrders {
+    async fn list(
+        &self,
+        filter: OrderFilter,
+        limit: PageLimit,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Order>, Error> {
         injected(&self.failure)?;
-        let mut orders = lock(&self.orders);
-        let order = orders
+        let after = cursor.map(|c| c.after_id::<OrderId>()).transpose()?;
+        let state = lock(&self.state);
+        let mut matching = state
+            .orders
+            .values()
+            .filter(|o| after.is_none_or(|a| o.id() > a))
+            .filter(|o| filter.customer_id.is_none_or(|c| o.customer_id() == c))
+            .filter(|o| filter.status.is_none_or(|s| o.status() == s));
+        let items: Vec<Order> = matching
+            .by_ref()
+            .take(usize::from(limit.get()))
+            .cloned()
+            .collect();
+        let next = match matching.next() {
+            Some(_) => items.last().map(|o| Cursor::after(o.id())),
+            None => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl OrderTransitions for InMemoryOrders {
+    async fn transition(
+        &self,
+        updated: &Order,
+        from: OrderStatus,
+        event: Option<&Envelope>,
+    ) -> Result<Transitioned, Error> {
+        injected(&self.failure)?;
+        let mut state = lock(&self.state);
+        match state.orders.get(&updated.id()) {
+            Some(stored) if stored.status() == from => {}
+            _ => return Ok(Transitioned::Stale),
+        }
+        state.orders.insert(updated.id(), updated.clone());
+        state.outbox.extend(event.cloned());
+        Ok(Transitioned::Done(updated.clone()))
+    }
+}
+
+#[async_trait]
+impl OrderSettlement for InMemoryOrders {
+    async fn settle(
+        &self,
+        consumer: &str,
+        event_id: Uuid,
+        id: &OrderId,
+        to: OrderStatus,
+    ) -> Result<Settled, Error> {
+        injected(&self.failure)?;
+        let mut state = lock(&self.state);
+        let marker = format!("{consumer}#{event_id}");
+        if state.applied.contains(&marker) {
+            return Ok(Settled::Duplicate);
+        }
+        let order = state
+            .orders
             .get_mut(id)
             .ok_or_else(|| Error::not_found("order", id))?;
-        order.confirm(now())
+        let outcome = match order.status() {
+            OrderStatus::Pending => {
+                order.transition(to, now())?;
+                Settled::Applied
+            }
+            status if status == to => return Ok(Settled::AlreadyApplied),
+            OrderStatus::Cancelled => return Ok(Settled::OrderCancelled),
+            status => {
+                return Err(Error::Conflict(format!(
+                    "order {id} is {status} and cannot become {to}"
+                )));
+            }
+        };
+        state.applied.insert(marker);
+        Ok(outcome)
     }
 }

@@ -1,0 +1,18 @@
+//! `DELETE /orders/{id}` (`CancelOrderFunction`): cancels an order; the inventory releases its
+//! stock on `OrderCancelled`. The logic is in [`handler`].
+
+mod handler;
+
+use lambda_http::{Error, run, service_fn};
+use shared::aws::{self, DynamoOrders};
+use shared::config::{EventStoreConfig, OrdersConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let config = OrdersConfig::from_env()?;
+    let store = EventStoreConfig::from_env()?;
+    let orders = DynamoOrders::new(&aws::load().await, config.orders_table)
+        .with_event_store(store.outbox_table, store.idempotency_table);
+    run(service_fn(|req| handler::handle(&orders, req))).await
+}

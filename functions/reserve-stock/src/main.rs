@@ -1,0 +1,22 @@
+//! `ReserveStockFunction`: consumes `OrderPlaced`/`OrderCancelled` from the inventory queue,
+//! reserving or releasing stock and reporting partial batch failures. The logic is in
+//! [`handler`].
+
+mod handler;
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::aws::{self, DynamoReservations};
+use shared::config::{EventStoreConfig, ProductsConfig, ReservationsConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let products = ProductsConfig::from_env()?;
+    let reservations = ReservationsConfig::from_env()?;
+    let events = EventStoreConfig::from_env()?;
+    let inventory = DynamoReservations::new(&aws::load().await, &products, &reservations, &events);
+    run(service_fn(|event: LambdaEvent<_>| {
+        handler::handle(&inventory, event)
+    }))
+    .await
+}
