@@ -11,35 +11,17 @@
     reason = "test setup helpers panic on failure by design"
 )]
 
-use std::path::Path;
+mod common;
 
-use aws_config::SdkConfig;
+use common::Stack;
+
 use aws_sdk_dynamodb::types::AttributeValue;
-use devstack::provision::{Provisioned, provision};
-use devstack::template::Template;
 use shared::aws::{DynamoOrders, SqsPublisher};
 use shared::domain::{Order, OrderId, OrderItem, UserId, now};
 use shared::events::{Envelope, OrderPlaced};
 use shared::ports::{EventPublisher, OrderPlacer, OrderReader};
 
-/// The template's resources, freshly created under a unique prefix.
-struct Stack {
-    sdk: SdkConfig,
-    resources: Provisioned,
-}
-
 impl Stack {
-    async fn new() -> Self {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-        let template = Template::load(Path::new(path)).unwrap();
-        let sdk = devstack::aws::sdk_config().await;
-        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let resources = provision(&template, &sdk, &prefix)
-            .await
-            .unwrap_or_else(|e| panic!("provisioning failed; is the emulator running? {e:#}"));
-        Self { sdk, resources }
-    }
-
     fn orders_table(&self) -> &str {
         &self.resources.tables["OrdersTable"]
     }
@@ -48,10 +30,6 @@ impl Stack {
         let tables = &self.resources.tables;
         DynamoOrders::new(&self.sdk, self.orders_table())
             .with_event_store(&tables["OutboxTable"], &tables["IdempotencyTable"])
-    }
-
-    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
     }
 }
 

@@ -14,13 +14,13 @@
     reason = "test setup helpers panic on failure by design"
 )]
 
-use std::collections::HashMap;
-use std::path::Path;
+mod common;
 
-use aws_config::SdkConfig;
+use common::Stack;
+
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
-use devstack::provision::{Provisioned, provision};
-use devstack::template::Template;
 use futures::future::join_all;
 use shared::Error;
 use shared::aws::transact::OutboxItem;
@@ -40,28 +40,7 @@ use shared::ports::{
 /// How often a call is retried after a retryable error (SQS would redeliver it).
 const DELIVERIES: usize = 20;
 
-/// The template's tables, freshly created under a unique prefix.
-struct Stack {
-    sdk: SdkConfig,
-    resources: Provisioned,
-}
-
 impl Stack {
-    async fn new() -> Self {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-        let template = Template::load(Path::new(path)).unwrap();
-        let sdk = devstack::aws::sdk_config().await;
-        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let resources = provision(&template, &sdk, &prefix)
-            .await
-            .unwrap_or_else(|e| panic!("provisioning failed; is the emulator running? {e:#}"));
-        Self { sdk, resources }
-    }
-
-    fn table(&self, logical_id: &str) -> String {
-        self.resources.tables[logical_id].clone()
-    }
-
     fn products(&self) -> DynamoProducts {
         DynamoProducts::new(&self.sdk, self.table("ProductsTable"))
     }
@@ -80,10 +59,6 @@ impl Stack {
                 idempotency_table: self.table("IdempotencyTable"),
             },
         )
-    }
-
-    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
     }
 
     /// Every item of table `logical_id` (following `LastEvaluatedKey`).

@@ -8,11 +8,10 @@
     reason = "test setup helpers panic on failure by design"
 )]
 
-use std::path::Path;
+mod common;
 
-use aws_config::SdkConfig;
-use devstack::provision::{Provisioned, provision};
-use devstack::template::Template;
+use common::Stack;
+
 use shared::aws::DynamoOrders;
 use shared::aws::transact::OutboxItem;
 use shared::domain::{Order, OrderId, OrderItem, OrderStatus, UserId, now};
@@ -23,23 +22,7 @@ use shared::ports::{
 };
 use uuid::Uuid;
 
-struct Stack {
-    sdk: SdkConfig,
-    resources: Provisioned,
-}
-
 impl Stack {
-    async fn new() -> Self {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-        let template = Template::load(Path::new(path)).unwrap();
-        let sdk = devstack::aws::sdk_config().await;
-        let prefix = format!("o{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let resources = provision(&template, &sdk, &prefix)
-            .await
-            .unwrap_or_else(|e| panic!("provisioning failed; is the emulator running? {e:#}"));
-        Self { sdk, resources }
-    }
-
     fn orders(&self) -> DynamoOrders {
         let t = &self.resources.tables;
         DynamoOrders::new(&self.sdk, &t["OrdersTable"])

@@ -13,13 +13,13 @@
     reason = "test setup helpers panic on failure by design"
 )]
 
-use std::collections::HashSet;
-use std::path::Path;
+mod common;
 
-use aws_config::SdkConfig;
+use common::Stack;
+
+use std::collections::HashSet;
+
 use aws_sdk_dynamodb::types::AttributeValue;
-use devstack::provision::{Provisioned, provision};
-use devstack::template::Template;
 use shared::Error;
 use shared::aws::DynamoUsers;
 use shared::domain::{Email, NewUser, User, UserChanges, UserId, Version, now};
@@ -28,24 +28,7 @@ use shared::ports::{
     Cursor, PageLimit, UserByEmail, UserDeleter, UserLister, UserReader, UserUpdater, UserWriter,
 };
 
-/// The template's resources, freshly created under a unique prefix.
-struct Stack {
-    sdk: SdkConfig,
-    resources: Provisioned,
-}
-
 impl Stack {
-    async fn new() -> Self {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-        let template = Template::load(Path::new(path)).unwrap();
-        let sdk = devstack::aws::sdk_config().await;
-        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let resources = provision(&template, &sdk, &prefix)
-            .await
-            .unwrap_or_else(|e| panic!("provisioning failed; is the emulator running? {e:#}"));
-        Self { sdk, resources }
-    }
-
     fn users_table(&self) -> &str {
         &self.resources.tables["UsersTable"]
     }
