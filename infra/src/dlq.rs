@@ -26,7 +26,7 @@ use aws_sdk_sqs::types::{
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::provision::queue_plans;
+use crate::provision::{find_queue, queue_plans};
 use crate::template::Template;
 
 /// How long listing and redrive hide a received message (seconds). Listing makes them visible
@@ -85,16 +85,7 @@ pub async fn resolve(
     sqs: &Client,
 ) -> Result<DeadLetterQueue> {
     let plans = queue_plans(template, stack, None)?;
-    let plan = plans
-        .iter()
-        .find(|q| q.logical_id == queue)
-        .ok_or_else(|| {
-            let known: Vec<_> = plans.iter().map(|q| q.logical_id.as_str()).collect();
-            anyhow!(
-                "no queue {queue} in the template (queues: {})",
-                known.join(", ")
-            )
-        })?;
+    let plan = find_queue(&plans, queue)?;
     let dlq_id = match &plan.redrive {
         Some((dlq, _)) => dlq.clone(),
         None => plan.logical_id.clone(),

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use devstack::gateway::{self, Gateway, Routes};
 use devstack::invoke::Invoker;
 use devstack::procs::{self, Supervisor};
-use devstack::provision::{self, ProvisionOptions, queue_plans};
+use devstack::provision::{self, ProvisionOptions, find_queue, queue_plans};
 use devstack::stack;
 use devstack::template::{Function, Template};
 use devstack::{dlq, esm, streams};
@@ -185,16 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn send(template: &Template, stack: &str, queue: &str, body: &str) -> Result<()> {
     let plans = queue_plans(template, stack, None)?;
-    let plan = plans
-        .iter()
-        .find(|q| q.logical_id == queue)
-        .ok_or_else(|| {
-            let known: Vec<_> = plans.iter().map(|q| q.logical_id.as_str()).collect();
-            anyhow!(
-                "no queue {queue} in the template (queues: {})",
-                known.join(", ")
-            )
-        })?;
+    let plan = find_queue(&plans, queue)?;
     let sqs = aws_sdk_sqs::Client::new(&devstack::aws::sdk_config().await);
     let url = sqs
         .get_queue_url()

@@ -172,6 +172,23 @@ pub fn table_plans(template: &Template, prefix: &str) -> Result<Vec<TablePlan>> 
         .collect()
 }
 
+/// The plan of queue `logical_id` among `plans`.
+///
+/// # Errors
+/// No such queue in the template; the message lists the queues it has.
+pub fn find_queue<'a>(plans: &'a [QueuePlan], logical_id: &str) -> Result<&'a QueuePlan> {
+    plans
+        .iter()
+        .find(|q| q.logical_id == logical_id)
+        .ok_or_else(|| {
+            let known: Vec<_> = plans.iter().map(|q| q.logical_id.as_str()).collect();
+            anyhow!(
+                "no queue {logical_id} in the template (queues: {})",
+                known.join(", ")
+            )
+        })
+}
+
 /// The queues the template declares, with physical names under `prefix`.
 ///
 /// # Errors

@@ -1,7 +1,7 @@
 //! SQS consumer of the orders queue (`ReportBatchItemFailures`): the orders side of the
 //! stock-reservation saga.
 //!
-//! Each record's body is an event [`Envelope`]. `StockReserved` moves the order `PENDING ->
+//! Each record's body is an event [`Envelope`](shared::events::Envelope). `StockReserved` moves the order `PENDING ->
 //! CONFIRMED`, `StockRejected` moves it `PENDING -> REJECTED`; both in one transaction with a
 //! de-duplication marker on the event id, so a redelivered event has no second effect. An
 //! order cancelled meanwhile is left alone (its `OrderCancelled` releases the stock). Other
@@ -14,49 +14,28 @@
 
 use std::convert::Infallible;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use shared::Error;
+use shared::consumer::{envelope, partial_batch};
 use shared::domain::OrderStatus;
-use shared::events::{Envelope, StockRejected, StockReserved};
+use shared::events::{StockRejected, StockReserved};
 use shared::ports::OrderSettlement;
 
 /// The consumer's name in de-duplication markers (`process-orders#<event id>`).
 pub const CONSUMER: &str = "process-orders";
 
-/// Handles one batch. Never fails as a whole: per-record failures go in the response.
-///
-/// A record without a `messageId` (never seen in practice) that fails is reported with an
-/// empty identifier, which makes Lambda treat the whole batch as failed: retrying everything
-/// is safe because processing is idempotent.
+/// Handles one batch. Never fails as a whole: per-record failures go in the response (see
+/// [`shared::consumer::partial_batch`]).
 pub async fn handle<S: OrderSettlement>(
     orders: &S,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Infallible> {
-    let mut response = SqsBatchResponse::default();
-    for record in &event.payload.records {
-        let message_id = record.message_id.clone().unwrap_or_default();
-        if let Err(error) = process(orders, record).await {
-            tracing::error!(
-                message_id,
-                code = error.code(),
-                error = %error.chain(),
-                "record failed; reported for retry"
-            );
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message_id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    Ok(response)
+    Ok(partial_batch(&event.payload.records, |record| process(orders, record)).await)
 }
 
 async fn process<S: OrderSettlement>(orders: &S, record: &SqsMessage) -> Result<(), Error> {
-    let body = record
-        .body
-        .as_deref()
-        .ok_or_else(|| Error::invalid("body", "is missing"))?;
-    let envelope = Envelope::from_json(body)?;
+    let envelope = envelope(record)?;
     let (order_id, to) = if envelope.is::<StockReserved>() {
         (
             envelope.decode::<StockReserved>()?.order_id,
@@ -95,6 +74,7 @@ mod tests {
     use lambda_runtime::Context;
     use serde_json::{Value, json};
     use shared::domain::{Order, OrderId, OrderItem, ProductId, UserId, now};
+    use shared::events::Envelope;
     use shared::memory::InMemoryOrders;
 
     fn pending_order() -> Order {

@@ -1,7 +1,7 @@
 //! SQS consumer of the inventory queue (`ReportBatchItemFailures`): the inventory side of the
 //! stock-reservation saga.
 //!
-//! Each record's body is an event [`Envelope`]:
+//! Each record's body is an event [`Envelope`](shared::events::Envelope):
 //! - `OrderPlaced` reserves stock for every line in one transaction, all or nothing, and
 //!   emits `StockReserved`; if a product is short or missing, nothing is reserved and
 //!   `StockRejected` is emitted instead;
@@ -22,45 +22,24 @@
 
 use std::convert::Infallible;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use shared::Error;
-use shared::events::{Envelope, OrderCancelled, OrderPlaced};
+use shared::consumer::{envelope, partial_batch};
+use shared::events::{OrderCancelled, OrderPlaced};
 use shared::ports::StockReservations;
 
-/// Handles one batch. Never fails as a whole: per-record failures go in the response.
-///
-/// A record without a `messageId` (never seen in practice) that fails is reported with an
-/// empty identifier, which makes Lambda treat the whole batch as failed: retrying everything
-/// is safe because processing is idempotent.
+/// Handles one batch. Never fails as a whole: per-record failures go in the response (see
+/// [`shared::consumer::partial_batch`]).
 pub async fn handle<S: StockReservations>(
     inventory: &S,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Infallible> {
-    let mut response = SqsBatchResponse::default();
-    for record in &event.payload.records {
-        let message_id = record.message_id.clone().unwrap_or_default();
-        if let Err(error) = process(inventory, record).await {
-            tracing::error!(
-                message_id,
-                code = error.code(),
-                error = %error.chain(),
-                "record failed; reported for retry"
-            );
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message_id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    Ok(response)
+    Ok(partial_batch(&event.payload.records, |record| process(inventory, record)).await)
 }
 
 async fn process<S: StockReservations>(inventory: &S, record: &SqsMessage) -> Result<(), Error> {
-    let body = record
-        .body
-        .as_deref()
-        .ok_or_else(|| Error::invalid("body", "is missing"))?;
-    let envelope = Envelope::from_json(body)?;
+    let envelope = envelope(record)?;
     if envelope.is::<OrderPlaced>() {
         let placed: OrderPlaced = envelope.decode()?;
         let outcome = inventory.reserve(&envelope, &placed).await?;
@@ -100,6 +79,7 @@ mod tests {
         NewProduct, OrderId, OrderItem, OrderStatus, Product, ProductId, ReservationStatus, UserId,
         now,
     };
+    use shared::events::Envelope;
     use shared::events::{StockRejected, StockReserved};
     use shared::memory::InMemoryProducts;
 
