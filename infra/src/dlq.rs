@@ -21,12 +21,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+    MessageSystemAttributeName, SendMessageBatchRequestEntry,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::provision::{find_queue, queue_plans};
+use crate::provision::{find_queue, queue_arn, queue_plans};
 use crate::template::Template;
 
 /// How long listing and redrive hide a received message (seconds). Listing makes them visible
@@ -123,16 +123,7 @@ async fn lookup(sqs: &Client, logical_id: &str, name: &str) -> Result<QueueRef> 
         .with_context(|| format!("queue {name} not found: is `devstack up` running?"))?
         .queue_url
         .ok_or_else(|| anyhow!("GetQueueUrl returned no URL for {name}"))?;
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(aws_sdk_sqs::Error::from)?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| anyhow!("GetQueueAttributes returned no QueueArn for {name}"))?;
+    let arn = queue_arn(sqs, &url).await?;
     Ok(QueueRef {
         logical_id: logical_id.to_owned(),
         name: name.to_owned(),

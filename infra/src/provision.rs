@@ -172,6 +172,23 @@ pub fn table_plans(template: &Template, prefix: &str) -> Result<Vec<TablePlan>> 
         .collect()
 }
 
+/// The ARN of the queue at `url` (`GetQueueAttributes QueueArn`).
+///
+/// # Errors
+/// When SQS fails or does not return the attribute.
+pub async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(aws_sdk_sqs::Error::from)?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| anyhow!("GetQueueAttributes returned no QueueArn for {url}"))
+}
+
 /// The plan of queue `logical_id` among `plans`.
 ///
 /// # Errors
@@ -545,16 +562,7 @@ async fn create_queue(client: &aws_sdk_sqs::Client, plan: &QueuePlan) -> Result<
         }
         Err(e) => return Err(aws_sdk_sqs::Error::from(e).into()),
     };
-    let arn = client
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(aws_sdk_sqs::Error::from)?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| anyhow!("GetQueueAttributes returned no QueueArn"))?;
+    let arn = queue_arn(client, &url).await?;
     Ok(QueueInfo {
         name: plan.name.clone(),
         url,

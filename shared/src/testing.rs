@@ -105,3 +105,37 @@ pub fn status_and_json(response: &lambda_http::Response<lambda_http::Body>) -> (
     let json = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     (response.status().as_u16(), json)
 }
+
+/// An SQS event from the real sample in `events/sqs-receive-message.json`, one record per
+/// `(message_id, body)`.
+///
+/// # Panics
+/// Never with the bundled fixture.
+pub fn sqs_event(records: &[(&str, &str)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let fixture: Value =
+        serde_json::from_str(include_str!("../../events/sqs-receive-message.json"))
+            .unwrap_or_default();
+    let template = fixture["Records"][0].clone();
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, body)| {
+            let mut record = template.clone();
+            record["messageId"] = json!(id);
+            record["body"] = json!(body);
+            record
+        })
+        .collect();
+    match serde_json::from_value(json!({ "Records": records })) {
+        Ok(event) => event,
+        Err(e) => panic!("the SQS fixture does not deserialise: {e}"),
+    }
+}
+
+/// The `itemIdentifier`s of a partial batch response, in order.
+pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}

@@ -82,6 +82,7 @@ mod tests {
     use shared::events::Envelope;
     use shared::events::{StockRejected, StockReserved};
     use shared::memory::InMemoryProducts;
+    use shared::testing::failed_ids;
 
     fn product(id: &str, stock: i64) -> Product {
         NewProduct::parse(id, "", "misc", 100, stock)
@@ -128,28 +129,7 @@ mod tests {
 
     /// An SQS event from the fixture, one record per `(message_id, body)`.
     fn sqs_event(records: &[(&str, &str)]) -> LambdaEvent<SqsEvent> {
-        let fixture: Value =
-            serde_json::from_str(include_str!("../../../events/sqs-receive-message.json")).unwrap();
-        let template = fixture["Records"][0].clone();
-        let records: Vec<Value> = records
-            .iter()
-            .map(|(id, body)| {
-                let mut record = template.clone();
-                record["messageId"] = json!(id);
-                record["body"] = json!(body);
-                record
-            })
-            .collect();
-        let payload = serde_json::from_value(json!({ "Records": records })).unwrap();
-        LambdaEvent::new(payload, Context::default())
-    }
-
-    fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
-        response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect()
+        LambdaEvent::new(shared::testing::sqs_event(records), Context::default())
     }
 
     #[tokio::test]
