@@ -3,11 +3,20 @@
 //! the function's response becomes the HTTP response.
 //!
 //! Route selection follows API Gateway's rule (most specific match wins: exact routes before
-//! greedy `{proxy+}` routes before `$default`; a method beats `ANY`). Error answers are API
-//! Gateway's own: 404 `{"message":"Not Found"}` for no route, 502 for a failed or malformed
-//! invocation, 503 when the function does not answer within its timeout.
+//! greedy `{proxy+}` routes before `$default`; a method beats `ANY`). A request then goes
+//! through the route's throttling (429 `{"message":"Too Many Requests"}`) and its JWT
+//! authorizer (401 `{"message":"Unauthorized"}`, 403 `{"message":"Forbidden"}` for a missing
+//! scope) before the function is invoked; the verified claims reach the function in
+//! `requestContext.authorizer.jwt`. Other error answers are API Gateway's own too: 404
+//! `{"message":"Not Found"}` for no route, 413 for a body over 10 MB, 502 for a failed or
+//! malformed invocation, 503 when the function does not answer within its timeout.
 //! See <https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html>.
+//!
+//! The gateway also serves the local identity provider's discovery document and JWKS
+//! (`/.well-known/openid-configuration`, `/.well-known/jwks.json`), as the issuer's host does
+//! in the cloud. It listens on plain HTTP, or HTTPS with a certificate ([`serve_tls`]).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +30,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
 
+use crate::authorizer::{Authorized, JwtAuthorizer};
 use crate::invoke::{COLD_START_SLACK, Invocation, Invoker};
-use crate::template::Function;
+use crate::template::{Function, HttpApi};
+use crate::throttle::Throttles;
 
 /// Largest request body API Gateway accepts (10 MB), in bytes.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -42,6 +53,10 @@ pub struct Route {
     pub function: String,
     /// The function's timeout.
     pub timeout: Duration,
+    /// The JWT authorizer guarding the route (`None`: public).
+    pub authorizer: Option<String>,
+    /// Scopes the token needs one of (empty: none).
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +105,8 @@ impl Route {
             function_id: function.logical_id.clone(),
             function: function.binary.clone(),
             timeout: Duration::from_secs(function.timeout_secs),
+            authorizer: None,
+            scopes: Vec::new(),
         }
     }
 
@@ -180,6 +197,37 @@ impl Routes {
         Self(routes)
     }
 
+    /// Every `HttpApi` event of every function with its authorization from `api`: the
+    /// authorizer the route names, else the API's default; scopes from the route, else from
+    /// the authorizer.
+    ///
+    /// # Errors
+    /// A route names an authorizer the API does not define.
+    pub fn from_template(functions: &[Function], api: Option<&HttpApi>) -> Result<Self> {
+        let mut routes = Vec::new();
+        for f in functions {
+            for r in &f.http_routes {
+                let mut route = Route::new(&r.method, &r.path, f);
+                if let Some(api) = api
+                    && let Some(name) = api.authorizer_of(r)?
+                {
+                    route.scopes = if r.scopes.is_empty() {
+                        api.authorizers
+                            .get(name)
+                            .map(|a| a.scopes.clone())
+                            .unwrap_or_default()
+                    } else {
+                        r.scopes.clone()
+                    };
+                    route.authorizer = Some(name.to_owned());
+                }
+                routes.push(route);
+            }
+        }
+        routes.sort_by_key(Route::rank);
+        Ok(Self(routes))
+    }
+
     /// The routes, most specific first.
     pub fn all(&self) -> &[Route] {
         &self.0
@@ -202,6 +250,26 @@ pub struct Gateway {
     pub routes: Routes,
     /// Where functions are invoked.
     pub invoker: Invoker,
+    /// JWT authorizers by name (a route naming a missing one is answered 401).
+    pub authorizers: BTreeMap<String, JwtAuthorizer>,
+    /// Token buckets by route key.
+    pub throttles: Throttles,
+    /// Documents served as they are at their path (`GET` only), before route matching: the
+    /// local identity provider's discovery document and JWKS.
+    pub documents: BTreeMap<String, Value>,
+}
+
+impl Gateway {
+    /// A gateway with these routes, no authorizers, no throttling and no documents.
+    pub fn new(routes: Routes, invoker: Invoker) -> Self {
+        Self {
+            routes,
+            invoker,
+            authorizers: BTreeMap::new(),
+            throttles: Throttles::none(),
+            documents: BTreeMap::new(),
+        }
+    }
 }
 
 /// Serves the gateway on `addr` until `shutdown` resolves.
@@ -223,6 +291,34 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves the gateway over HTTPS (TLS 1.2/1.3, rustls) with the PEM certificate chain and
+/// key `cert_pem`/`key_pem` until `shutdown` resolves; open connections get 5 s to finish.
+///
+/// # Errors
+/// The certificate or key does not parse, or the listener cannot be used.
+pub async fn serve_tls(
+    gateway: Arc<Gateway>,
+    listener: std::net::TcpListener,
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem, key_pem).await?;
+    let app = axum::Router::new().fallback(handle).with_state(gateway);
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await?;
+    Ok(())
+}
+
 async fn handle(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -233,9 +329,51 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
+    if method == "GET"
+        && let Some(document) = gw.documents.get(&path)
+    {
+        return document_response(document, &request_id);
+    }
     let Some(matched) = gw.routes.find(&method, &path) else {
         tracing::info!(%method, %path, "no route: 404");
         return message(StatusCode::NOT_FOUND, "Not Found", &request_id);
+    };
+    let route = matched.route;
+    if !gw.throttles.admit(&route.route_key) {
+        tracing::info!(%method, %path, route = %route.route_key, "throttled: 429");
+        return message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            &request_id,
+        );
+    }
+    let authorized: Option<Authorized> = match &route.authorizer {
+        None => None,
+        Some(name) => {
+            let outcome = match gw.authorizers.get(name) {
+                Some(authorizer) => authorizer
+                    .authorize(
+                        parts.headers.get(http::header::AUTHORIZATION),
+                        &route.scopes,
+                    )
+                    .map_err(|denied| (denied.status(), denied.message(), denied.to_string())),
+                None => Err((
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    format!("authorizer {name} is not configured"),
+                )),
+            };
+            match outcome {
+                Ok(authorized) => Some(authorized),
+                Err((status, text, reason)) => {
+                    tracing::info!(
+                        %method, %path, route = %route.route_key, authorizer = %name, %reason,
+                        status = status.as_u16(), "not authorized: function not invoked"
+                    );
+                    return message(status, text, &request_id);
+                }
+            }
+        }
     };
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
@@ -255,9 +393,9 @@ async fn handle(
         body: &body,
         source_ip: peer.ip().to_string(),
         request_id: &request_id,
+        authorizer: authorized.as_ref().map(Authorized::to_context),
     }
     .to_event(&matched);
-    let route = matched.route;
     let invoked = gw
         .invoker
         .invoke(&route.function, &event, route.timeout + COLD_START_SLACK)
@@ -324,6 +462,9 @@ pub struct RequestParts<'a> {
     pub source_ip: String,
     /// `requestContext.requestId`.
     pub request_id: &'a str,
+    /// `requestContext.authorizer` (`{"jwt":{"claims":{...},"scopes":[...]}}`) when a JWT
+    /// authorizer let the request through.
+    pub authorizer: Option<Value>,
 }
 
 impl RequestParts<'_> {
@@ -392,6 +533,11 @@ impl RequestParts<'_> {
             },
             "isBase64Encoded": false,
         });
+        if let Some(authorizer) = &self.authorizer
+            && let Some(context) = event["requestContext"].as_object_mut()
+        {
+            context.insert("authorizer".into(), authorizer.clone());
+        }
         let obj = event.as_object_mut();
         if let Some(obj) = obj {
             if !cookies.is_empty() {
@@ -513,6 +659,12 @@ fn header_value(v: &Value) -> Result<HeaderValue> {
     })
 }
 
+fn document_response(document: &Value, request_id: &str) -> Response {
+    let mut r = message(StatusCode::OK, "", request_id);
+    *r.body_mut() = Body::from(document.to_string());
+    r
+}
+
 fn message(status: StatusCode, text: &str, request_id: &str) -> Response {
     let mut r = Response::new(Body::from(json!({ "message": text }).to_string()));
     *r.status_mut() = status;
@@ -544,13 +696,7 @@ mod tests {
             binary: binary.into(),
             timeout_secs: 3,
             environment: Default::default(),
-            http_routes: routes
-                .iter()
-                .map(|(m, p)| HttpRoute {
-                    method: (*m).into(),
-                    path: (*p).into(),
-                })
-                .collect(),
+            http_routes: routes.iter().map(|(m, p)| HttpRoute::new(m, p)).collect(),
             sqs_events: vec![],
             dynamodb_events: vec![],
             log_format: None,
@@ -630,6 +776,7 @@ mod tests {
             body: &body,
             source_ip: "127.0.0.1".into(),
             request_id: "rid",
+            authorizer: None,
         }
         .to_event(&m);
         assert_eq!(event["routeKey"], "GET /users/{id}");
@@ -660,6 +807,7 @@ mod tests {
             body: &body,
             source_ip: "127.0.0.1".into(),
             request_id: "rid",
+            authorizer: None,
         }
         .to_event(&m);
         assert_eq!(event["isBase64Encoded"], true);

@@ -6,11 +6,14 @@
 //! injects messages, lists or redrives dead-letter queues and seeds sample data.
 //! The library half is also what the tests use to provision resources under unique names.
 
+pub mod authorizer;
 pub mod aws;
 pub mod dlq;
+pub mod edge;
 pub mod esm;
 pub mod filter;
 pub mod gateway;
+pub mod idp;
 pub mod invoke;
 pub mod localstack;
 pub mod procs;
@@ -19,6 +22,7 @@ pub mod seed;
 pub mod stack;
 pub mod streams;
 pub mod template;
+pub mod throttle;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,7 @@
-//! `devstack` CLI: `up` runs the local cloud from `template.yaml`; `send` injects a message into
-//! a queue; `dlq list|redrive` shows or moves back dead messages; `routes` prints what the
-//! template declares; `localstack-init` prints the LocalStack init script.
+//! `devstack` CLI: `up` runs the local cloud from `template.yaml`; `token` prints a signed token
+//! from its identity provider; `send` injects a message into a queue; `dlq list|redrive` shows
+//! or moves back dead messages; `routes` prints what the template declares; `localstack-init`
+//! prints the LocalStack init script.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,12 +10,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
+use devstack::edge;
 use devstack::gateway::{self, Gateway, Routes};
+use devstack::idp::TokenRequest;
 use devstack::invoke::Invoker;
 use devstack::procs::{self, Supervisor};
 use devstack::provision::{self, ProvisionOptions, find_queue, queue_plans};
 use devstack::stack;
-use devstack::template::{Function, Template};
+use devstack::template::{Function, HttpApi, Template};
 use devstack::{dlq, esm, streams};
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -50,6 +53,24 @@ enum Cmd {
     /// Start (or reuse) the emulator and Redis, provision, run the functions, serve the gateway
     /// and the SQS and DynamoDB stream event source mappings. Ctrl-C stops what it started.
     Up(UpArgs),
+    /// Print a signed RS256 access token from the running stack's identity provider, shaped
+    /// like an Amazon Cognito user pool token (`sub`, `cognito:groups`, `client_id`, `scope`).
+    ///
+    /// Use it as `curl -H "Authorization: Bearer $(devstack token --sub <user id> --groups customer)"`.
+    Token {
+        /// The subject (`sub`): a user's id for a customer; any name for an admin.
+        #[arg(long)]
+        sub: String,
+        /// Groups (`cognito:groups`): `admin`, `customer`, or both (`admin,customer`).
+        #[arg(long, value_delimiter = ',', default_value = "customer")]
+        groups: Vec<String>,
+        /// Lifetime, e.g. `15m`, `1h`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// OAuth scopes (`scope`), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
     /// Send a message to a queue of the template, by logical id (e.g. OrdersQueue).
     Send {
         /// Queue logical id.
@@ -123,6 +144,10 @@ struct UpArgs {
     /// Do not reload functions on code changes.
     #[arg(long)]
     no_reload: bool,
+    /// Serve the gateway over HTTPS with a self-signed certificate for localhost and
+    /// 127.0.0.1 (created once in .devstack/tls/cert.pem: trust it with `curl --cacert`).
+    #[arg(long)]
+    tls: bool,
     /// Concurrent instances per function (`cargo lambda watch --concurrency`), and most
     /// batches of one queue in flight at once (capped by the event's
     /// ScalingConfig.MaximumConcurrency).
@@ -164,6 +189,26 @@ async fn run(cli: Cli) -> Result<()> {
             send(&template, &cli.stack_name, &queue, &body).await
         }
         Cmd::Dlq(cmd) => dead_letters(&template, &cli.stack_name, cmd).await,
+        Cmd::Token {
+            sub,
+            groups,
+            ttl,
+            scopes,
+        } => {
+            let request = TokenRequest {
+                subject: sub,
+                groups,
+                ttl,
+                scopes,
+            };
+            let token = edge::token(
+                &project_root(&cli.template)?.join(".devstack"),
+                &cli.stack_name,
+                &request,
+            )?;
+            println!("{token}");
+            Ok(())
+        }
         Cmd::Seed => {
             let sdk = devstack::aws::sdk_config().await;
             let report = devstack::seed::seed(&template, &sdk, &cli.stack_name).await?;
@@ -172,10 +217,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Routes => {
-            print_routes(&template.functions()?);
-            Ok(())
-        }
+        Cmd::Routes => print_routes(&template.functions()?, template.http_api()?.as_ref()),
         Cmd::LocalstackInit => {
             print!("{}", devstack::localstack::init_script(&template)?);
             Ok(())
@@ -237,10 +279,29 @@ async fn dead_letters(template: &Template, stack: &str, cmd: DlqCmd) -> Result<(
     Ok(())
 }
 
-fn print_routes(functions: &[Function]) {
-    for r in Routes::from_functions(functions).all() {
+fn print_routes(functions: &[Function], api: Option<&HttpApi>) -> Result<()> {
+    for r in Routes::from_template(functions, api)?.all() {
+        let auth = r.authorizer.as_deref().map_or_else(
+            || "public".to_owned(),
+            |a| {
+                if r.scopes.is_empty() {
+                    format!("JWT {a}")
+                } else {
+                    format!("JWT {a}, scopes {}", r.scopes.join(" "))
+                }
+            },
+        );
+        let throttle = api.map(|a| a.throttle(&r.route_key)).unwrap_or_default();
+        let throttle = match (throttle.rate_per_sec, throttle.burst) {
+            (None, None) => String::new(),
+            (rate, burst) => format!(
+                ", {}/s burst {}",
+                rate.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                burst.map_or_else(|| "-".to_owned(), |b| b.to_string())
+            ),
+        };
         println!(
-            "  {:<28} -> {} ({})",
+            "  {:<28} -> {} ({}) [{auth}{throttle}]",
             r.route_key, r.function_id, r.function
         );
     }
@@ -275,13 +336,20 @@ fn print_routes(functions: &[Function]) {
             );
         }
     }
+    Ok(())
+}
+
+/// The folder of the template: the project root, where `.devstack/` lives.
+fn project_root(template_path: &Path) -> Result<PathBuf> {
+    Ok(template_path
+        .canonicalize()
+        .with_context(|| format!("{} not found", template_path.display()))?
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf))
 }
 
 async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs) -> Result<()> {
-    let root = template_path
-        .canonicalize()?
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let root = project_root(template_path)?;
     let state = root.join(".devstack");
     let logs = state.join("logs");
     std::fs::create_dir_all(&logs)?;
@@ -377,17 +445,42 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
         procs::wait_for_port("cargo lambda watch", args.lambda_port, Duration::from_secs(120)).await?;
         let invoker = Invoker::new(&format!("http://127.0.0.1:{}", args.lambda_port));
 
-        // 4. API Gateway emulation and event source mappings.
+        // 4. API Gateway emulation (routes, throttling, JWT authorizers trusting the local
+        // identity provider) and event source mappings.
         let (stop_tx, stop_rx) = watch::channel(false);
-        let routes = Routes::from_functions(&functions);
-        let gw = Arc::new(Gateway { routes, invoker: invoker.clone() });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.gateway_port))
-            .await
+        let api = template.http_api()?;
+        let routes = Routes::from_template(&functions, api.as_ref())?;
+        let scheme = if args.tls { "https" } else { "http" };
+        let gateway_url = format!("{scheme}://127.0.0.1:{}", args.gateway_port);
+        let edge = edge::build(template, api.as_ref(), &routes, &state, &gateway_url)?;
+        let client_id = edge.idp.audience().to_owned();
+        let gw = Arc::new(Gateway {
+            routes,
+            invoker: invoker.clone(),
+            authorizers: edge.authorizers,
+            throttles: edge.throttles,
+            documents: edge.documents,
+        });
+        let listener = std::net::TcpListener::bind(("127.0.0.1", args.gateway_port))
             .with_context(|| format!("binding the gateway on 127.0.0.1:{}", args.gateway_port))?;
         let mut gw_stop = stop_rx.clone();
-        let gateway_task = tokio::spawn(gateway::serve(gw, listener, async move {
+        let gw_shutdown = async move {
             let _ = gw_stop.changed().await;
-        }));
+        };
+        let certificate = if args.tls {
+            let (path, cert, key) = edge::tls_certificate(&state)?;
+            Some((path, cert, key))
+        } else {
+            None
+        };
+        let gateway_task = match &certificate {
+            Some((_, cert, key)) => tokio::spawn(gateway::serve_tls(gw, listener, cert.clone(), key.clone(), gw_shutdown)),
+            None => {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                tokio::spawn(gateway::serve(gw, listener, gw_shutdown))
+            }
+        };
         let mappings = stack::mappings(&functions, &provisioned, args.concurrency)?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let mut esm_tasks: Vec<_> = mappings
@@ -403,17 +496,25 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
 
         // 5. Ready.
         println!("\ndevstack is up (stack {stack})");
-        println!("  API Gateway (HTTP API v2.0)  http://127.0.0.1:{}", args.gateway_port);
+        println!("  API Gateway (HTTP API v2.0)  {gateway_url}");
+        if let Some((path, _, _)) = &certificate {
+            println!("  TLS certificate (self-signed) {}", path.display());
+        }
+        println!("  identity provider (issuer)   {gateway_url}  client id {client_id}");
+        println!("    token: cargo run -p devstack -- --stack-name {stack} token --sub <user id> --groups customer");
         println!("  Lambda Invoke API            http://127.0.0.1:{}", args.lambda_port);
         println!("  AWS API emulator             {endpoint}  [{emulator}]");
         println!("  Redis                        redis://127.0.0.1:{}  [{redis}]", args.redis_port);
         println!("  tables: {}", provisioned.tables.values().cloned().collect::<Vec<_>>().join(", "));
         println!("  queues: {}", provisioned.queues.values().map(|q| q.name.clone()).collect::<Vec<_>>().join(", "));
         println!("routes and event source mappings:");
-        print_routes(&functions);
+        print_routes(&functions, api.as_ref())?;
         println!("Ctrl-C stops what devstack started.\n");
         let ready = serde_json::json!({
-            "gateway": format!("http://127.0.0.1:{}", args.gateway_port),
+            "gateway": gateway_url,
+            "issuer": gateway_url,
+            "client_id": client_id,
+            "tls_certificate": certificate.as_ref().map(|(path, _, _)| path.display().to_string()),
             "lambda": format!("http://127.0.0.1:{}", args.lambda_port),
             "endpoint": endpoint,
             "stack_name": stack,

@@ -18,6 +18,8 @@ pub const TABLE_TYPE: &str = "AWS::DynamoDB::Table";
 pub const QUEUE_TYPE: &str = "AWS::SQS::Queue";
 /// SAM resource type of a Lambda function.
 pub const FUNCTION_TYPE: &str = "AWS::Serverless::Function";
+/// SAM resource type of an API Gateway HTTP API.
+pub const HTTP_API_TYPE: &str = "AWS::Serverless::HttpApi";
 
 /// Lambda's default timeout when neither the function nor `Globals` set one (seconds).
 const DEFAULT_TIMEOUT_SECS: u64 = 3;
@@ -74,6 +76,136 @@ pub struct HttpRoute {
     pub method: String,
     /// Path with `{param}` and a trailing `{proxy+}` allowed; `$default` for the catch-all route.
     pub path: String,
+    /// `Auth.Authorizer` of the event.
+    pub auth: RouteAuth,
+    /// `Auth.AuthorizationScopes`: the token needs one of them (empty: the authorizer's own
+    /// `AuthorizationScopes`, if any).
+    pub scopes: Vec<String>,
+}
+
+impl HttpRoute {
+    /// A route with the API's default authorization and no scopes.
+    pub fn new(method: &str, path: &str) -> Self {
+        Self {
+            method: method.to_ascii_uppercase(),
+            path: path.to_owned(),
+            auth: RouteAuth::ApiDefault,
+            scopes: Vec::new(),
+        }
+    }
+
+    /// `GET /users/{id}`, or `$default`: the key of `RouteSettings` and of the event's `routeKey`.
+    pub fn route_key(&self) -> String {
+        if self.path == "$default" {
+            "$default".to_owned()
+        } else {
+            format!("{} {}", self.method, self.path)
+        }
+    }
+}
+
+/// Which authorizer guards a route (`Auth.Authorizer` of an `HttpApi` event).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RouteAuth {
+    /// Not set: the API's `Auth.DefaultAuthorizer`, or none.
+    #[default]
+    ApiDefault,
+    /// `Authorizer: NONE`: a public route, even when the API has a default authorizer.
+    Public,
+    /// `Authorizer: <name>`: one of the API's `Auth.Authorizers`.
+    Named(String),
+}
+
+/// The template's `AWS::Serverless::HttpApi`: authorizers and throttling.
+#[derive(Debug, Clone, Default)]
+pub struct HttpApi {
+    /// Logical id, e.g. `HttpApi`.
+    pub logical_id: String,
+    /// `Auth.Authorizers` by name (JWT authorizers only).
+    pub authorizers: BTreeMap<String, JwtAuthorizerConfig>,
+    /// `Auth.DefaultAuthorizer`: guards every route that does not say otherwise.
+    pub default_authorizer: Option<String>,
+    /// `DefaultRouteSettings` throttling: every route's own token bucket.
+    pub default_throttle: Throttle,
+    /// `RouteSettings` throttling by route key (`GET /health`), over the defaults.
+    pub route_throttles: BTreeMap<String, Throttle>,
+}
+
+/// A JWT authorizer of the API (`Auth.Authorizers.<name>` with a `JwtConfiguration`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtAuthorizerConfig {
+    /// `IdentitySource`, e.g. `$request.header.Authorization`.
+    pub identity_source: String,
+    /// `JwtConfiguration.issuer` (an expression, unresolved).
+    pub issuer: Value,
+    /// `JwtConfiguration.audience` entries (expressions, unresolved).
+    pub audience: Vec<Value>,
+    /// `AuthorizationScopes`: scopes every route of this authorizer needs unless the route
+    /// gives its own.
+    pub scopes: Vec<String>,
+}
+
+/// A route's throttling (`ThrottlingRateLimit`, `ThrottlingBurstLimit` of route settings): a
+/// token bucket refilled at `rate_per_sec` holding at most `burst` requests. `None` is
+/// unlimited (locally; in AWS the account's quota applies).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Throttle {
+    /// `ThrottlingRateLimit`: steady-state requests per second.
+    pub rate_per_sec: Option<f64>,
+    /// `ThrottlingBurstLimit`: requests allowed at once.
+    pub burst: Option<u32>,
+}
+
+impl Throttle {
+    fn from_settings(v: &Value) -> Self {
+        Self {
+            rate_per_sec: v.get("ThrottlingRateLimit").and_then(Value::as_f64),
+            burst: v
+                .get("ThrottlingBurstLimit")
+                .and_then(Value::as_u64)
+                .and_then(|b| u32::try_from(b).ok()),
+        }
+    }
+
+    /// `self`'s values where set, else `fallback`'s.
+    pub fn or(self, fallback: Throttle) -> Throttle {
+        Throttle {
+            rate_per_sec: self.rate_per_sec.or(fallback.rate_per_sec),
+            burst: self.burst.or(fallback.burst),
+        }
+    }
+}
+
+impl HttpApi {
+    /// The name of the authorizer guarding `route`, or `None` for a public route.
+    ///
+    /// # Errors
+    /// The route or the API names an authorizer the API does not define.
+    pub fn authorizer_of<'a>(&'a self, route: &'a HttpRoute) -> Result<Option<&'a str>> {
+        let name = match &route.auth {
+            RouteAuth::Public => return Ok(None),
+            RouteAuth::Named(name) => Some(name.as_str()),
+            RouteAuth::ApiDefault => self.default_authorizer.as_deref(),
+        };
+        match name {
+            Some(n) if !self.authorizers.contains_key(n) => bail!(
+                "route {} uses authorizer {n}, which {} does not define",
+                route.route_key(),
+                self.logical_id
+            ),
+            other => Ok(other),
+        }
+    }
+
+    /// The throttling of the route with key `route_key`: its `RouteSettings` over the
+    /// `DefaultRouteSettings`.
+    pub fn throttle(&self, route_key: &str) -> Throttle {
+        self.route_throttles
+            .get(route_key)
+            .copied()
+            .unwrap_or_default()
+            .or(self.default_throttle)
+    }
 }
 
 /// An `SQS` event: one event source mapping.
@@ -201,6 +333,70 @@ impl Template {
         self.resources.iter().find(|r| r.logical_id == logical_id)
     }
 
+    /// The template's HTTP API (the first `AWS::Serverless::HttpApi`), if it has one.
+    ///
+    /// # Errors
+    /// An authorizer that is not a JWT authorizer (devstack emulates JWT authorizers only) or
+    /// without an issuer.
+    pub fn http_api(&self) -> Result<Option<HttpApi>> {
+        let Some(r) = self.of_kind(HTTP_API_TYPE).next() else {
+            return Ok(None);
+        };
+        let props = Value::Mapping(r.properties.clone());
+        let auth = props.get("Auth").cloned().unwrap_or(Value::Null);
+        let mut authorizers = BTreeMap::new();
+        if let Some(map) = auth.get("Authorizers").and_then(Value::as_mapping) {
+            for (name, body) in map {
+                let name = name.as_str().unwrap_or_default().to_owned();
+                let jwt = body.get("JwtConfiguration").ok_or_else(|| {
+                    anyhow!("authorizer {name}: devstack emulates JWT authorizers only (no JwtConfiguration)")
+                })?;
+                let issuer = jwt
+                    .get("issuer")
+                    .cloned()
+                    .ok_or_else(|| anyhow!("authorizer {name}: JwtConfiguration has no issuer"))?;
+                let audience = match jwt.get("audience") {
+                    Some(Value::Sequence(items)) => items.clone(),
+                    Some(one) => vec![one.clone()],
+                    None => Vec::new(),
+                };
+                authorizers.insert(
+                    name,
+                    JwtAuthorizerConfig {
+                        identity_source: body
+                            .get("IdentitySource")
+                            .and_then(Value::as_str)
+                            .unwrap_or("$request.header.Authorization")
+                            .to_owned(),
+                        issuer,
+                        audience,
+                        scopes: strings(body.get("AuthorizationScopes")),
+                    },
+                );
+            }
+        }
+        let route_throttles = props
+            .get("RouteSettings")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), Throttle::from_settings(v))))
+            .collect();
+        Ok(Some(HttpApi {
+            logical_id: r.logical_id.clone(),
+            authorizers,
+            default_authorizer: auth
+                .get("DefaultAuthorizer")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            default_throttle: props
+                .get("DefaultRouteSettings")
+                .map(Throttle::from_settings)
+                .unwrap_or_default(),
+            route_throttles,
+        }))
+    }
+
     /// Every `AWS::Serverless::Function`, with `Globals.Function` applied.
     ///
     /// # Errors
@@ -265,17 +461,20 @@ impl Template {
                     Some("HttpApi") => {
                         let path = props.get("Path").and_then(Value::as_str);
                         let method = props.get("Method").and_then(Value::as_str);
-                        http_routes.push(match (path, method) {
-                            (Some(p), Some(m)) => HttpRoute {
-                                method: m.to_ascii_uppercase(),
-                                path: p.to_owned(),
-                            },
+                        let mut route = match (path, method) {
+                            (Some(p), Some(m)) => HttpRoute::new(m, p),
                             // An HttpApi event without Path and Method is the `$default` route.
-                            _ => HttpRoute {
-                                method: "ANY".into(),
-                                path: "$default".into(),
-                            },
-                        });
+                            _ => HttpRoute::new("ANY", "$default"),
+                        };
+                        if let Some(auth) = props.get("Auth") {
+                            route.auth = match auth.get("Authorizer").and_then(Value::as_str) {
+                                None => RouteAuth::ApiDefault,
+                                Some("NONE") => RouteAuth::Public,
+                                Some(name) => RouteAuth::Named(name.to_owned()),
+                            };
+                            route.scopes = strings(auth.get("AuthorizationScopes"));
+                        }
+                        http_routes.push(route);
                     }
                     Some("SQS") => {
                         let queue = props
@@ -322,6 +521,15 @@ impl Template {
             log_format,
         })
     }
+}
+
+/// A list of plain strings (`[a, b]`), or empty.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// `FunctionResponseTypes` of an event contains `ReportBatchItemFailures`.
@@ -754,6 +962,110 @@ Resources:
         r
     }
 
+    const API_TEMPLATE: &str = r#"
+Parameters:
+  Issuer: { Type: String }
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Jwt
+        Authorizers:
+          Jwt:
+            IdentitySource: $request.header.Authorization
+            AuthorizationScopes: [shop/read]
+            JwtConfiguration: { issuer: !Ref Issuer, audience: [client-a, client-b] }
+      DefaultRouteSettings: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 }
+      RouteSettings:
+        "GET /health": { ThrottlingBurstLimit: 10 }
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: my-fn } }
+    Properties:
+      Events:
+        Private: { Type: HttpApi, Properties: { Path: /orders, Method: post } }
+        Public: { Type: HttpApi, Properties: { Path: /health, Method: get, Auth: { Authorizer: NONE } } }
+        Scoped:
+          Type: HttpApi
+          Properties: { Path: /admin, Method: get, Auth: { Authorizer: Jwt, AuthorizationScopes: [shop/admin] } }
+        Broken: { Type: HttpApi, Properties: { Path: /x, Method: get, Auth: { Authorizer: Nope } } }
+"#;
+
+    #[test]
+    fn the_http_api_gives_jwt_authorizers_and_route_authorization() {
+        let t = Template::parse(API_TEMPLATE).unwrap();
+        let api = t.http_api().unwrap().unwrap();
+        let routes = &t.functions().unwrap()[0].http_routes;
+
+        let jwt = &api.authorizers["Jwt"];
+        assert_eq!(jwt.audience.len(), 2);
+        assert_eq!(jwt.scopes, ["shop/read"]);
+        assert_eq!(api.authorizer_of(&routes[0]).unwrap(), Some("Jwt"));
+        assert_eq!(api.authorizer_of(&routes[1]).unwrap(), None);
+        assert_eq!(routes[1].auth, RouteAuth::Public);
+        assert_eq!(routes[2].scopes, ["shop/admin"]);
+        let error = api.authorizer_of(&routes[3]).unwrap_err().to_string();
+        assert!(error.contains("Nope"), "{error}");
+    }
+
+    #[test]
+    fn route_settings_override_the_default_throttling_field_by_field() {
+        let api = Template::parse(API_TEMPLATE)
+            .unwrap()
+            .http_api()
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(
+            api.throttle("GET /health"),
+            Throttle {
+                rate_per_sec: Some(50.0),
+                burst: Some(10)
+            }
+        );
+        assert_eq!(
+            api.throttle("POST /orders"),
+            Throttle {
+                rate_per_sec: Some(50.0),
+                burst: Some(100)
+            }
+        );
+    }
+
+    #[test]
+    fn a_non_jwt_authorizer_is_refused_by_name() {
+        let t = Template::parse(
+            "Resources:\n  Api:\n    Type: AWS::Serverless::HttpApi\n    Properties:\n      Auth:\n        Authorizers:\n          Lambda: { FunctionArn: arn }\n",
+        )
+        .unwrap();
+
+        let error = t.http_api().unwrap_err().to_string();
+
+        assert!(error.contains("Lambda") && error.contains("JWT"), "{error}");
+    }
+
+    #[test]
+    fn the_project_template_guards_every_route_but_health_and_catalog_reads() {
+        let t = Template::load(&crate::workspace_root().join("template.yaml")).unwrap();
+        let api = t.http_api().unwrap().unwrap();
+        let mut public = Vec::new();
+        for f in t.functions().unwrap() {
+            for r in &f.http_routes {
+                match api.authorizer_of(r).unwrap() {
+                    None => public.push(r.route_key()),
+                    Some(name) => assert_eq!(name, "CognitoJwt", "{}", r.route_key()),
+                }
+            }
+        }
+        public.sort();
+        assert_eq!(
+            public,
+            ["GET /health", "GET /products", "GET /products/{id}"]
+        );
+        assert!(api.throttle("GET /health").burst < api.throttle("POST /orders").burst);
+    }
+
     #[test]
     fn a_function_takes_globals_and_overrides_them_with_its_own_values() {
         let t = Template::parse(TEMPLATE).unwrap();
@@ -782,13 +1094,7 @@ Resources:
     fn events_become_routes_and_event_source_mappings() {
         let t = Template::parse(TEMPLATE).unwrap();
         let f = &t.functions().unwrap()[0];
-        assert_eq!(
-            f.http_routes,
-            vec![HttpRoute {
-                method: "GET".into(),
-                path: "/things/{id}".into()
-            }]
-        );
+        assert_eq!(f.http_routes, vec![HttpRoute::new("GET", "/things/{id}")]);
         let sqs = &f.sqs_events[0];
         assert_eq!((sqs.batch_size, sqs.report_batch_item_failures), (5, true));
         assert_eq!(resolver(&t).string(&sqs.queue).unwrap(), "arn:q");

@@ -6,7 +6,9 @@
 //! `devstack send` ends in the dead-letter queue.
 //!
 //! `DEVSTACK_GATEWAY` (default `http://127.0.0.1:3000`) and `DEVSTACK_STACK_NAME` (default
-//! `shop`) say which running stack to use; `make dev` in another terminal works too.
+//! `shop`) say which running stack to use; `make dev` in another terminal works too. Requests
+//! carry an admin token from the stack's identity provider (access rules have their own tests
+//! in `security.rs`).
 
 #![expect(
     clippy::unwrap_used,
@@ -28,9 +30,28 @@ fn stack_name() -> String {
     std::env::var("DEVSTACK_STACK_NAME").unwrap_or_else(|_| "shop".into())
 }
 
+/// A client whose every request carries an admin's bearer token.
 fn client() -> reqwest::Client {
+    let request = devstack::idp::TokenRequest {
+        subject: "e2e-admin".into(),
+        groups: vec!["admin".into()],
+        ttl: Duration::from_secs(3600),
+        scopes: vec![],
+    };
+    let token = devstack::edge::token(
+        &devstack::workspace_root().join(".devstack"),
+        &stack_name(),
+        &request,
+    )
+    .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
     reqwest::Client::builder()
         .timeout(Duration::from_secs(180))
+        .default_headers(headers)
         .build()
         .unwrap()
 }

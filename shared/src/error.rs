@@ -52,6 +52,7 @@ impl fmt::Display for FieldError {
 /// | [`Conflict`](Error::Conflict) | 409 | `CONFLICT` |
 /// | [`PreconditionFailed`](Error::PreconditionFailed) | 412 | `PRECONDITION_FAILED` |
 /// | [`IdempotencyKeyReused`](Error::IdempotencyKeyReused) | 422 | `IDEMPOTENCY_KEY_REUSED` |
+/// | [`PayloadTooLarge`](Error::PayloadTooLarge) | 413 | `PAYLOAD_TOO_LARGE` |
 /// | [`PreconditionRequired`](Error::PreconditionRequired) | 428 | `PRECONDITION_REQUIRED` |
 /// | [`RateLimitExceeded`](Error::RateLimitExceeded) | 429 | `RATE_LIMIT_EXCEEDED` |
 /// | [`Internal`](Error::Internal) | 500 | `INTERNAL_ERROR` |
@@ -88,6 +89,10 @@ pub enum Error {
     /// §13.1.1). The client re-reads (new `ETag`) and retries.
     #[error("{0}")]
     PreconditionFailed(String),
+
+    /// The request body is larger than the function accepts (RFC 9110 §15.5.14).
+    #[error("{0}")]
+    PayloadTooLarge(String),
 
     /// An `Idempotency-Key` was reused with a different request body (IETF
     /// draft-ietf-httpapi-idempotency-key-header §2.7: 422).
@@ -157,7 +162,7 @@ impl Error {
         }
     }
 
-    /// The HTTP status for this error: 400, 401, 403, 404, 409, 412, 422, 428, 429, 500 or 503.
+    /// The HTTP status for this error: 400, 401, 403, 404, 409, 412, 413, 422, 428, 429, 500 or 503.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
@@ -166,6 +171,7 @@ impl Error {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::RateLimitExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -183,6 +189,7 @@ impl Error {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
             Self::PreconditionFailed(_) => "PRECONDITION_FAILED",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::IdempotencyKeyReused(_) => "IDEMPOTENCY_KEY_REUSED",
             Self::PreconditionRequired(_) => "PRECONDITION_REQUIRED",
             Self::RateLimitExceeded(_) => "RATE_LIMIT_EXCEEDED",

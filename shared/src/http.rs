@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::{Invalid, Version};
-use crate::error::Error;
+use crate::error::{Error, FieldError};
 
 /// What every HTTP handler returns: always a response, never a Lambda error.
 pub type HttpResult = Result<Response<Body>, Infallible>;
@@ -25,17 +25,73 @@ pub fn respond(result: Result<Response<Body>, Error>) -> HttpResult {
     Ok(result.unwrap_or_else(|error| error_response(&error)))
 }
 
-/// Deserialises the request body (JSON) into `T`.
+/// Largest request body a function accepts, in bytes (64 KiB). API Gateway itself lets 10 MB
+/// through; no request of this API needs more than a few KiB, so a bigger body is refused
+/// before it is parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Deserialises the request body (JSON) into `T` and checks it with `T`'s validation rules
+/// ([`garde`]): the one way a handler reads a body.
+///
+/// `T` is a request type with `#[serde(deny_unknown_fields)]` (fields the client may not
+/// send, such as `role`, `version` or `status`, are refused with `is not allowed`) and
+/// `#[derive(garde::Validate)]` rules for lengths and ranges.
+///
+/// # Errors
+/// - [`Error::PayloadTooLarge`] (413) when the body exceeds [`MAX_BODY_BYTES`];
+/// - [`Error::Validation`] as for [`parse_json`], then one entry per rule that failed, every
+///   failure at once, named by path (`items[0].quantity`).
+pub fn parse_body<T>(req: &Request) -> Result<T, Error>
+where
+    T: DeserializeOwned + garde::Validate<Context = ()>,
+{
+    let value: T = parse_json(req)?;
+    validated(value)
+}
+
+/// `value` if it passes its [`garde`] rules.
+///
+/// # Errors
+/// [`Error::Validation`] with one entry per failed rule, named by path.
+pub fn validated<T: garde::Validate<Context = ()>>(value: T) -> Result<T, Error> {
+    match value.validate() {
+        Ok(()) => Ok(value),
+        Err(report) => Err(Error::validation(
+            report
+                .iter()
+                .map(|(path, error)| {
+                    let field = path.to_string();
+                    let field = if field.is_empty() {
+                        "body".to_owned()
+                    } else {
+                        field
+                    };
+                    FieldError::new(field, error.message())
+                })
+                .collect(),
+        )),
+    }
+}
+
+/// Deserialises the request body (JSON) into `T`, without validation rules (prefer
+/// [`parse_body`]).
 ///
 /// Use `#[serde(deny_unknown_fields)]` on `T` so that unexpected fields are refused.
 ///
 /// # Errors
+/// [`Error::PayloadTooLarge`] (413) when the body exceeds [`MAX_BODY_BYTES`];
 /// [`Error::Validation`] naming the offending field:
 /// - `body`: body missing, empty, not JSON, or not the expected kind of value (e.g. an array);
 /// - `<field>`: required field missing (`is required`), unknown field (`is not allowed`);
 /// - `<path>`, e.g. `items[0].quantity`: a value of the wrong type.
 pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge(format!(
+            "the request body is {} bytes; at most {MAX_BODY_BYTES} are accepted",
+            bytes.len()
+        )));
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::invalid(
             "body",
@@ -100,6 +156,50 @@ pub fn path_param<T: FromStr<Err = Invalid>>(req: &Request, name: &str) -> Resul
         .and_then(|params| params.first(name))
         .ok_or_else(|| Error::invalid(name, "is required"))?;
     raw.parse().map_err(|e: Invalid| Error::invalid(name, e.0))
+}
+
+/// The query string parsed into `T` and checked with its [`garde`] rules: the one way a handler
+/// reads its query.
+///
+/// `T` has `#[serde(deny_unknown_fields)]` and optional fields; values arrive as strings, so
+/// numbers are parsed (`limit=abc` is an error on `limit`). A parameter sent twice arrives
+/// joined with a comma, as API Gateway joins it.
+///
+/// # Errors
+/// [`Error::Validation`]: `<name>: is not allowed` for an unknown parameter, `<name>: ...` for
+/// a value that does not parse or breaks a rule.
+pub fn parse_query<T>(req: &Request) -> Result<T, Error>
+where
+    T: DeserializeOwned + garde::Validate<Context = ()>,
+{
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(params) = req.query_string_parameters_ref() {
+        let names: std::collections::BTreeSet<&str> = params.iter().map(|(name, _)| name).collect();
+        for name in names {
+            let values: Vec<&str> = params.all(name).unwrap_or_default();
+            query.append_pair(name, &values.join(","));
+        }
+    }
+    let query = query.finish();
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.inner().to_string();
+        if let Some(name) = backticked_after(&message, "unknown field ") {
+            return Error::invalid(name, "is not allowed");
+        }
+        if let Some(name) = backticked_after(&message, "missing field ") {
+            return Error::invalid(name, "is required");
+        }
+        let field = if path == "." {
+            "query".to_owned()
+        } else {
+            path
+        };
+        Error::invalid(field, message)
+    })?;
+    validated(value)
 }
 
 /// The first value of query parameter `name`, if present (URL-decoded).
@@ -361,6 +461,84 @@ mod tests {
             fields[0].message
         );
         assert!(!fields[0].message.contains("line"), "{}", fields[0].message);
+    }
+
+    #[derive(Debug, Deserialize, garde::Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Checked {
+        #[garde(length(min = 1, max = 5))]
+        name: String,
+        #[garde(dive, length(min = 1))]
+        items: Vec<CheckedLine>,
+    }
+
+    #[derive(Debug, Deserialize, garde::Validate)]
+    #[serde(deny_unknown_fields)]
+    struct CheckedLine {
+        #[garde(range(min = 1, max = 10))]
+        quantity: i64,
+    }
+
+    #[derive(Debug, Deserialize, garde::Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Query {
+        #[garde(range(min = 1, max = 100))]
+        limit: Option<u16>,
+        #[garde(skip)]
+        status: Option<String>,
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_with_its_path() {
+        let req =
+            request_with_body(r#"{"name":"toolong","items":[{"quantity":1},{"quantity":11}]}"#);
+
+        let fields = match parse_body::<Checked>(&req) {
+            Err(Error::Validation(fields)) => fields,
+            other => panic!("expected a validation error, got {other:?}"),
+        };
+
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["items[1].quantity", "name"]);
+    }
+
+    #[test]
+    fn a_body_over_the_cap_is_413_before_parsing() {
+        let big = format!(r#"{{"name":"{}","items":[]}}"#, "x".repeat(MAX_BODY_BYTES));
+
+        let error = parse_body::<Checked>(&request_with_body(&big)).unwrap_err();
+
+        assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(error.code(), "PAYLOAD_TOO_LARGE");
+    }
+
+    fn request_with_query(pairs: &[(&str, &str)]) -> Request {
+        let mut req = crate::testing::ApiRequest::new("GET", "/orders");
+        for (name, value) in pairs {
+            req = req.query(name, value);
+        }
+        req.build()
+    }
+
+    #[test]
+    fn a_query_is_typed_and_checked() {
+        let query: Query = parse_query(&request_with_query(&[
+            ("limit", "5"),
+            ("status", "PENDING"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (query.limit, query.status.as_deref()),
+            (Some(5), Some("PENDING"))
+        );
+
+        let unknown = parse_query::<Query>(&request_with_query(&[("admin", "true")]));
+        let not_a_number = parse_query::<Query>(&request_with_query(&[("limit", "abc")]));
+        let too_big = parse_query::<Query>(&request_with_query(&[("limit", "1000")]));
+
+        assert_eq!(unknown.unwrap_err().to_string(), "admin: is not allowed");
+        assert!(not_a_number.unwrap_err().to_string().starts_with("limit: "));
+        assert!(too_big.unwrap_err().to_string().starts_with("limit: "));
     }
 
     #[test]

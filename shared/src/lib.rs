@@ -5,6 +5,7 @@
 //! Only [`http`] knows Lambda types and only [`aws`] knows AWS SDK types; [`domain`] knows
 //! neither.
 
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod consumer;
@@ -17,5 +18,7 @@ pub mod ports;
 pub mod telemetry;
 pub mod testing;
 pub mod usecases;
+pub mod validate;
 
+pub use auth::{Principal, Role};
 pub use error::{Error, FieldError};

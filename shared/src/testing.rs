@@ -31,6 +31,10 @@ impl ApiRequest {
         event["cookies"] = json!([]);
         event["body"] = Value::Null;
         event["isBase64Encoded"] = json!(false);
+        // No caller until a test says who it is (`principal`, `as_admin`, `as_customer`).
+        if let Some(context) = event["requestContext"].as_object_mut() {
+            context.remove("authorizer");
+        }
         Self {
             event,
             route_path: route.to_owned(),
@@ -70,6 +74,38 @@ impl ApiRequest {
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.event["headers"][name.to_ascii_lowercase()] = json!(value);
         self
+    }
+
+    /// Puts the caller's JWT claims where API Gateway's JWT authorizer does
+    /// (`requestContext.authorizer.jwt.claims`), flattened as it flattens them: `sub` and
+    /// `cognito:groups` as `"[g1 g2]"`.
+    #[must_use]
+    pub fn principal(mut self, subject: &str, groups: &[&str]) -> Self {
+        self.event["requestContext"]["authorizer"] = json!({
+            "jwt": {
+                "claims": {
+                    "sub": subject,
+                    "cognito:groups": format!("[{}]", groups.join(" ")),
+                    "iss": "http://127.0.0.1:3000",
+                    "client_id": "shop-local",
+                    "token_use": "access",
+                },
+                "scopes": null
+            }
+        });
+        self
+    }
+
+    /// The caller is an admin (subject `admin-test`).
+    #[must_use]
+    pub fn as_admin(self) -> Self {
+        self.principal("admin-test", &["admin"])
+    }
+
+    /// The caller is the customer whose user id is `id`.
+    #[must_use]
+    pub fn as_customer(self, id: impl ToString) -> Self {
+        self.principal(&id.to_string(), &["customer"])
     }
 
     /// Sets the body to `body` as JSON text.

@@ -1,25 +1,34 @@
 //! `PATCH /products/{id}/stock` with body `{"delta": <signed integer>}` -> `200` with the
 //! product (and its `ETag`, which a stock change does not alter).
 //!
-//! `delta` is non-zero and at most 1 000 000 either way; the change is one atomic update, so
-//! concurrent adjustments and reservations never lose units and stock never goes below zero.
+//! Who may call (checked first, before the body is read or the store is touched): **admins**
+//! only. A customer is `403 FORBIDDEN`; no token is `401 UNAUTHORIZED`.
 //!
-//! Errors: `400 VALIDATION_ERROR` (bad id or body; field `delta`), `404 NOT_FOUND`,
-//! `409 CONFLICT` (`insufficient stock: product <id> has N, cannot remove M`),
-//! `500 INTERNAL_ERROR`.
+//! `delta` is -1 000 000..=1 000 000 (its rule) and non-zero (the domain parse); the change is
+//! one atomic update, so concurrent adjustments and reservations never lose units and stock
+//! never goes below zero. Any other field (`stock`, `version`, ...) is refused with
+//! `is not allowed`: the stock is only ever changed by a delta.
+//!
+//! Errors: `400 VALIDATION_ERROR` (bad id or body; field `delta`), `401 UNAUTHORIZED`,
+//! `403 FORBIDDEN`, `404 NOT_FOUND`, `409 CONFLICT` (`insufficient stock: product <id> has N,
+//! cannot remove M`), `413 PAYLOAD_TOO_LARGE`, `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::Error;
+use shared::auth::Principal;
 use shared::domain::{ProductId, StockDelta};
-use shared::http::{HttpResult, json_response, parse_json, path_param, respond, with_etag};
+use shared::http::{HttpResult, json_response, parse_body, path_param, respond, with_etag};
 use shared::ports::StockAdjuster;
 
-/// The request body; `delta` is read as `i64` and parsed into a [`StockDelta`].
-#[derive(Debug, Deserialize)]
+/// The request body; `delta` is read as `i64` and parsed into a [`StockDelta`] after its rule.
+#[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct AdjustStockRequest {
+    /// Units to add (positive) or remove (negative). That it is non-zero is the domain parse's
+    /// check ([`StockDelta::parse`]), which runs right after.
+    #[garde(range(min = -StockDelta::MAX_ABS, max = StockDelta::MAX_ABS))]
     delta: i64,
 }
 
@@ -32,8 +41,9 @@ async fn adjust_stock<A: StockAdjuster>(
     products: &A,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
+    Principal::from_request(req)?.require_admin()?;
     let id: ProductId = path_param(req, "id")?;
-    let body: AdjustStockRequest = parse_json(req)?;
+    let body: AdjustStockRequest = parse_body(req)?;
     let delta = StockDelta::parse(body.delta).map_err(|e| Error::invalid("delta", e.0))?;
     let product = products.adjust(&id, delta).await?;
     tracing::info!(product_id = %id, delta = delta.get(), stock = product.stock, "stock adjusted");
@@ -47,28 +57,25 @@ async fn adjust_stock<A: StockAdjuster>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use shared::domain::{NewProduct, Product, now};
+    use shared::domain::{NewProduct, Product, UserId, now};
     use shared::memory::InMemoryProducts;
+    use shared::testing::{ApiRequest, status_and_json};
 
-    fn patch_stock(id: &str, body: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-sample.json"))
-                .unwrap();
-        event["routeKey"] = json!("PATCH /products/{id}/stock");
-        event["rawPath"] = json!(format!("/products/{id}/stock"));
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["method"] = json!("PATCH");
-        event["requestContext"]["http"]["path"] = json!(format!("/products/{id}/stock"));
-        event["pathParameters"] = json!({ "id": id });
-        event["body"] = json!(body);
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// `PATCH /products/SKU-1/stock` with `body`, from no one yet.
+    fn patch(body: &str) -> ApiRequest {
+        ApiRequest::new("PATCH", "/products/{id}/stock")
+            .path("id", "SKU-1")
+            .raw_body(body)
     }
 
-    async fn send(products: &InMemoryProducts, body: &str) -> (StatusCode, Value) {
-        let Ok(response) = handle(products, patch_stock("SKU-1", body)).await;
-        let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json)
+    async fn send_request(products: &InMemoryProducts, req: ApiRequest) -> (u16, Value) {
+        let Ok(response) = handle(products, req.build()).await;
+        status_and_json(&response)
+    }
+
+    /// An admin's `PATCH /products/SKU-1/stock`.
+    async fn send(products: &InMemoryProducts, body: &str) -> (u16, Value) {
+        send_request(products, patch(body).as_admin()).await
     }
 
     fn teapot(stock: i64) -> Product {
@@ -87,10 +94,36 @@ mod tests {
 
         let (status, body) = send(&products, r#"{"delta":4}"#).await;
 
-        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(status, 200, "{body}");
         assert_eq!(body["stock"], 7);
         assert_eq!(body["version"], 1);
         assert_eq!(products.stock(&sku1()), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_customer_may_not_adjust_stock() {
+        let products = InMemoryProducts::with([teapot(3)]);
+
+        let (status, body) = send_request(
+            &products,
+            patch(r#"{"delta":4}"#).as_customer(UserId::new()),
+        )
+        .await;
+
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+        assert_eq!(products.stock(&sku1()), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_before_the_body_is_read() {
+        let products = InMemoryProducts::with([teapot(3)]);
+
+        let (status, body) = send_request(&products, patch("{not json")).await;
+
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        assert_eq!(products.stock(&sku1()), Some(3));
     }
 
     #[tokio::test]
@@ -99,7 +132,7 @@ mod tests {
 
         let (status, body) = send(&products, r#"{"delta":-3}"#).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(body["stock"], 0);
     }
 
@@ -109,7 +142,7 @@ mod tests {
 
         let (status, body) = send(&products, r#"{"delta":-3}"#).await;
 
-        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(status, 409);
         assert_eq!(
             body,
             json!({"error": {
@@ -124,30 +157,52 @@ mod tests {
     async fn a_zero_or_too_large_delta_is_a_validation_error_naming_delta() {
         let products = InMemoryProducts::with([teapot(2)]);
 
-        for delta in ["0", "1000001", "-1000001"] {
+        for (delta, message) in [
+            ("0", "must not be zero"),
+            ("1000001", "greater than 1000000"),
+            ("-1000001", "lower than -1000000"),
+        ] {
             let (status, body) = send(&products, &format!(r#"{{"delta":{delta}}}"#)).await;
 
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{delta}");
-            assert_eq!(body["error"]["details"][0]["field"], "delta", "{delta}");
+            assert_eq!(status, 400, "{delta}");
+            assert_eq!(
+                body["error"]["details"],
+                json!([{"field": "delta", "message": message}]),
+                "{delta}"
+            );
         }
         assert_eq!(products.stock(&sku1()), Some(2));
     }
 
     #[tokio::test]
-    async fn a_missing_delta_or_an_extra_field_is_named() {
+    async fn a_missing_delta_is_named() {
         let products = InMemoryProducts::with([teapot(2)]);
 
-        let (_, missing) = send(&products, "{}").await;
-        let (_, extra) = send(&products, r#"{"delta":1,"stock":5}"#).await;
+        let (status, body) = send(&products, "{}").await;
 
+        assert_eq!(status, 400);
         assert_eq!(
-            missing["error"]["details"],
+            body["error"]["details"],
             json!([{"field": "delta", "message": "is required"}])
         );
-        assert_eq!(
-            extra["error"]["details"],
-            json!([{"field": "stock", "message": "is not allowed"}])
-        );
+    }
+
+    #[tokio::test]
+    async fn any_field_but_delta_is_refused_by_name() {
+        let products = InMemoryProducts::with([teapot(2)]);
+
+        for field in ["stock", "version", "id", "role"] {
+            let body = json!({"delta": 1, field: 5});
+
+            let (status, body) = send(&products, &body.to_string()).await;
+
+            assert_eq!(status, 400, "{field}");
+            assert_eq!(
+                body["error"]["details"],
+                json!([{"field": field, "message": "is not allowed"}])
+            );
+        }
+        assert_eq!(products.stock(&sku1()), Some(2));
     }
 
     #[tokio::test]
@@ -156,7 +211,7 @@ mod tests {
 
         let (status, body) = send(&products, r#"{"delta":1}"#).await;
 
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(status, 404);
         assert_eq!(body["error"]["code"], "NOT_FOUND");
     }
 
@@ -167,7 +222,7 @@ mod tests {
 
         let (status, body) = send(&products, r#"{"delta":1}"#).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 500);
         assert_eq!(body["error"]["message"], "internal error");
     }
 }

@@ -3,12 +3,19 @@
 //! releases whatever stock it reserved for the order (or, if the cancellation overtook the
 //! reservation, never reserves any).
 //!
-//! Errors: `400 VALIDATION_ERROR` (`id`), `404 NOT_FOUND`, `409 CONFLICT` (already shipped,
-//! delivered, rejected or cancelled), `500 INTERNAL_ERROR`.
+//! Who may call: an **admin** (any order) or the **customer** who placed the order. The role
+//! is checked before the store is read; ownership on the order read before it is changed.
+//! Another customer's order answers `404 NOT_FOUND`, exactly as an id that does not exist, so
+//! that ids cannot be probed.
+//!
+//! Errors: `400 VALIDATION_ERROR` (`id`), `401 UNAUTHORIZED` (no token), `403 FORBIDDEN`
+//! (neither admin nor customer), `404 NOT_FOUND` (no such order, or not the caller's), `409
+//! CONFLICT` (already shipped, delivered, rejected or cancelled), `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::Error;
+use shared::auth::Principal;
 use shared::domain::{OrderId, OrderStatus};
 use shared::http::{HttpResult, correlation_id, json_response, path_param, respond};
 use shared::ports::{OrderReader, OrderTransitions};
@@ -23,7 +30,16 @@ async fn cancel<S: OrderReader + OrderTransitions>(
     orders: &S,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
+    let principal = Principal::from_request(req)?;
+    principal.require_role()?;
     let id: OrderId = path_param(req, "id")?;
+    // Whose order it is never changes, so checking it on this read holds for the change below.
+    let owner = orders
+        .get(&id)
+        .await?
+        .ok_or_else(|| Error::not_found("order", id))?
+        .customer_id();
+    principal.check_owner(&owner, "order", id)?;
     let order =
         change_order_status(orders, &id, OrderStatus::Cancelled, &correlation_id(req)).await?;
     Ok(json_response(StatusCode::OK, &order))
@@ -32,6 +48,7 @@ async fn cancel<S: OrderReader + OrderTransitions>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
     use shared::domain::{Order, OrderItem, UserId, now};
     use shared::events::OrderCancelled;
     use shared::memory::InMemoryOrders;
@@ -42,35 +59,98 @@ mod tests {
         Order::place(OrderId::new(), UserId::new(), vec![item], now()).unwrap()
     }
 
-    async fn delete(orders: &InMemoryOrders, id: &str) -> (u16, serde_json::Value) {
-        let req = ApiRequest::new("DELETE", "/orders/{id}")
-            .path("id", id)
-            .build();
-        let Ok(response) = handle(orders, req).await;
+    fn delete(id: impl ToString) -> ApiRequest {
+        ApiRequest::new("DELETE", "/orders/{id}").path("id", id)
+    }
+
+    async fn send(orders: &InMemoryOrders, req: ApiRequest) -> (u16, Value) {
+        let Ok(response) = handle(orders, req.build()).await;
         status_and_json(&response)
     }
 
     #[tokio::test]
-    async fn a_pending_order_is_cancelled_and_order_cancelled_is_committed() {
+    async fn the_customer_who_placed_a_pending_order_cancels_it_and_order_cancelled_is_committed() {
         let order = pending_order();
         let orders = InMemoryOrders::with([order.clone()]);
 
-        let (status, body) = delete(&orders, &order.id().to_string()).await;
+        let (status, body) =
+            send(&orders, delete(order.id()).as_customer(order.customer_id())).await;
 
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["status"], "CANCELLED");
         let event: OrderCancelled = orders.outbox()[0].decode().unwrap();
         assert_eq!(event.order_id, order.id());
+        assert_eq!(event.customer_id, order.customer_id());
         assert_eq!(event.previous_status, OrderStatus::Pending);
+    }
+
+    #[tokio::test]
+    async fn an_admin_cancels_any_order() {
+        let order = pending_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+
+        let (status, body) = send(&orders, delete(order.id()).as_admin()).await;
+
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "CANCELLED");
+        assert_eq!(orders.outbox().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn another_customers_order_looks_missing_and_is_left_alone() {
+        let order = pending_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+        let stranger = UserId::new();
+        let unknown = OrderId::new();
+
+        let (theirs, theirs_body) = send(&orders, delete(order.id()).as_customer(stranger)).await;
+        let (missing, missing_body) = send(&orders, delete(unknown).as_customer(stranger)).await;
+
+        assert_eq!((theirs, missing), (404, 404));
+        assert_eq!(
+            theirs_body,
+            json!({"error": {"code": "NOT_FOUND", "message": format!("order {} not found", order.id())}})
+        );
+        assert_eq!(
+            missing_body,
+            json!({"error": {"code": "NOT_FOUND", "message": format!("order {unknown} not found")}})
+        );
+        assert_eq!(orders.find(&order.id()).unwrap(), order);
+        assert!(orders.outbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_and_changes_nothing() {
+        let order = pending_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+
+        let (status, body) = send(&orders, delete(order.id())).await;
+
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        assert_eq!(orders.find(&order.id()).unwrap(), order);
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_a_role_is_forbidden_even_for_their_own_order() {
+        let order = pending_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+        let req = delete(order.id()).principal(&order.customer_id().to_string(), &[]);
+
+        let (status, body) = send(&orders, req).await;
+
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(orders.find(&order.id()).unwrap(), order);
     }
 
     #[tokio::test]
     async fn cancelling_twice_is_a_conflict_and_commits_one_event() {
         let order = pending_order();
         let orders = InMemoryOrders::with([order.clone()]);
+        let as_owner = || delete(order.id()).as_customer(order.customer_id());
 
-        delete(&orders, &order.id().to_string()).await;
-        let (status, body) = delete(&orders, &order.id().to_string()).await;
+        send(&orders, as_owner()).await;
+        let (status, body) = send(&orders, as_owner()).await;
 
         assert_eq!(status, 409);
         assert_eq!(body["error"]["code"], "CONFLICT");
@@ -81,9 +161,10 @@ mod tests {
     async fn an_unknown_order_is_404_and_a_bad_id_is_400() {
         let orders = InMemoryOrders::new();
 
-        let (unknown, _) = delete(&orders, &OrderId::new().to_string()).await;
-        let (bad, _) = delete(&orders, "nope").await;
+        let (unknown, _) = send(&orders, delete(OrderId::new()).as_admin()).await;
+        let (bad, bad_body) = send(&orders, delete("nope").as_admin()).await;
 
         assert_eq!((unknown, bad), (404, 400));
+        assert_eq!(bad_body["error"]["details"][0]["field"], "id");
     }
 }

@@ -1,22 +1,44 @@
 //! `POST /users`: body `{"name","email"}` -> `201` with the user (version 1),
 //! `location: /users/{id}` and `ETag: "1"`.
 //!
-//! Errors: `400 VALIDATION_ERROR` (bad body or field, unknown field), `409 CONFLICT` (the email
-//! is already registered; enforced by the store, so concurrent requests cannot both win),
-//! `500 INTERNAL_ERROR` (store failed).
+//! Who may call (checked first, before the body is read or the store is touched):
+//! - an **admin** creates any user; the record gets a fresh id (UUID v7);
+//! - a **customer** creates their own record: its id is the token's `sub`, so a customer
+//!   cannot create a record for anyone else. A second create for the same `sub` is
+//!   `409 CONFLICT` (the store's insert is conditional on a new id);
+//! - anyone else: `401 UNAUTHORIZED` without a token, `403 FORBIDDEN` without one of those
+//!   roles (or, for a customer, when `sub` is not a user id).
+//!
+//! The body is checked with its rules first (`name` 1..=100 characters, `email` a valid
+//! address of at most 254 bytes, both after trimming), every broken rule reported at once;
+//! then the domain parse (control characters, the exact email shape). Fields the server sets
+//! (`id`, `role`, `version`, `created_at`, `updated_at`) are refused with `is not allowed`.
+//!
+//! Errors: `400 VALIDATION_ERROR` (bad body or field, unknown field), `401 UNAUTHORIZED`,
+//! `403 FORBIDDEN`, `409 CONFLICT` (the email is already registered, or the customer's record
+//! exists; enforced by the store, so concurrent requests cannot both win),
+//! `413 PAYLOAD_TOO_LARGE`, `500 INTERNAL_ERROR` (store failed).
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::Error;
-use shared::domain::{NewUser, UserId, now};
-use shared::http::{HttpResult, created, parse_json, respond, with_etag};
+use shared::auth::{Principal, Role};
+use shared::domain::{Email, NewUser, UserId, UserName, now};
+use shared::http::{HttpResult, created, parse_body, respond, with_etag};
 use shared::ports::UserWriter;
 
-/// The request body.
-#[derive(Debug, Deserialize)]
+/// The request body: the editable fields only. Rules mirror the domain's bounds; the domain
+/// parse still runs after.
+#[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct CreateUserRequest {
+    /// Display name, trimmed.
+    #[serde(deserialize_with = "shared::validate::trimmed")]
+    #[garde(length(chars, min = 1, max = UserName::MAX_CHARS))]
     name: String,
+    /// Email address, trimmed (the domain lowercases it).
+    #[serde(deserialize_with = "shared::validate::trimmed")]
+    #[garde(email, length(bytes, max = Email::MAX_LEN))]
     email: String,
 }
 
@@ -26,8 +48,14 @@ pub async fn handle<W: UserWriter>(users: &W, req: Request) -> HttpResult {
 }
 
 async fn create_user<W: UserWriter>(users: &W, req: &Request) -> Result<Response<Body>, Error> {
-    let body: CreateUserRequest = parse_json(req)?;
-    let user = NewUser::parse(&body.name, &body.email)?.into_user(UserId::new(), now());
+    let principal = Principal::from_request(req)?;
+    let id = match principal.require_role()? {
+        Role::Admin => UserId::new(),
+        // A customer's record is their identity: its id is the token's `sub`.
+        Role::Customer => principal.user_id()?,
+    };
+    let body: CreateUserRequest = parse_body(req)?;
+    let user = NewUser::parse(&body.name, &body.email)?.into_user(id, now());
     users.insert(&user).await?;
     tracing::info!(user_id = %user.id, "user created");
     Ok(with_etag(
@@ -39,45 +67,56 @@ async fn create_user<W: UserWriter>(users: &W, req: &Request) -> Result<Response
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_http::http::StatusCode;
     use serde_json::{Value, json};
     use shared::memory::InMemoryUsers;
+    use shared::testing::{ApiRequest, status_and_json};
+    use uuid::Uuid;
 
-    fn post_users(body: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-sample.json"))
-                .unwrap();
-        event["routeKey"] = json!("POST /users");
-        event["rawPath"] = json!("/users");
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["path"] = json!("/users");
-        event["pathParameters"] = json!({});
-        event["body"] = json!(body);
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    const ADA: &str = r#"{"name":"Ada","email":"ada@example.com"}"#;
+
+    fn post() -> ApiRequest {
+        ApiRequest::new("POST", "/users")
     }
 
-    async fn send(users: &InMemoryUsers, body: &str) -> (StatusCode, Value, Response<Body>) {
-        let Ok(response) = handle(users, post_users(body)).await;
-        let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json, response)
+    async fn send(users: &InMemoryUsers, req: ApiRequest) -> (u16, Value, Response<Body>) {
+        let Ok(response) = handle(users, req.build()).await;
+        let (status, json) = status_and_json(&response);
+        (status, json, response)
+    }
+
+    async fn send_as_admin(users: &InMemoryUsers, body: &str) -> (u16, Value, Response<Body>) {
+        send(users, post().as_admin().raw_body(body)).await
+    }
+
+    /// A Cognito-style subject: a UUID v4.
+    fn cognito_sub() -> UserId {
+        UserId::parse(&Uuid::new_v4().to_string()).unwrap()
+    }
+
+    fn fields(body: &Value) -> Vec<&str> {
+        body["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect()
     }
 
     #[tokio::test]
-    async fn a_valid_user_is_created_and_returned_with_its_location() {
+    async fn an_admin_creates_a_user_with_a_new_id_and_its_location() {
         let users = InMemoryUsers::new();
 
-        let (status, body, response) = send(
+        let (status, body, response) = send_as_admin(
             &users,
             r#"{"name":" Ada Lovelace ","email":"Ada@Example.com"}"#,
         )
         .await;
 
-        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(status, 201);
         assert_eq!(body["name"], "Ada Lovelace");
         assert_eq!(body["email"], "ada@example.com");
-        let id = body["id"].as_str().unwrap();
-        assert!(UserId::parse(id).is_ok(), "{id}");
+        let id = UserId::parse(body["id"].as_str().unwrap()).unwrap();
+        assert_eq!(id.as_uuid().get_version_num(), 7);
         assert!(body["created_at"].as_str().is_some());
         assert_eq!(body["updated_at"], body["created_at"]);
         assert_eq!(body["version"], 1);
@@ -93,12 +132,107 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_customer_creates_their_own_record_under_their_token_subject() {
+        let users = InMemoryUsers::new();
+        let me = cognito_sub();
+
+        let (status, body, response) = send(&users, post().as_customer(me).raw_body(ADA)).await;
+
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["id"], me.to_string());
+        assert_eq!(
+            response.headers()["location"],
+            format!("/users/{me}").as_str()
+        );
+        assert_eq!(users.all()[0].id, me);
+    }
+
+    #[tokio::test]
+    async fn a_customer_whose_record_exists_gets_a_conflict() {
+        let users = InMemoryUsers::new();
+        let me = cognito_sub();
+        let (first, _, _) = send(&users, post().as_customer(me).raw_body(ADA)).await;
+
+        let (status, body, _) = send(
+            &users,
+            post()
+                .as_customer(me)
+                .raw_body(r#"{"name":"Ada","email":"other@example.com"}"#),
+        )
+        .await;
+
+        assert_eq!(first, 201);
+        assert_eq!(status, 409);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "CONFLICT", "message": format!("user {me} already exists")}})
+        );
+        assert_eq!(users.all().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_customer_cannot_choose_the_id_of_their_record() {
+        let users = InMemoryUsers::new();
+        let me = cognito_sub();
+        let body =
+            json!({"id": UserId::new().to_string(), "name": "Ada", "email": "ada@example.com"});
+
+        let (status, body, _) = send(&users, post().as_customer(me).body(&body)).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "id", "message": "is not allowed"}])
+        );
+        assert!(users.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_before_the_body_is_read() {
+        let users = InMemoryUsers::new();
+
+        let (status, body, _) = send(&users, post().raw_body("{not json")).await;
+
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        assert!(users.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_a_role_is_forbidden() {
+        let users = InMemoryUsers::new();
+        let req = post()
+            .principal(&cognito_sub().to_string(), &["guests"])
+            .raw_body(ADA);
+
+        let (status, body, _) = send(&users, req).await;
+
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+        assert!(users.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_customer_whose_subject_is_not_a_user_id_is_forbidden() {
+        let users = InMemoryUsers::new();
+        let req = post()
+            .principal("machine-client", &["customer"])
+            .raw_body(ADA);
+
+        let (status, body, _) = send(&users, req).await;
+
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+        assert!(users.all().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_body_that_is_not_json_is_a_validation_error_on_body() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send(&users, "{\"name\": ").await;
+        let (status, body, _) = send_as_admin(&users, "{\"name\": ").await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
         assert_eq!(body["error"]["details"][0]["field"], "body");
         assert!(users.all().is_empty());
@@ -108,9 +242,9 @@ mod tests {
     async fn a_missing_body_is_a_validation_error_on_body() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send(&users, "").await;
+        let (status, body, _) = send_as_admin(&users, "").await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "body");
     }
 
@@ -118,9 +252,9 @@ mod tests {
     async fn a_missing_email_is_a_validation_error_naming_email() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send(&users, r#"{"name":"Ada"}"#).await;
+        let (status, body, _) = send_as_admin(&users, r#"{"name":"Ada"}"#).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(
             body,
             json!({"error": {
@@ -132,20 +266,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_field_is_refused_by_name() {
+    async fn fields_the_server_sets_are_refused_by_name() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send(
-            &users,
-            r#"{"name":"Ada","email":"ada@example.com","role":"admin"}"#,
-        )
-        .await;
+        for (field, value) in [
+            ("role", json!("admin")),
+            ("version", json!(7)),
+            ("id", json!(UserId::new().to_string())),
+            ("created_at", json!("2025-01-01T00:00:00Z")),
+            ("updated_at", json!("2025-01-01T00:00:00Z")),
+        ] {
+            let mut body = json!({"name": "Ada", "email": "ada@example.com"});
+            body[field] = value;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            body["error"]["details"],
-            json!([{"field": "role", "message": "is not allowed"}])
-        );
+            let (status, body, _) = send(&users, post().as_admin().body(&body)).await;
+
+            assert_eq!(status, 400, "{field}");
+            assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{field}");
+            assert_eq!(
+                body["error"]["details"],
+                json!([{"field": field, "message": "is not allowed"}])
+            );
+        }
         assert!(users.all().is_empty());
     }
 
@@ -153,9 +295,10 @@ mod tests {
     async fn a_field_of_the_wrong_type_is_named() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send(&users, r#"{"name":42,"email":"ada@example.com"}"#).await;
+        let (status, body, _) =
+            send_as_admin(&users, r#"{"name":42,"email":"ada@example.com"}"#).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "name");
     }
 
@@ -163,13 +306,63 @@ mod tests {
     async fn an_invalid_email_and_an_empty_name_are_both_reported() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send(&users, r#"{"name":"  ","email":"not-an-email"}"#).await;
+        let (status, body, _) =
+            send_as_admin(&users, r#"{"name":"  ","email":"not-an-email"}"#).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(
             body["error"]["details"],
             json!([
-                {"field": "name", "message": "must not be empty"},
+                {"field": "email", "message": "not a valid email: value is missing `@`"},
+                {"field": "name", "message": "length is lower than 1"}
+            ])
+        );
+        assert!(users.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_name_or_email_over_the_domain_bounds_is_refused() {
+        let users = InMemoryUsers::new();
+        let body = json!({
+            "name": "é".repeat(UserName::MAX_CHARS + 1),
+            "email": format!("a@{}.com", "b".repeat(Email::MAX_LEN)),
+        });
+
+        let (status, body, _) = send(&users, post().as_admin().body(&body)).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(fields(&body), ["email", "email", "name"]);
+        assert_eq!(
+            body["error"]["details"][2]["message"],
+            "length is greater than 100"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_of_exactly_the_maximum_length_after_trimming_is_accepted() {
+        let users = InMemoryUsers::new();
+        let body = json!({
+            "name": format!("  {}  ", "é".repeat(UserName::MAX_CHARS)),
+            "email": " ada@example.com ",
+        });
+
+        let (status, body, _) = send(&users, post().as_admin().body(&body)).await;
+
+        assert_eq!(status, 201, "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_domain_parse_still_refuses_what_the_rules_let_through() {
+        let users = InMemoryUsers::new();
+
+        let (status, body, _) =
+            send_as_admin(&users, r#"{"name":"Ada\u0007","email":"ada@localhost"}"#).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([
+                {"field": "name", "message": "must not contain control characters"},
                 {"field": "email", "message": "must be a valid email address"}
             ])
         );
@@ -178,13 +371,13 @@ mod tests {
     #[tokio::test]
     async fn an_email_already_registered_is_a_conflict_naming_it() {
         let users = InMemoryUsers::new();
-        let (first, _, _) = send(&users, r#"{"name":"Ada","email":"ada@example.com"}"#).await;
+        let (first, _, _) = send_as_admin(&users, ADA).await;
 
         let (status, body, response) =
-            send(&users, r#"{"name":"Eve","email":" ADA@example.com"}"#).await;
+            send_as_admin(&users, r#"{"name":"Eve","email":" ADA@example.com"}"#).await;
 
-        assert_eq!(first, StatusCode::CREATED);
-        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(first, 201);
+        assert_eq!(status, 409);
         assert_eq!(
             body,
             json!({"error": {
@@ -197,32 +390,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn server_managed_fields_in_the_body_are_refused() {
-        let users = InMemoryUsers::new();
-
-        for field in [
-            r#""version":7"#,
-            r#""id":"x""#,
-            r#""created_at":"2025-01-01T00:00:00Z""#,
-        ] {
-            let body = format!(r#"{{"name":"Ada","email":"ada@example.com",{field}}}"#);
-
-            let (status, body, _) = send(&users, &body).await;
-
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{field}");
-            assert_eq!(body["error"]["details"][0]["message"], "is not allowed");
-        }
-        assert!(users.all().is_empty());
-    }
-
-    #[tokio::test]
     async fn a_store_failure_is_an_opaque_500() {
         let users = InMemoryUsers::new();
         users.fail_with("dynamodb is down");
 
-        let (status, body, _) = send(&users, r#"{"name":"Ada","email":"ada@example.com"}"#).await;
+        let (status, body, _) = send_as_admin(&users, ADA).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 500);
         assert_eq!(
             body,
             json!({"error": {"code": "INTERNAL_ERROR", "message": "internal error"}})

@@ -1,11 +1,15 @@
 //! `DELETE /products/{id}` -> `204` with no body.
 //!
-//! Errors: `400 VALIDATION_ERROR` on field `id`, `404 NOT_FOUND` (never existed or already
-//! deleted), `500 INTERNAL_ERROR`.
+//! Who may call (checked first, before the store is touched): **admins** only. A customer is
+//! `403 FORBIDDEN`; no token is `401 UNAUTHORIZED`.
+//!
+//! Errors: `400 VALIDATION_ERROR` on field `id`, `401 UNAUTHORIZED`, `403 FORBIDDEN`,
+//! `404 NOT_FOUND` (never existed or already deleted), `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::Error;
+use shared::auth::Principal;
 use shared::domain::ProductId;
 use shared::http::{HttpResult, path_param, respond};
 use shared::ports::ProductDeleter;
@@ -19,6 +23,7 @@ async fn delete_product<D: ProductDeleter>(
     products: &D,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
+    Principal::from_request(req)?.require_admin()?;
     let id: ProductId = path_param(req, "id")?;
     products.delete(&id).await?;
     tracing::info!(product_id = %id, "product deleted");
@@ -31,30 +36,23 @@ async fn delete_product<D: ProductDeleter>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use shared::domain::{NewProduct, Product, now};
+    use shared::domain::{NewProduct, Product, UserId, now};
     use shared::memory::InMemoryProducts;
+    use shared::testing::{ApiRequest, status_and_json};
 
-    fn delete_products(id: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-get.json")).unwrap();
-        event["routeKey"] = json!("DELETE /products/{id}");
-        event["rawPath"] = json!(format!("/products/{id}"));
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["method"] = json!("DELETE");
-        event["requestContext"]["http"]["path"] = json!(format!("/products/{id}"));
-        event["pathParameters"] = json!({ "id": id });
-        event["body"] = Value::Null;
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// `DELETE /products/{id}` from no one yet.
+    fn delete(id: &str) -> ApiRequest {
+        ApiRequest::new("DELETE", "/products/{id}").path("id", id)
     }
 
-    async fn send(products: &InMemoryProducts, id: &str) -> Response<Body> {
-        let Ok(response) = handle(products, delete_products(id)).await;
-        response
+    async fn send_request(products: &InMemoryProducts, req: ApiRequest) -> (u16, Value) {
+        let Ok(response) = handle(products, req.build()).await;
+        status_and_json(&response)
     }
 
-    fn json_of(response: &Response<Body>) -> Value {
-        serde_json::from_slice(response.body().as_ref()).unwrap()
+    /// An admin's `DELETE /products/{id}`: the status and the JSON body (`null` when none).
+    async fn send(products: &InMemoryProducts, id: &str) -> (u16, Value) {
+        send_request(products, delete(id).as_admin()).await
     }
 
     fn teapot() -> Product {
@@ -64,14 +62,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_existing_product_is_deleted_with_204_and_no_body() {
+    async fn an_admin_deletes_a_product_with_204_and_no_body() {
         let products = InMemoryProducts::with([teapot()]);
 
-        let response = send(&products, "SKU-1").await;
+        let (status, body) = send(&products, "SKU-1").await;
 
-        assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        assert!(response.body().is_empty());
+        assert_eq!(status, 204);
+        assert_eq!(body, Value::Null);
         assert!(products.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_customer_may_not_delete_a_product() {
+        let products = InMemoryProducts::with([teapot()]);
+
+        let (status, body) =
+            send_request(&products, delete("SKU-1").as_customer(UserId::new())).await;
+
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+        assert_eq!(products.all().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_and_deletes_nothing() {
+        let products = InMemoryProducts::with([teapot()]);
+
+        let (status, body) = send_request(&products, delete("SKU-1")).await;
+
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        assert_eq!(products.all().len(), 1);
     }
 
     #[tokio::test]
@@ -79,11 +100,11 @@ mod tests {
         let products = InMemoryProducts::with([teapot()]);
         send(&products, "SKU-1").await;
 
-        let response = send(&products, "SKU-1").await;
+        let (status, body) = send(&products, "SKU-1").await;
 
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(status, 404);
         assert_eq!(
-            json_of(&response),
+            body,
             json!({"error": {"code": "NOT_FOUND", "message": "product SKU-1 not found"}})
         );
     }
@@ -92,10 +113,10 @@ mod tests {
     async fn a_malformed_id_is_a_validation_error_naming_id() {
         let products = InMemoryProducts::with([teapot()]);
 
-        let response = send(&products, "bad id").await;
+        let (status, body) = send(&products, "bad id").await;
 
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(json_of(&response)["error"]["details"][0]["field"], "id");
+        assert_eq!(status, 400);
+        assert_eq!(body["error"]["details"][0]["field"], "id");
         assert_eq!(products.all().len(), 1);
     }
 
@@ -104,9 +125,9 @@ mod tests {
         let products = InMemoryProducts::with([teapot()]);
         products.fail_with("throttled");
 
-        let response = send(&products, "SKU-1").await;
+        let (status, body) = send(&products, "SKU-1").await;
 
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(json_of(&response)["error"]["message"], "internal error");
+        assert_eq!(status, 500);
+        assert_eq!(body["error"]["message"], "internal error");
     }
 }

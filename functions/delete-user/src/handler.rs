@@ -1,13 +1,18 @@
 //! `DELETE /users/{id}` -> `204 No Content`: the user and the claim on its email are deleted
 //! together, so the email can be registered again.
 //!
+//! Who may call (checked first, before the store is touched): **admins** only. A customer is
+//! `403 FORBIDDEN`, even for their own id; no token is `401 UNAUTHORIZED`.
+//!
 //! `If-Match` is optional: when sent (the `ETag` of a `GET`, or `*`) the user is deleted only at
-//! that version. Errors: `400 VALIDATION_ERROR` (field `id` or `If-Match`), `404 NOT_FOUND`,
-//! `412 PRECONDITION_FAILED` (the user changed since that `ETag`), `500 INTERNAL_ERROR`.
+//! that version. Errors: `400 VALIDATION_ERROR` (field `id` or `If-Match`), `401 UNAUTHORIZED`,
+//! `403 FORBIDDEN`, `404 NOT_FOUND`, `412 PRECONDITION_FAILED` (the user changed since that
+//! `ETag`), `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::Error;
+use shared::auth::Principal;
 use shared::domain::UserId;
 use shared::http::{HttpResult, IfMatch, if_match, path_param, respond};
 use shared::ports::UserDeleter;
@@ -18,6 +23,7 @@ pub async fn handle<D: UserDeleter>(users: &D, req: Request) -> HttpResult {
 }
 
 async fn delete_user<D: UserDeleter>(users: &D, req: &Request) -> Result<Response<Body>, Error> {
+    Principal::from_request(req)?.require_admin()?;
     let id: UserId = path_param(req, "id")?;
     let expected = match if_match(req) {
         Ok(expected) => expected,
@@ -39,35 +45,30 @@ mod tests {
     use shared::domain::{NewUser, User, Version, now};
     use shared::memory::InMemoryUsers;
     use shared::ports::UserWriter;
+    use shared::testing::{ApiRequest, status_and_json};
 
-    fn delete_request(id: &str, if_match: Option<&str>) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-get.json")).unwrap();
-        event["routeKey"] = json!("DELETE /users/{id}");
-        event["rawPath"] = json!(format!("/users/{id}"));
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["method"] = json!("DELETE");
-        event["requestContext"]["http"]["path"] = json!(format!("/users/{id}"));
-        event["pathParameters"] = json!({ "id": id });
-        event["headers"] = match if_match {
-            Some(value) => json!({ "if-match": value }),
-            None => json!({}),
-        };
-        event["body"] = Value::Null;
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// `DELETE /users/{id}` with `If-Match` when given, from no one yet.
+    fn delete(id: impl ToString, if_match: Option<&str>) -> ApiRequest {
+        let req = ApiRequest::new("DELETE", "/users/{id}").path("id", id);
+        match if_match {
+            Some(tag) => req.header("if-match", tag),
+            None => req,
+        }
     }
 
-    /// The status and, when there is one, the JSON body.
-    async fn send(users: &InMemoryUsers, id: &str, if_match: Option<&str>) -> (StatusCode, Value) {
-        let Ok(response) = handle(users, delete_request(id, if_match)).await;
-        let bytes: &[u8] = response.body().as_ref();
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(bytes).unwrap()
-        };
-        (response.status(), json)
+    /// The status and, when there is one, the JSON body (`null` otherwise).
+    async fn send(users: &InMemoryUsers, req: ApiRequest) -> (u16, Value) {
+        let Ok(response) = handle(users, req.build()).await;
+        status_and_json(&response)
+    }
+
+    /// An admin's `DELETE`.
+    async fn send_as_admin(
+        users: &InMemoryUsers,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> (u16, Value) {
+        send(users, delete(id, if_match).as_admin()).await
     }
 
     fn ada() -> User {
@@ -81,9 +82,9 @@ mod tests {
         let user = ada();
         let users = InMemoryUsers::with([user.clone()]);
 
-        let (status, body) = send(&users, &user.id.to_string(), None).await;
+        let (status, body) = send_as_admin(&users, &user.id.to_string(), None).await;
 
-        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(status, 204);
         assert_eq!(body, Value::Null);
         assert!(users.all().is_empty());
         let newcomer = NewUser::parse("Newcomer", "ada@example.com")
@@ -93,14 +94,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_customer_may_not_delete_even_their_own_record() {
+        let user = ada();
+        let users = InMemoryUsers::with([user.clone()]);
+
+        let (status, body) = send(&users, delete(user.id, None).as_customer(user.id)).await;
+
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+        assert_eq!(users.all(), [user]);
+    }
+
+    #[tokio::test]
+    async fn a_customer_may_not_delete_another_users_record() {
+        let user = ada();
+        let users = InMemoryUsers::with([user.clone()]);
+
+        let (status, _) = send(&users, delete(user.id, None).as_customer(UserId::new())).await;
+
+        assert_eq!(status, 403);
+        assert_eq!(users.all(), [user]);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_and_deletes_nothing() {
+        let user = ada();
+        let users = InMemoryUsers::with([user.clone()]);
+
+        let (status, body) = send(&users, delete(user.id, None)).await;
+
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        assert_eq!(users.all(), [user]);
+    }
+
+    #[tokio::test]
     async fn a_user_is_deleted_with_its_current_etag_or_star() {
         for etag in ["\"1\"", "*"] {
             let user = ada();
             let users = InMemoryUsers::with([user.clone()]);
 
-            let (status, _) = send(&users, &user.id.to_string(), Some(etag)).await;
+            let (status, _) = send_as_admin(&users, &user.id.to_string(), Some(etag)).await;
 
-            assert_eq!(status, StatusCode::NO_CONTENT, "{etag}");
+            assert_eq!(status, 204, "{etag}");
             assert!(users.all().is_empty(), "{etag}");
         }
     }
@@ -111,9 +147,9 @@ mod tests {
         user.version = Version::new(2);
         let users = InMemoryUsers::with([user.clone()]);
 
-        let (status, body) = send(&users, &user.id.to_string(), Some("\"1\"")).await;
+        let (status, body) = send_as_admin(&users, &user.id.to_string(), Some("\"1\"")).await;
 
-        assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+        assert_eq!(status, 412);
         assert_eq!(body["error"]["code"], "PRECONDITION_FAILED");
         assert_eq!(users.all(), [user]);
     }
@@ -123,9 +159,9 @@ mod tests {
         let user = ada();
         let users = InMemoryUsers::with([user.clone()]);
 
-        let (status, body) = send(&users, &user.id.to_string(), Some("1")).await;
+        let (status, body) = send_as_admin(&users, &user.id.to_string(), Some("1")).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "If-Match");
         assert_eq!(users.all(), [user]);
     }
@@ -135,9 +171,9 @@ mod tests {
         let users = InMemoryUsers::with([ada()]);
         let unknown = UserId::new();
 
-        let (status, body) = send(&users, &unknown.to_string(), None).await;
+        let (status, body) = send_as_admin(&users, &unknown.to_string(), None).await;
 
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(status, 404);
         assert_eq!(
             body,
             json!({"error": {"code": "NOT_FOUND", "message": format!("user {unknown} not found")}})
@@ -149,20 +185,20 @@ mod tests {
         let user = ada();
         let users = InMemoryUsers::with([user.clone()]);
 
-        let (first, _) = send(&users, &user.id.to_string(), None).await;
-        let (second, _) = send(&users, &user.id.to_string(), None).await;
+        let (first, _) = send_as_admin(&users, &user.id.to_string(), None).await;
+        let (second, _) = send_as_admin(&users, &user.id.to_string(), None).await;
 
-        assert_eq!(first, StatusCode::NO_CONTENT);
-        assert_eq!(second, StatusCode::NOT_FOUND);
+        assert_eq!(first, 204);
+        assert_eq!(second, 404);
     }
 
     #[tokio::test]
     async fn a_malformed_id_is_a_validation_error_naming_id() {
         let users = InMemoryUsers::new();
 
-        let (status, body) = send(&users, "not-a-uuid", None).await;
+        let (status, body) = send_as_admin(&users, "not-a-uuid", None).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "id");
     }
 
@@ -172,9 +208,9 @@ mod tests {
         let users = InMemoryUsers::with([user.clone()]);
         users.fail_with("throttled");
 
-        let (status, body) = send(&users, &user.id.to_string(), None).await;
+        let (status, body) = send_as_admin(&users, &user.id.to_string(), None).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 500);
         assert_eq!(body["error"]["message"], "internal error");
     }
 }

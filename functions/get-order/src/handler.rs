@@ -1,12 +1,19 @@
 //! `GET /orders/{id}` -> `200` with the order
 //! `{"id","customer_id","items":[...],"total_cents","status","created_at","updated_at"}`.
 //!
-//! Errors: `400 VALIDATION_ERROR` on field `id` (missing or not a UUID v7), `404 NOT_FOUND`,
-//! `500 INTERNAL_ERROR`.
+//! Who may call: an **admin** (any order) or the **customer** who placed the order. The role
+//! is checked before the store is read; ownership after, on the order read. Another customer's
+//! order answers `404 NOT_FOUND`, exactly as an id that does not exist, so that ids cannot be
+//! probed.
+//!
+//! Errors: `400 VALIDATION_ERROR` on field `id` (missing or not a UUID v7), `401 UNAUTHORIZED`
+//! (no token), `403 FORBIDDEN` (neither admin nor customer), `404 NOT_FOUND` (no such order,
+//! or not the caller's), `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::Error;
+use shared::auth::Principal;
 use shared::domain::OrderId;
 use shared::http::{HttpResult, json_response, path_param, respond};
 use shared::ports::OrderReader;
@@ -17,11 +24,14 @@ pub async fn handle<R: OrderReader>(orders: &R, req: Request) -> HttpResult {
 }
 
 async fn get_order<R: OrderReader>(orders: &R, req: &Request) -> Result<Response<Body>, Error> {
+    let principal = Principal::from_request(req)?;
+    principal.require_role()?;
     let id: OrderId = path_param(req, "id")?;
     let order = orders
         .get(&id)
         .await?
         .ok_or_else(|| Error::not_found("order", id))?;
+    principal.check_owner(&order.customer_id(), "order", id)?;
     Ok(json_response(StatusCode::OK, &order))
 }
 
@@ -31,25 +41,15 @@ mod tests {
     use serde_json::{Value, json};
     use shared::domain::{Order, OrderItem, UserId, now};
     use shared::memory::InMemoryOrders;
+    use shared::testing::{ApiRequest, status_and_json};
 
-    fn get_orders(path_parameters: Value) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-get.json")).unwrap();
-        let id = path_parameters["id"].as_str().unwrap_or("").to_owned();
-        event["routeKey"] = json!("GET /orders/{id}");
-        event["rawPath"] = json!(format!("/orders/{id}"));
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["path"] = json!(format!("/orders/{id}"));
-        event["pathParameters"] = path_parameters;
-        event["body"] = Value::Null;
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    fn get(id: impl ToString) -> ApiRequest {
+        ApiRequest::new("GET", "/orders/{id}").path("id", id)
     }
 
-    async fn send(orders: &InMemoryOrders, path_parameters: Value) -> (StatusCode, Value) {
-        let Ok(response) = handle(orders, get_orders(path_parameters)).await;
-        let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json)
+    async fn send(orders: &InMemoryOrders, req: ApiRequest) -> (u16, Value) {
+        let Ok(response) = handle(orders, req.build()).await;
+        status_and_json(&response)
     }
 
     fn an_order() -> Order {
@@ -61,13 +61,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_existing_order_is_returned_with_cents_and_status() {
+    async fn an_admin_gets_any_order_with_cents_and_status() {
         let order = an_order();
         let orders = InMemoryOrders::with([order.clone()]);
 
-        let (status, body) = send(&orders, json!({"id": order.id().to_string()})).await;
+        let (status, body) = send(&orders, get(order.id()).as_admin()).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200, "{body}");
         assert_eq!(body["total_cents"], 2599);
         assert_eq!(body["status"], "PENDING");
         assert_eq!(
@@ -78,26 +78,67 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_order_is_not_found() {
-        let orders = InMemoryOrders::with([an_order()]);
+    async fn the_customer_who_placed_an_order_gets_it() {
+        let order = an_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+
+        let (status, body) = send(&orders, get(order.id()).as_customer(order.customer_id())).await;
+
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, serde_json::to_value(&order).unwrap());
+    }
+
+    #[tokio::test]
+    async fn another_customers_order_looks_exactly_like_a_missing_one() {
+        let order = an_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+        let stranger = UserId::new();
         let unknown = OrderId::new();
 
-        let (status, body) = send(&orders, json!({"id": unknown.to_string()})).await;
+        let (theirs, theirs_body) = send(&orders, get(order.id()).as_customer(stranger)).await;
+        let (missing, missing_body) = send(&orders, get(unknown).as_customer(stranger)).await;
 
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!((theirs, missing), (404, 404));
         assert_eq!(
-            body,
+            theirs_body,
+            json!({"error": {"code": "NOT_FOUND", "message": format!("order {} not found", order.id())}})
+        );
+        assert_eq!(
+            missing_body,
             json!({"error": {"code": "NOT_FOUND", "message": format!("order {unknown} not found")}})
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401() {
+        let order = an_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+
+        let (status, body) = send(&orders, get(order.id())).await;
+
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_a_role_is_forbidden_even_for_their_own_order() {
+        let order = an_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+        let req = get(order.id()).principal(&order.customer_id().to_string(), &["guests"]);
+
+        let (status, body) = send(&orders, req).await;
+
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
     }
 
     #[tokio::test]
     async fn a_malformed_id_is_a_validation_error_naming_id() {
         let orders = InMemoryOrders::new();
 
-        let (status, body) = send(&orders, json!({"id": "42"})).await;
+        let (status, body) = send(&orders, get("42").as_admin()).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(
             body["error"]["details"],
             json!([{"field": "id", "message": "must be a UUID"}])
@@ -109,9 +150,9 @@ mod tests {
         let orders = InMemoryOrders::new();
         orders.fail_with("throttled");
 
-        let (status, body) = send(&orders, json!({"id": OrderId::new().to_string()})).await;
+        let (status, body) = send(&orders, get(OrderId::new()).as_admin()).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 500);
         assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
     }
 }

@@ -1,6 +1,10 @@
 //! `GET /products/{id}` -> `200` with the product and `ETag: "<version>"` (send it back in
 //! `If-Match` to update the product).
 //!
+//! Who may call: **anyone**. The catalog is public: the route has no authorizer
+//! (`Auth: {Authorizer: NONE}`), so the handler reads no principal, and a token, if sent, makes
+//! no difference.
+//!
 //! Errors: `400 VALIDATION_ERROR` on field `id` (missing or not a SKU), `404 NOT_FOUND`,
 //! `500 INTERNAL_ERROR`.
 
@@ -35,30 +39,19 @@ async fn get_product<R: ProductReader>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use shared::domain::{NewProduct, Product, now};
+    use shared::domain::{NewProduct, Product, UserId, now};
     use shared::memory::InMemoryProducts;
+    use shared::testing::{ApiRequest, status_and_json};
 
-    fn get_products(path_parameters: Value) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-get.json")).unwrap();
-        let id = path_parameters["id"].as_str().unwrap_or("").to_owned();
-        event["routeKey"] = json!("GET /products/{id}");
-        event["rawPath"] = json!(format!("/products/{id}"));
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["path"] = json!(format!("/products/{id}"));
-        event["pathParameters"] = path_parameters;
-        event["body"] = Value::Null;
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// `GET /products/{id}` without a token.
+    fn get(id: &str) -> ApiRequest {
+        ApiRequest::new("GET", "/products/{id}").path("id", id)
     }
 
-    async fn send(
-        products: &InMemoryProducts,
-        path_parameters: Value,
-    ) -> (StatusCode, Value, Response<Body>) {
-        let Ok(response) = handle(products, get_products(path_parameters)).await;
-        let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json, response)
+    async fn send(products: &InMemoryProducts, req: ApiRequest) -> (u16, Value, Response<Body>) {
+        let Ok(response) = handle(products, req.build()).await;
+        let (status, json) = status_and_json(&response);
+        (status, json, response)
     }
 
     fn teapot() -> Product {
@@ -68,24 +61,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_existing_product_is_returned_with_its_etag() {
+    async fn anyone_reads_a_product_with_its_etag_without_a_token() {
         let product = teapot();
         let products = InMemoryProducts::with([product.clone()]);
 
-        let (status, body, response) = send(&products, json!({"id": "SKU-1"})).await;
+        let (status, body, response) = send(&products, get("SKU-1")).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(body, serde_json::to_value(&product).unwrap());
         assert_eq!(response.headers()["etag"], "\"1\"");
+    }
+
+    #[tokio::test]
+    async fn a_token_makes_no_difference_to_the_answer() {
+        let products = InMemoryProducts::with([teapot()]);
+        let (_, anonymous, _) = send(&products, get("SKU-1")).await;
+
+        for req in [
+            get("SKU-1").as_customer(UserId::new()),
+            get("SKU-1").as_admin(),
+            get("SKU-1").principal("someone", &[]),
+        ] {
+            let (status, body, _) = send(&products, req).await;
+
+            assert_eq!(status, 200);
+            assert_eq!(body, anonymous);
+        }
     }
 
     #[tokio::test]
     async fn an_unknown_product_is_not_found() {
         let products = InMemoryProducts::with([teapot()]);
 
-        let (status, body, _) = send(&products, json!({"id": "SKU-2"})).await;
+        let (status, body, _) = send(&products, get("SKU-2")).await;
 
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(status, 404);
         assert_eq!(
             body,
             json!({"error": {"code": "NOT_FOUND", "message": "product SKU-2 not found"}})
@@ -96,9 +106,9 @@ mod tests {
     async fn a_malformed_id_is_a_validation_error_naming_id() {
         let products = InMemoryProducts::new();
 
-        let (status, body, _) = send(&products, json!({"id": "not a sku!"})).await;
+        let (status, body, _) = send(&products, get("not a sku!")).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "id");
     }
 
@@ -107,9 +117,9 @@ mod tests {
         let products = InMemoryProducts::new();
         products.fail_with("throttled");
 
-        let (status, body, _) = send(&products, json!({"id": "SKU-1"})).await;
+        let (status, body, _) = send(&products, get("SKU-1")).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 500);
         assert_eq!(body["error"]["message"], "internal error");
     }
 }

@@ -1,19 +1,45 @@
 //! `GET /products?category=&limit=&cursor=` -> `200` with
 //! `{"items":[<product>...],"next":"<cursor>"|null}`.
 //!
-//! `category` (optional; lowercased like a stored category) lists only that category, in id
-//! order, through the `category-index`; without it the whole catalog is scanned. `limit` is
-//! 1..=100 (default 20); `cursor` is the `next` of the previous page with the same
-//! `category`, passed back unchanged. An empty `category` or `cursor` counts as absent.
-//! Errors: `400 VALIDATION_ERROR` on field `category`, `limit` or `cursor`,
-//! `500 INTERNAL_ERROR`.
+//! Who may call: **anyone**. The catalog is public: the route has no authorizer
+//! (`Auth: {Authorizer: NONE}`), so the handler reads no principal, and a token, if sent, makes
+//! no difference.
+//!
+//! The query is typed. `category` (optional; trimmed, 1..=50 characters, lowercased like a
+//! stored category) lists only that category, in id order, through the `category-index`;
+//! without it the whole catalog is scanned. `limit` is 1..=100 (default 20); `cursor` is the
+//! `next` of the previous page with the same `category`, passed back unchanged (at most 512
+//! characters). An empty `category` or `cursor` counts as absent. Any other parameter is
+//! refused (`<name>: is not allowed`).
+//!
+//! Errors: `400 VALIDATION_ERROR` on field `category`, `limit`, `cursor` or an unknown
+//! parameter, `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
 use shared::Error;
 use shared::domain::Category;
-use shared::http::{HttpResult, json_response, query_param, respond};
+use shared::http::{HttpResult, json_response, parse_query, respond};
 use shared::ports::{Cursor, PageLimit, ProductLister};
+
+/// The query string. Rules mirror the domain's bounds; the domain parse still runs after.
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+struct ListProductsQuery {
+    /// Only this category; trimmed, and absent when empty. Its characters (`a-z 0-9 -`, after
+    /// lowercasing) are the domain parse's check: garde's `pattern` rule would need the `regex`
+    /// feature for one field.
+    #[serde(default, deserialize_with = "shared::validate::trimmed_non_empty")]
+    #[garde(length(chars, min = 1, max = Category::MAX_LEN))]
+    category: Option<String>,
+    /// Page size.
+    #[garde(range(min = 1, max = PageLimit::MAX))]
+    limit: Option<u16>,
+    /// The `next` of the previous page; checked by the lister, which issued it.
+    #[garde(length(bytes, max = Cursor::MAX_LEN))]
+    cursor: Option<String>,
+}
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<L: ProductLister>(products: &L, req: Request) -> HttpResult {
@@ -24,17 +50,21 @@ async fn list_products<L: ProductLister>(
     products: &L,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
-    let category = query_param(req, "category")
-        .filter(|c| !c.trim().is_empty())
+    let query: ListProductsQuery = parse_query(req)?;
+    let category = query
+        .category
+        .as_deref()
         .map(Category::parse)
         .transpose()
         .map_err(|e| Error::invalid("category", e.0))?;
-    let limit = query_param(req, "limit")
-        .map(PageLimit::parse)
+    let limit = query
+        .limit
+        .map(PageLimit::try_from)
         .transpose()
         .map_err(|e| Error::invalid("limit", e.0))?
         .unwrap_or_default();
-    let cursor = query_param(req, "cursor")
+    let cursor = query
+        .cursor
         .filter(|c| !c.is_empty())
         .map(Cursor::from_client);
     let page = products
@@ -47,27 +77,26 @@ async fn list_products<L: ProductLister>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use shared::domain::{NewProduct, Product, ProductId, now};
+    use shared::domain::{NewProduct, Product, ProductId, UserId, now};
     use shared::memory::InMemoryProducts;
+    use shared::testing::{ApiRequest, status_and_json};
 
-    fn get_products(query: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-get.json")).unwrap();
-        event["routeKey"] = json!("GET /products");
-        event["rawPath"] = json!("/products");
-        event["rawQueryString"] = json!(query);
-        event["queryStringParameters"] = json!({});
-        event["requestContext"]["http"]["path"] = json!("/products");
-        event["pathParameters"] = json!({});
-        event["body"] = Value::Null;
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// `GET /products?<query>` without a token.
+    fn get(query: &[(&str, &str)]) -> ApiRequest {
+        query
+            .iter()
+            .fold(ApiRequest::new("GET", "/products"), |req, (name, value)| {
+                req.query(name, value)
+            })
     }
 
-    async fn send(products: &InMemoryProducts, query: &str) -> (StatusCode, Value) {
-        let Ok(response) = handle(products, get_products(query)).await;
-        let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json)
+    async fn send(products: &InMemoryProducts, query: &[(&str, &str)]) -> (u16, Value) {
+        send_request(products, get(query)).await
+    }
+
+    async fn send_request(products: &InMemoryProducts, req: ApiRequest) -> (u16, Value) {
+        let Ok(response) = handle(products, req.build()).await;
+        status_and_json(&response)
     }
 
     fn product(id: &str, category: &str) -> Product {
@@ -86,15 +115,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_limit_a_page_holds_20_products_and_a_cursor() {
+    async fn anyone_lists_a_page_of_20_products_and_a_cursor_without_a_token() {
         let products =
             InMemoryProducts::with((0..25).map(|i| product(&format!("SKU-{i:02}"), "misc")));
 
-        let (status, body) = send(&products, "").await;
+        let (status, body) = send(&products, &[]).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(ids(&body).len(), 20);
         assert!(body["next"].is_string(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_token_makes_no_difference_to_the_answer() {
+        let products = InMemoryProducts::with([product("A", "books"), product("B", "games")]);
+        let (_, anonymous) = send(&products, &[]).await;
+
+        for req in [
+            get(&[]).as_customer(UserId::new()),
+            get(&[]).as_admin(),
+            get(&[]).principal("someone", &[]),
+        ] {
+            let (status, body) = send_request(&products, req).await;
+
+            assert_eq!(status, 200);
+            assert_eq!(body, anonymous);
+        }
     }
 
     #[tokio::test]
@@ -106,56 +152,106 @@ mod tests {
             product("D", "books"),
         ]);
 
-        let (status, first) = send(&products, "category=Books&limit=2").await;
+        let (status, first) = send(&products, &[("category", " Books "), ("limit", "2")]).await;
         let next = first["next"].as_str().unwrap();
-        let (_, second) = send(&products, &format!("category=books&limit=2&cursor={next}")).await;
+        let (_, second) = send(
+            &products,
+            &[("category", "books"), ("limit", "2"), ("cursor", next)],
+        )
+        .await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(ids(&first), ["A", "C"]);
         assert_eq!(ids(&second), ["D"]);
         assert_eq!(second["next"], Value::Null);
     }
 
     #[tokio::test]
-    async fn an_empty_category_lists_everything() {
+    async fn an_empty_category_or_cursor_lists_everything() {
         let products = InMemoryProducts::with([product("A", "books"), product("B", "games")]);
 
-        let (status, body) = send(&products, "category=").await;
+        for query in [[("category", "")], [("category", "  ")], [("cursor", "")]] {
+            let (status, body) = send(&products, &query).await;
 
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(ids(&body), ["A", "B"]);
+            assert_eq!(status, 200, "{query:?}");
+            assert_eq!(ids(&body), ["A", "B"], "{query:?}");
+        }
     }
 
     #[tokio::test]
     async fn a_malformed_category_is_a_validation_error_naming_category() {
         let products = InMemoryProducts::new();
 
-        let (status, body) = send(&products, "category=no%20spaces").await;
+        let (status, body) = send(&products, &[("category", "no spaces")]).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(body["error"]["details"][0]["field"], "category");
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "category", "message": "must contain only letters a-z, digits and '-'"}])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_category_longer_than_the_domain_allows_is_refused_by_its_rule() {
+        let products = InMemoryProducts::new();
+        let category = "c".repeat(Category::MAX_LEN + 1);
+
+        let (status, body) = send(&products, &[("category", &category)]).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "category", "message": "length is greater than 50"}])
+        );
     }
 
     #[tokio::test]
     async fn a_limit_outside_1_to_100_is_a_validation_error_naming_limit() {
         let products = InMemoryProducts::new();
 
-        for query in ["limit=0", "limit=101", "limit=abc"] {
-            let (status, body) = send(&products, query).await;
+        for limit in ["0", "101", "abc", "-1", ""] {
+            let (status, body) = send(&products, &[("limit", limit)]).await;
 
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
-            assert_eq!(body["error"]["details"][0]["field"], "limit", "{query}");
+            assert_eq!(status, 400, "{limit}");
+            assert_eq!(body["error"]["details"][0]["field"], "limit", "{limit}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_query_parameter_is_refused_by_name() {
+        let products = InMemoryProducts::new();
+
+        let (status, body) = send(&products, &[("limit", "5"), ("sort", "price")]).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "sort", "message": "is not allowed"}])
+        );
     }
 
     #[tokio::test]
     async fn a_cursor_we_did_not_issue_is_a_validation_error_naming_cursor() {
         let products = InMemoryProducts::with([product("A", "books")]);
 
-        let (status, body) = send(&products, "cursor=bm90LWEtY3Vyc29y").await;
+        let (status, body) = send(&products, &[("cursor", "bm90LWEtY3Vyc29y")]).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "cursor");
+    }
+
+    #[tokio::test]
+    async fn an_overlong_cursor_is_refused_before_it_is_decoded() {
+        let products = InMemoryProducts::with([product("A", "books")]);
+        let cursor = "A".repeat(Cursor::MAX_LEN + 1);
+
+        let (status, body) = send(&products, &[("cursor", &cursor)]).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "cursor", "message": "length is greater than 512"}])
+        );
     }
 
     #[tokio::test]
@@ -163,9 +259,9 @@ mod tests {
         let products = InMemoryProducts::new();
         products.fail_with("throttled");
 
-        let (status, body) = send(&products, "").await;
+        let (status, body) = send(&products, &[]).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 500);
         assert_eq!(body["error"]["message"], "internal error");
     }
 }

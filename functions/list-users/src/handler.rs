@@ -1,18 +1,44 @@
 //! `GET /users?limit=&cursor=` -> `200` with `{"items":[<user>...],"next":"<cursor>"|null}`;
 //! `GET /users?email=` -> the same shape with the one user who has that email, or none.
 //!
-//! `limit` is 1..=100 (default 20); `cursor` is the `next` of the previous page, passed back
-//! unchanged (an empty `cursor` means the first page). `email` is normalised like on creation
-//! (trimmed, lowercased) and looked up through the `email-index` GSI; its page has 0 or 1 item
-//! and `next: null` (`limit` is still checked, `cursor` is ignored). Errors:
-//! `400 VALIDATION_ERROR` on field `limit`, `cursor` or `email`, `500 INTERNAL_ERROR`.
+//! Who may call (checked first, before the query is read or the store is touched): **admins**
+//! only. A customer is `403 FORBIDDEN` (they read their own record with `GET /users/{id}`); no
+//! token is `401 UNAUTHORIZED`.
+//!
+//! The query is typed: `limit` is 1..=100 (default 20); `cursor` is the `next` of the previous
+//! page, passed back unchanged (at most 512 characters; an empty `cursor` means the first
+//! page). `email` is trimmed, checked as an address of at most 254 bytes, normalised like on
+//! creation (lowercased) and looked up through the `email-index` GSI; its page has 0 or 1 item
+//! and `next: null` (`limit` is still checked, `cursor` is ignored). Any other parameter is
+//! refused (`<name>: is not allowed`).
+//!
+//! Errors: `400 VALIDATION_ERROR` on field `limit`, `cursor`, `email` or an unknown parameter,
+//! `401 UNAUTHORIZED`, `403 FORBIDDEN`, `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
 use shared::Error;
+use shared::auth::Principal;
 use shared::domain::Email;
-use shared::http::{HttpResult, json_response, query_param, respond};
+use shared::http::{HttpResult, json_response, parse_query, respond};
 use shared::ports::{Cursor, Page, PageLimit, UserByEmail, UserLister};
+
+/// The query string. Rules mirror the domain's bounds; the domain parse still runs after.
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+struct ListUsersQuery {
+    /// Page size.
+    #[garde(range(min = 1, max = PageLimit::MAX))]
+    limit: Option<u16>,
+    /// The `next` of the previous page; checked by the lister, which issued it.
+    #[garde(length(bytes, max = Cursor::MAX_LEN))]
+    cursor: Option<String>,
+    /// One user by email, trimmed (the domain lowercases it).
+    #[serde(default, deserialize_with = "shared::validate::trimmed_opt")]
+    #[garde(email, length(bytes, max = Email::MAX_LEN))]
+    email: Option<String>,
+}
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<L: UserLister + UserByEmail>(users: &L, req: Request) -> HttpResult {
@@ -23,13 +49,16 @@ async fn list_users<L: UserLister + UserByEmail>(
     users: &L,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
-    let limit = query_param(req, "limit")
-        .map(PageLimit::parse)
+    Principal::from_request(req)?.require_admin()?;
+    let query: ListUsersQuery = parse_query(req)?;
+    let limit = query
+        .limit
+        .map(PageLimit::try_from)
         .transpose()
         .map_err(|e| Error::invalid("limit", e.0))?
         .unwrap_or_default();
-    if let Some(raw) = query_param(req, "email") {
-        let email = Email::parse(raw).map_err(|e| Error::invalid("email", e.0))?;
+    if let Some(raw) = query.email {
+        let email = Email::parse(&raw).map_err(|e| Error::invalid("email", e.0))?;
         let user = users.find_by_email(&email).await?;
         let page = Page {
             items: user.into_iter().collect(),
@@ -37,7 +66,8 @@ async fn list_users<L: UserLister + UserByEmail>(
         };
         return Ok(json_response(StatusCode::OK, &page));
     }
-    let cursor = query_param(req, "cursor")
+    let cursor = query
+        .cursor
         .filter(|c| !c.is_empty())
         .map(Cursor::from_client);
     let page = users.list(limit, cursor.as_ref()).await?;
@@ -50,25 +80,25 @@ mod tests {
     use serde_json::{Value, json};
     use shared::domain::{NewUser, User, UserId, now};
     use shared::memory::InMemoryUsers;
+    use shared::testing::{ApiRequest, status_and_json};
 
-    fn get_users(query: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-get.json")).unwrap();
-        event["routeKey"] = json!("GET /users");
-        event["rawPath"] = json!("/users");
-        event["rawQueryString"] = json!(query);
-        event["queryStringParameters"] = json!({});
-        event["requestContext"]["http"]["path"] = json!("/users");
-        event["pathParameters"] = json!({});
-        event["body"] = Value::Null;
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// `GET /users` with `query`, from no one yet.
+    fn get(query: &[(&str, &str)]) -> ApiRequest {
+        query
+            .iter()
+            .fold(ApiRequest::new("GET", "/users"), |req, (name, value)| {
+                req.query(name, value)
+            })
     }
 
-    async fn send(users: &InMemoryUsers, query: &str) -> (StatusCode, Value) {
-        let Ok(response) = handle(users, get_users(query)).await;
-        let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json)
+    async fn send(users: &InMemoryUsers, req: ApiRequest) -> (u16, Value) {
+        let Ok(response) = handle(users, req.build()).await;
+        status_and_json(&response)
+    }
+
+    /// An admin's `GET /users?<query>`.
+    async fn send_as_admin(users: &InMemoryUsers, query: &[(&str, &str)]) -> (u16, Value) {
+        send(users, get(query).as_admin()).await
     }
 
     fn some_users(n: usize) -> Vec<User> {
@@ -94,11 +124,46 @@ mod tests {
     async fn without_a_limit_a_page_holds_20_users_and_a_cursor() {
         let users = InMemoryUsers::with(some_users(25));
 
-        let (status, body) = send(&users, "").await;
+        let (status, body) = send_as_admin(&users, &[]).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(ids(&body).len(), 20);
         assert!(body["next"].is_string(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_customer_may_not_list_users() {
+        let all = some_users(2);
+        let users = InMemoryUsers::with(all.clone());
+
+        let (status, body) = send(&users, get(&[]).as_customer(all[0].id)).await;
+
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+    }
+
+    #[tokio::test]
+    async fn a_customer_may_not_look_anyone_up_by_email_either() {
+        let all = some_users(2);
+        let users = InMemoryUsers::with(all.clone());
+
+        let (status, _) = send(
+            &users,
+            get(&[("email", "user1@example.com")]).as_customer(all[0].id),
+        )
+        .await;
+
+        assert_eq!(status, 403);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_before_the_query_is_read() {
+        let users = InMemoryUsers::with(some_users(1));
+
+        let (status, body) = send(&users, get(&[("limit", "abc")])).await;
+
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
     }
 
     #[tokio::test]
@@ -106,14 +171,18 @@ mod tests {
         let all = some_users(5);
         let users = InMemoryUsers::with(all.clone());
         let mut seen = Vec::new();
-        let mut query = "limit=2".to_owned();
+        let mut cursor: Option<String> = None;
 
         for _ in 0..10 {
-            let (status, body) = send(&users, &query).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
+            let mut query = vec![("limit", "2")];
+            if let Some(next) = &cursor {
+                query.push(("cursor", next));
+            }
+            let (status, body) = send_as_admin(&users, &query).await;
+            assert_eq!(status, 200, "{body}");
             seen.extend(ids(&body));
             match body["next"].as_str() {
-                Some(next) => query = format!("limit=2&cursor={next}"),
+                Some(next) => cursor = Some(next.to_owned()),
                 None => break,
             }
         }
@@ -128,46 +197,90 @@ mod tests {
     async fn the_last_page_has_a_null_next() {
         let users = InMemoryUsers::with(some_users(2));
 
-        let (status, body) = send(&users, "limit=5").await;
+        let (status, body) = send_as_admin(&users, &[("limit", "5")]).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(ids(&body).len(), 2);
         assert_eq!(body["next"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn an_empty_cursor_means_the_first_page() {
+        let users = InMemoryUsers::with(some_users(2));
+
+        let (status, body) = send_as_admin(&users, &[("cursor", "")]).await;
+
+        assert_eq!(status, 200);
+        assert_eq!(ids(&body).len(), 2);
     }
 
     #[tokio::test]
     async fn a_limit_outside_1_to_100_is_a_validation_error_naming_limit() {
         let users = InMemoryUsers::with(some_users(1));
 
-        for query in ["limit=0", "limit=101", "limit=abc", "limit=-3", "limit="] {
-            let (status, body) = send(&users, query).await;
+        for (limit, message) in [
+            ("0", Some("lower than 1")),
+            ("101", Some("greater than 100")),
+        ]
+        .into_iter()
+        .chain(["abc", "-3", ""].map(|limit| (limit, None)))
+        {
+            let (status, body) = send_as_admin(&users, &[("limit", limit)]).await;
 
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
-            assert_eq!(
-                body["error"]["details"],
-                json!([{"field": "limit", "message": "must be an integer between 1 and 100"}]),
-                "{query}"
-            );
+            assert_eq!(status, 400, "{limit}");
+            let details = body["error"]["details"].as_array().unwrap();
+            assert_eq!(details.len(), 1, "{limit}");
+            assert_eq!(details[0]["field"], "limit", "{limit}");
+            if let Some(message) = message {
+                assert_eq!(details[0]["message"], message, "{limit}");
+            }
         }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_query_parameter_is_refused_by_name() {
+        let users = InMemoryUsers::with(some_users(1));
+
+        let (status, body) = send_as_admin(&users, &[("role", "admin")]).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "role", "message": "is not allowed"}])
+        );
     }
 
     #[tokio::test]
     async fn a_cursor_we_did_not_issue_is_a_validation_error_naming_cursor() {
         let users = InMemoryUsers::with(some_users(3));
 
-        let (status, body) = send(&users, "cursor=bm90LWEtY3Vyc29y").await;
+        let (status, body) = send_as_admin(&users, &[("cursor", "bm90LWEtY3Vyc29y")]).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "cursor");
+    }
+
+    #[tokio::test]
+    async fn an_overlong_cursor_is_refused_before_it_is_decoded() {
+        let users = InMemoryUsers::with(some_users(1));
+        let cursor = "A".repeat(Cursor::MAX_LEN + 1);
+
+        let (status, body) = send_as_admin(&users, &[("cursor", &cursor)]).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "cursor", "message": "length is greater than 512"}])
+        );
     }
 
     #[tokio::test]
     async fn an_empty_store_gives_an_empty_last_page() {
         let users = InMemoryUsers::new();
 
-        let (status, body) = send(&users, "").await;
+        let (status, body) = send_as_admin(&users, &[]).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(body, json!({"items": [], "next": null}));
     }
 
@@ -176,9 +289,13 @@ mod tests {
         let all = some_users(3);
         let users = InMemoryUsers::with(all.clone());
 
-        let (status, body) = send(&users, "email=%20USER1%40Example.com&cursor=ignored").await;
+        let (status, body) = send_as_admin(
+            &users,
+            &[("email", " USER1@Example.com"), ("cursor", "ignored")],
+        )
+        .await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(
             body,
             json!({"items": [serde_json::to_value(&all[1]).unwrap()], "next": null})
@@ -189,9 +306,9 @@ mod tests {
     async fn an_email_nobody_has_gives_an_empty_page() {
         let users = InMemoryUsers::with(some_users(2));
 
-        let (status, body) = send(&users, "email=nobody%40example.com").await;
+        let (status, body) = send_as_admin(&users, &[("email", "nobody@example.com")]).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(body, json!({"items": [], "next": null}));
     }
 
@@ -199,14 +316,18 @@ mod tests {
     async fn an_invalid_email_is_a_validation_error_naming_email() {
         let users = InMemoryUsers::with(some_users(1));
 
-        for query in ["email=not-an-email", "email="] {
-            let (status, body) = send(&users, query).await;
+        for (email, message) in [
+            ("not-an-email", "not a valid email: value is missing `@`"),
+            ("", "not a valid email: value is empty"),
+            ("ada@localhost", "must be a valid email address"),
+        ] {
+            let (status, body) = send_as_admin(&users, &[("email", email)]).await;
 
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(status, 400, "{email}");
             assert_eq!(
                 body["error"]["details"],
-                json!([{"field": "email", "message": "must be a valid email address"}]),
-                "{query}"
+                json!([{"field": "email", "message": message}]),
+                "{email}"
             );
         }
     }
@@ -216,10 +337,10 @@ mod tests {
         let users = InMemoryUsers::with(some_users(1));
         users.fail_with("scan failed");
 
-        for query in ["", "email=user0%40example.com"] {
-            let (status, body) = send(&users, query).await;
+        for query in [vec![], vec![("email", "user0@example.com")]] {
+            let (status, body) = send_as_admin(&users, &query).await;
 
-            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{query}");
+            assert_eq!(status, 500, "{query:?}");
             assert_eq!(
                 body,
                 json!({"error": {"code": "INTERNAL_ERROR", "message": "internal error"}})

@@ -1,26 +1,35 @@
 //! `PATCH /orders/{id}/status`: body `{"status":"SHIPPED"}` -> `200` with the order.
 //!
+//! Who may call: **admins only**. Anyone else is refused before the body is read or the order
+//! is looked at: `401` without a token, `403` with any other role (a customer cannot move
+//! even their own order; they cancel it with `DELETE /orders/{id}`).
+//!
 //! The transition table (see `shared::domain::OrderStatus`): `PENDING -> CONFIRMED -> SHIPPED
 //! -> DELIVERED`, `PENDING/CONFIRMED -> CANCELLED`. `CONFIRMED` and `REJECTED` are set only by
 //! the stock-reservation saga. A cancellation commits `OrderCancelled` with the change, so the
 //! inventory releases the order's stock.
 //!
-//! Errors: `400 VALIDATION_ERROR` (`id`, `status`, unknown fields), `404 NOT_FOUND`, `409
-//! CONFLICT` (not allowed by the table), `500 INTERNAL_ERROR`.
+//! Errors: `400 VALIDATION_ERROR` (`id`, `status` not one of the upper-case statuses, any
+//! other field such as `total_cents` or `version`: `is not allowed`), `401 UNAUTHORIZED`, `403
+//! FORBIDDEN`, `404 NOT_FOUND`, `409 CONFLICT` (not allowed by the table), `413
+//! PAYLOAD_TOO_LARGE`, `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::Error;
+use shared::auth::Principal;
 use shared::domain::{OrderId, OrderStatus};
-use shared::http::{HttpResult, correlation_id, json_response, parse_json, path_param, respond};
+use shared::http::{HttpResult, correlation_id, json_response, parse_body, path_param, respond};
 use shared::ports::{OrderReader, OrderTransitions};
 use shared::usecases::change_order_status;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct StatusRequest {
+    /// The status to move to, e.g. `SHIPPED`.
+    #[garde(custom(shared::validate::parses::<OrderStatus>))]
     status: String,
 }
 
@@ -33,8 +42,9 @@ async fn update_status<S: OrderReader + OrderTransitions>(
     orders: &S,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
+    Principal::from_request(req)?.require_admin()?;
     let id: OrderId = path_param(req, "id")?;
-    let body: StatusRequest = parse_json(req)?;
+    let body: StatusRequest = parse_body(req)?;
     let to = OrderStatus::parse(&body.status).map_err(|e| Error::invalid("status", e.0))?;
     let order = change_order_status(orders, &id, to, &correlation_id(req)).await?;
     Ok(json_response(StatusCode::OK, &order))
@@ -55,17 +65,23 @@ mod tests {
         order
     }
 
-    async fn patch(orders: &InMemoryOrders, id: &str, body: &Value) -> (u16, Value) {
-        let req = ApiRequest::new("PATCH", "/orders/{id}/status")
+    fn request(id: &str, body: &Value) -> ApiRequest {
+        ApiRequest::new("PATCH", "/orders/{id}/status")
             .path("id", id)
             .body(body)
-            .build();
-        let Ok(response) = handle(orders, req).await;
+    }
+
+    async fn send(orders: &InMemoryOrders, req: ApiRequest) -> (u16, Value) {
+        let Ok(response) = handle(orders, req.build()).await;
         status_and_json(&response)
     }
 
+    async fn patch(orders: &InMemoryOrders, id: &str, body: &Value) -> (u16, Value) {
+        send(orders, request(id, body).as_admin()).await
+    }
+
     #[tokio::test]
-    async fn a_confirmed_order_ships_then_is_delivered() {
+    async fn an_admin_ships_a_confirmed_order_then_delivers_it() {
         let order = confirmed_order();
         let orders = InMemoryOrders::with([order.clone()]);
         let id = order.id().to_string();
@@ -76,6 +92,36 @@ mod tests {
         assert_eq!((shipped, delivered), (200, 200), "{body} {last}");
         assert_eq!(body["status"], "SHIPPED");
         assert_eq!(last["status"], "DELIVERED");
+        assert!(orders.outbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_and_changes_nothing() {
+        let order = confirmed_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+        let req = request(&order.id().to_string(), &json!({"status": "SHIPPED"}));
+
+        let (status, body) = send(&orders, req).await;
+
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        assert_eq!(orders.find(&order.id()).unwrap(), order);
+    }
+
+    #[tokio::test]
+    async fn a_customer_is_forbidden_even_on_their_own_order_before_anything_is_read() {
+        let order = confirmed_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+        // A store that fails on any call: a 403 proves the order was never read.
+        orders.fail_with("must not be called");
+        let req = request(&order.id().to_string(), &json!({"status": "CANCELLED"}))
+            .as_customer(order.customer_id());
+
+        let (status, body) = send(&orders, req).await;
+
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+        assert_eq!(orders.find(&order.id()).unwrap(), order);
         assert!(orders.outbox().is_empty());
     }
 
@@ -113,24 +159,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_input_names_the_field() {
+    async fn a_status_that_is_not_one_of_ours_is_named_with_the_accepted_values() {
         let orders = InMemoryOrders::with([confirmed_order()]);
         let id = OrderId::new().to_string();
 
-        let (lower, lower_body) = patch(&orders, &id, &json!({"status": "shipped"})).await;
-        let (extra, extra_body) = patch(
+        let (status, body) = patch(&orders, &id, &json!({"status": "shipped"})).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{
+                "field": "status",
+                "message": "must be one of PENDING, CONFIRMED, REJECTED, SHIPPED, DELIVERED, CANCELLED"
+            }])
+        );
+    }
+
+    #[tokio::test]
+    async fn fields_other_than_status_are_refused() {
+        let order = confirmed_order();
+        let orders = InMemoryOrders::with([order.clone()]);
+        let id = order.id().to_string();
+
+        for field in ["total_cents", "version", "id", "customer_id"] {
+            let (status, body) = patch(&orders, &id, &json!({"status": "SHIPPED", field: 1})).await;
+
+            assert_eq!(status, 400, "{field}: {body}");
+            assert_eq!(
+                body["error"]["details"],
+                json!([{"field": field, "message": "is not allowed"}])
+            );
+        }
+        assert_eq!(orders.find(&order.id()).unwrap(), order);
+    }
+
+    #[tokio::test]
+    async fn a_bad_id_is_400_and_an_unknown_one_404() {
+        let orders = InMemoryOrders::with([confirmed_order()]);
+
+        let (bad_id, bad_id_body) = patch(&orders, "42", &json!({"status": "SHIPPED"})).await;
+        let (unknown, _) = patch(
             &orders,
-            &id,
-            &json!({"status": "SHIPPED", "total_cents": 1}),
+            &OrderId::new().to_string(),
+            &json!({"status": "SHIPPED"}),
         )
         .await;
-        let (bad_id, bad_id_body) = patch(&orders, "42", &json!({"status": "SHIPPED"})).await;
-        let (unknown, _) = patch(&orders, &id, &json!({"status": "SHIPPED"})).await;
 
-        assert_eq!(lower, 400);
-        assert_eq!(lower_body["error"]["details"][0]["field"], "status");
-        assert_eq!(extra, 400);
-        assert_eq!(extra_body["error"]["details"][0]["field"], "total_cents");
         assert_eq!(bad_id, 400);
         assert_eq!(bad_id_body["error"]["details"][0]["field"], "id");
         assert_eq!(unknown, 404);

@@ -2,34 +2,60 @@
 //! `{"name","description"?,"category","price_cents"}` -> `200` with the updated product and
 //! its new `ETag`.
 //!
+//! Who may call (checked first, before the body is read or the store is touched): **admins**
+//! only. A customer is `403 FORBIDDEN`; no token is `401 UNAUTHORIZED`.
+//!
 //! The catalog fields are replaced (a missing `description` becomes `""`) and `version` goes
 //! up by one. `stock` is not accepted here (`400`, `stock: is not allowed`): it changes only
 //! through `PATCH /products/{id}/stock` and reservations, so an edit never races with them.
+//! Nor are the fields the server sets (`id`, `version`, `created_at`, `updated_at`).
 //! `If-Match: *` updates whatever version is stored.
 //!
-//! Errors: `400 VALIDATION_ERROR` (bad id, body or value; every bad field listed),
-//! `404 NOT_FOUND`, `412 PRECONDITION_FAILED` (someone updated it since the client's GET:
-//! read it again), `428 PRECONDITION_REQUIRED` (no `If-Match`), `500 INTERNAL_ERROR`.
+//! The body is checked with its rules first (`name` 1..=200 characters, `description` at most
+//! 2000, `category` 1..=50, all after trimming; `price_cents` 0..=100 000 000), every broken
+//! rule reported at once; then the domain parse (control characters, the category's
+//! `a-z 0-9 -`).
+//!
+//! Errors: `400 VALIDATION_ERROR` (bad id, body or value), `401 UNAUTHORIZED`,
+//! `403 FORBIDDEN`, `404 NOT_FOUND`, `412 PRECONDITION_FAILED` (someone updated it since the
+//! client's GET: read it again), `413 PAYLOAD_TOO_LARGE`, `428 PRECONDITION_REQUIRED` (no
+//! `If-Match`), `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::Error;
-use shared::domain::{ProductChanges, ProductId};
+use shared::auth::Principal;
+use shared::domain::{Category, Description, MAX_PRICE, ProductChanges, ProductId, ProductName};
 use shared::http::{
-    HttpResult, if_match, json_response, parse_json, path_param, respond, with_etag,
+    HttpResult, if_match, json_response, parse_body, path_param, respond, with_etag,
 };
 use shared::ports::ProductUpdater;
 
-/// The request body. The price is read as `i64` so that a negative value gets the domain's
+/// Highest `price_cents` accepted (the domain's [`MAX_PRICE`]).
+const MAX_PRICE_CENTS: i64 = MAX_PRICE.cents() as i64;
+
+/// The request body: the catalog fields only. Rules mirror the domain's bounds; the domain
+/// parse still runs after. The price is read as `i64` so that a negative value gets a range
 /// message rather than a type error.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct UpdateProductRequest {
+    /// Display name, trimmed.
+    #[serde(deserialize_with = "shared::validate::trimmed")]
+    #[garde(length(chars, min = 1, max = ProductName::MAX_CHARS))]
     name: String,
-    #[serde(default)]
+    /// Free text, trimmed; may be empty.
+    #[serde(default, deserialize_with = "shared::validate::trimmed")]
+    #[garde(length(chars, max = Description::MAX_CHARS))]
     description: String,
+    /// Trimmed. Its characters (`a-z 0-9 -`, after lowercasing) are the domain parse's check:
+    /// garde's `pattern` rule would need the `regex` feature for one field.
+    #[serde(deserialize_with = "shared::validate::trimmed")]
+    #[garde(length(chars, min = 1, max = Category::MAX_LEN))]
     category: String,
+    /// Price of one unit, in cents.
+    #[garde(range(min = 0, max = MAX_PRICE_CENTS))]
     price_cents: i64,
 }
 
@@ -42,9 +68,10 @@ async fn update_product<U: ProductUpdater>(
     products: &U,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
+    Principal::from_request(req)?.require_admin()?;
     let id: ProductId = path_param(req, "id")?;
     let precondition = if_match(req)?;
-    let body: UpdateProductRequest = parse_json(req)?;
+    let body: UpdateProductRequest = parse_body(req)?;
     let changes = ProductChanges::parse(
         &body.name,
         &body.description,
@@ -63,39 +90,40 @@ async fn update_product<U: ProductUpdater>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use shared::domain::{NewProduct, Product, Version, now};
+    use shared::domain::{NewProduct, Product, UserId, Version, now};
     use shared::memory::InMemoryProducts;
+    use shared::testing::{ApiRequest, status_and_json};
 
     const BODY: &str =
         r#"{"name":"Kettle","description":"Boils","category":"kitchen","price_cents":2500}"#;
 
-    fn put_product(id: &str, if_match: Option<&str>, body: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-sample.json"))
-                .unwrap();
-        event["routeKey"] = json!("PUT /products/{id}");
-        event["rawPath"] = json!(format!("/products/{id}"));
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["method"] = json!("PUT");
-        event["requestContext"]["http"]["path"] = json!(format!("/products/{id}"));
-        event["pathParameters"] = json!({ "id": id });
-        event["headers"] = match if_match {
-            Some(tag) => json!({ "if-match": tag }),
-            None => json!({}),
-        };
-        event["body"] = json!(body);
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// `PUT /products/SKU-1` with `If-Match` when given, from no one yet.
+    fn put(if_match: Option<&str>, body: &str) -> ApiRequest {
+        let req = ApiRequest::new("PUT", "/products/{id}")
+            .path("id", "SKU-1")
+            .raw_body(body);
+        match if_match {
+            Some(tag) => req.header("if-match", tag),
+            None => req,
+        }
     }
 
+    async fn send_request(
+        products: &InMemoryProducts,
+        req: ApiRequest,
+    ) -> (u16, Value, Response<Body>) {
+        let Ok(response) = handle(products, req.build()).await;
+        let (status, json) = status_and_json(&response);
+        (status, json, response)
+    }
+
+    /// An admin's `PUT /products/SKU-1`.
     async fn send(
         products: &InMemoryProducts,
         if_match: Option<&str>,
         body: &str,
-    ) -> (StatusCode, Value, Response<Body>) {
-        let Ok(response) = handle(products, put_product("SKU-1", if_match, body)).await;
-        let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json, response)
+    ) -> (u16, Value, Response<Body>) {
+        send_request(products, put(if_match, body).as_admin()).await
     }
 
     fn teapot() -> Product {
@@ -114,7 +142,7 @@ mod tests {
 
         let (status, body, response) = send(&products, Some("\"1\""), BODY).await;
 
-        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(status, 200, "{body}");
         assert_eq!(body["name"], "Kettle");
         assert_eq!(body["price_cents"], 2500);
         assert_eq!(body["stock"], 7);
@@ -125,14 +153,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_customer_may_not_update_a_product() {
+        let products = InMemoryProducts::with([teapot()]);
+        let before = products.find(&sku1()).unwrap();
+
+        let (status, body, _) = send_request(
+            &products,
+            put(Some("\"1\""), BODY).as_customer(UserId::new()),
+        )
+        .await;
+
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+        assert_eq!(products.find(&sku1()).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_before_the_body_is_read() {
+        let products = InMemoryProducts::with([teapot()]);
+
+        let (status, body, _) = send_request(&products, put(None, "{not json")).await;
+
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        assert_eq!(products.find(&sku1()).unwrap().version, Version::FIRST);
+    }
+
+    #[tokio::test]
     async fn a_stale_version_is_a_412_and_changes_nothing() {
         let products = InMemoryProducts::with([teapot()]);
         let (first, _, _) = send(&products, Some("\"1\""), BODY).await;
 
         let (second, body, _) = send(&products, Some("\"1\""), BODY).await;
 
-        assert_eq!(first, StatusCode::OK);
-        assert_eq!(second, StatusCode::PRECONDITION_FAILED);
+        assert_eq!(first, 200);
+        assert_eq!(second, 412);
         assert_eq!(body["error"]["code"], "PRECONDITION_FAILED");
         assert_eq!(products.find(&sku1()).unwrap().version, Version::new(2));
     }
@@ -144,7 +199,7 @@ mod tests {
 
         let (status, body, _) = send(&products, None, BODY).await;
 
-        assert_eq!(status, StatusCode::PRECONDITION_REQUIRED);
+        assert_eq!(status, 428);
         assert_eq!(body["error"]["code"], "PRECONDITION_REQUIRED");
         assert_eq!(products.find(&sku1()).unwrap(), before);
     }
@@ -155,23 +210,36 @@ mod tests {
 
         let (status, body, _) = send(&products, Some("*"), BODY).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(body["version"], 2);
     }
 
     #[tokio::test]
-    async fn stock_in_the_body_is_not_allowed() {
+    async fn stock_and_the_fields_the_server_sets_are_not_allowed() {
         let products = InMemoryProducts::with([teapot()]);
-        let body = r#"{"name":"Kettle","category":"kitchen","price_cents":2500,"stock":99}"#;
+        let before = products.find(&sku1()).unwrap();
 
-        let (status, body, _) = send(&products, Some("\"1\""), body).await;
+        for (field, value) in [
+            ("stock", json!(99)),
+            ("id", json!("SKU-2")),
+            ("version", json!(5)),
+            ("role", json!("admin")),
+            ("created_at", json!("2025-01-01T00:00:00Z")),
+            ("updated_at", json!("2025-01-01T00:00:00Z")),
+        ] {
+            let mut body = json!({"name": "Kettle", "category": "kitchen", "price_cents": 2500});
+            body[field] = value;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            body["error"]["details"],
-            json!([{"field": "stock", "message": "is not allowed"}])
-        );
-        assert_eq!(products.stock(&sku1()), Some(7));
+            let (status, body, _) = send(&products, Some("\"1\""), &body.to_string()).await;
+
+            assert_eq!(status, 400, "{field}");
+            assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{field}");
+            assert_eq!(
+                body["error"]["details"],
+                json!([{"field": field, "message": "is not allowed"}])
+            );
+        }
+        assert_eq!(products.find(&sku1()).unwrap(), before);
     }
 
     #[tokio::test]
@@ -180,24 +248,46 @@ mod tests {
 
         let (status, body, _) = send(&products, Some("\"1\""), BODY).await;
 
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(status, 404);
         assert_eq!(body["error"]["message"], "product SKU-1 not found");
     }
 
     #[tokio::test]
-    async fn bad_values_are_reported_with_their_fields() {
+    async fn every_broken_rule_is_reported_with_its_field() {
         let products = InMemoryProducts::with([teapot()]);
-        let body = r#"{"name":" ","category":"kitchen","price_cents":-5}"#;
+        let body = json!({
+            "name": " ",
+            "description": "x".repeat(Description::MAX_CHARS + 1),
+            "category": "",
+            "price_cents": MAX_PRICE_CENTS + 1,
+        });
 
-        let (status, body, _) = send(&products, Some("\"1\""), body).await;
+        let (status, body, _) = send(&products, Some("\"1\""), &body.to_string()).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(
             body["error"]["details"],
             json!([
-                {"field": "name", "message": "must not be empty"},
-                {"field": "price_cents", "message": "must be between 0 and 100000000"}
+                {"field": "category", "message": "length is lower than 1"},
+                {"field": "description", "message": "length is greater than 2000"},
+                {"field": "name", "message": "length is lower than 1"},
+                {"field": "price_cents", "message": "greater than 100000000"}
             ])
+        );
+        assert_eq!(products.find(&sku1()).unwrap().version, Version::FIRST);
+    }
+
+    #[tokio::test]
+    async fn the_domain_parse_still_refuses_what_the_rules_let_through() {
+        let products = InMemoryProducts::with([teapot()]);
+        let body = r#"{"name":"Kettle","category":"Kitchen Tools","price_cents":0}"#;
+
+        let (status, body, _) = send(&products, Some("\"1\""), body).await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "category", "message": "must contain only letters a-z, digits and '-'"}])
         );
     }
 
@@ -208,7 +298,7 @@ mod tests {
 
         let (status, body, _) = send(&products, Some("\"1\""), BODY).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 500);
         assert_eq!(body["error"]["message"], "internal error");
     }
 }

@@ -2,26 +2,47 @@
 //! `{"name","email"}` (both required: a full replacement of the editable fields) -> `200` with
 //! the updated user (version + 1, `updated_at` now) and its new `ETag`.
 //!
+//! Who may call (checked first, before the body is read or the store is touched):
+//! - an **admin** updates any user;
+//! - a **customer** updates their own record only (`id` = the token's `sub`). Another user's
+//!   id is `404 NOT_FOUND`, the same answer as for an id that does not exist;
+//! - anyone else: `401 UNAUTHORIZED` without a token, `403 FORBIDDEN` without one of those
+//!   roles.
+//!
+//! The body is checked with its rules first (`name` 1..=100 characters, `email` a valid
+//! address of at most 254 bytes, both after trimming), every broken rule reported at once;
+//! then the domain parse. Fields the server sets (`id`, `role`, `version`, `created_at`,
+//! `updated_at`) are refused with `is not allowed`.
+//!
 //! Errors: `400 VALIDATION_ERROR` (field `id`, `If-Match`, `body`, `name`, `email`, or an
-//! unknown field such as `version`), `404 NOT_FOUND`, `409 CONFLICT` (the new email belongs to
-//! another user), `412 PRECONDITION_FAILED` (the user changed since that `ETag`: GET it again),
+//! unknown field such as `version`), `401 UNAUTHORIZED`, `403 FORBIDDEN`, `404 NOT_FOUND`,
+//! `409 CONFLICT` (the new email belongs to another user), `412 PRECONDITION_FAILED` (the user
+//! changed since that `ETag`: GET it again), `413 PAYLOAD_TOO_LARGE`,
 //! `428 PRECONDITION_REQUIRED` (no `If-Match`), `500 INTERNAL_ERROR`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::Error;
-use shared::domain::{UserChanges, UserId};
+use shared::auth::Principal;
+use shared::domain::{Email, UserChanges, UserId, UserName};
 use shared::http::{
-    HttpResult, if_match, json_response, parse_json, path_param, respond, with_etag,
+    HttpResult, if_match, json_response, parse_body, path_param, respond, with_etag,
 };
 use shared::ports::UserUpdater;
 
-/// The request body: the editable fields only; `id`, `version` and timestamps are refused.
-#[derive(Debug, Deserialize)]
+/// The request body: the editable fields only; `id`, `role`, `version` and timestamps are
+/// refused. Rules mirror the domain's bounds; the domain parse still runs after.
+#[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct UpdateUserRequest {
+    /// The new display name, trimmed.
+    #[serde(deserialize_with = "shared::validate::trimmed")]
+    #[garde(length(chars, min = 1, max = UserName::MAX_CHARS))]
     name: String,
+    /// The new email address, trimmed (the domain lowercases it).
+    #[serde(deserialize_with = "shared::validate::trimmed")]
+    #[garde(email, length(bytes, max = Email::MAX_LEN))]
     email: String,
 }
 
@@ -31,9 +52,12 @@ pub async fn handle<U: UserUpdater>(users: &U, req: Request) -> HttpResult {
 }
 
 async fn update_user<U: UserUpdater>(users: &U, req: &Request) -> Result<Response<Body>, Error> {
+    let principal = Principal::from_request(req)?;
+    principal.require_role()?;
     let id: UserId = path_param(req, "id")?;
+    principal.check_owner(&id, "user", id)?;
     let expected = if_match(req)?;
-    let body: UpdateUserRequest = parse_json(req)?;
+    let body: UpdateUserRequest = parse_body(req)?;
     let changes = UserChanges::parse(&body.name, &body.email)?;
     let user = users.update(&id, expected, &changes).await?;
     tracing::info!(user_id = %user.id, version = user.version.get(), "user updated");
@@ -49,35 +73,35 @@ mod tests {
     use serde_json::{Value, json};
     use shared::domain::{NewUser, User, Version, now};
     use shared::memory::InMemoryUsers;
+    use shared::testing::{ApiRequest, status_and_json};
 
-    fn put_user(id: &str, if_match: Option<&str>, body: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/apigw-http-v2-sample.json"))
-                .unwrap();
-        event["routeKey"] = json!("PUT /users/{id}");
-        event["rawPath"] = json!(format!("/users/{id}"));
-        event["rawQueryString"] = json!("");
-        event["requestContext"]["http"]["method"] = json!("PUT");
-        event["requestContext"]["http"]["path"] = json!(format!("/users/{id}"));
-        event["pathParameters"] = json!({ "id": id });
-        event["headers"] = match if_match {
-            Some(value) => json!({ "if-match": value }),
-            None => json!({}),
-        };
-        event["body"] = json!(body);
-        event["isBase64Encoded"] = json!(false);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    const EVE: &str = r#"{"name":"Eve","email":"eve@example.com"}"#;
+
+    /// `PUT /users/{id}` by an admin, with `If-Match` when given.
+    fn put(id: impl ToString, if_match: Option<&str>, body: &str) -> ApiRequest {
+        let req = ApiRequest::new("PUT", "/users/{id}")
+            .path("id", id)
+            .raw_body(body);
+        match if_match {
+            Some(tag) => req.header("if-match", tag),
+            None => req,
+        }
     }
 
-    async fn send(
+    async fn send(users: &InMemoryUsers, req: ApiRequest) -> (u16, Value, Response<Body>) {
+        let Ok(response) = handle(users, req.build()).await;
+        let (status, json) = status_and_json(&response);
+        (status, json, response)
+    }
+
+    /// An admin's `PUT`.
+    async fn send_as_admin(
         users: &InMemoryUsers,
         id: &str,
         if_match: Option<&str>,
         body: &str,
-    ) -> (StatusCode, Value, Response<Body>) {
-        let Ok(response) = handle(users, put_user(id, if_match, body)).await;
-        let json = serde_json::from_slice(response.body().as_ref()).unwrap();
-        (response.status(), json, response)
+    ) -> (u16, Value, Response<Body>) {
+        send(users, put(id, if_match, body).as_admin()).await
     }
 
     fn user(name: &str, email: &str) -> User {
@@ -86,14 +110,12 @@ mod tests {
             .into_user(UserId::new(), now())
     }
 
-    const EVE: &str = r#"{"name":"Eve","email":"eve@example.com"}"#;
-
     #[tokio::test]
     async fn an_update_with_the_current_etag_replaces_the_fields_and_returns_the_new_etag() {
         let ada = user("Ada", "ada@example.com");
         let users = InMemoryUsers::with([ada.clone()]);
 
-        let (status, body, response) = send(
+        let (status, body, response) = send_as_admin(
             &users,
             &ada.id.to_string(),
             Some("\"1\""),
@@ -101,7 +123,7 @@ mod tests {
         )
         .await;
 
-        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(status, 200, "{body}");
         assert_eq!(response.headers()["etag"], "\"2\"");
         assert_eq!(body["name"], "Ada Lovelace");
         assert_eq!(body["email"], "ada@lovelace.org");
@@ -112,14 +134,86 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_customer_updates_their_own_record() {
+        let ada = user("Ada", "ada@example.com");
+        let users = InMemoryUsers::with([ada.clone()]);
+
+        let (status, body, _) =
+            send(&users, put(ada.id, Some("\"1\""), EVE).as_customer(ada.id)).await;
+
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["name"], "Eve");
+        assert_eq!(users.all()[0].version, Version::new(2));
+    }
+
+    #[tokio::test]
+    async fn another_customers_record_is_not_found_and_unchanged() {
+        let ada = user("Ada", "ada@example.com");
+        let users = InMemoryUsers::with([ada.clone()]);
+
+        let (status, body, _) = send(
+            &users,
+            put(ada.id, Some("\"1\""), EVE).as_customer(UserId::new()),
+        )
+        .await;
+
+        assert_eq!(status, 404);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "NOT_FOUND", "message": format!("user {} not found", ada.id)}})
+        );
+        assert_eq!(users.all(), [ada]);
+    }
+
+    #[tokio::test]
+    async fn another_customers_record_is_refused_before_the_body_is_read() {
+        let ada = user("Ada", "ada@example.com");
+        let users = InMemoryUsers::with([ada.clone()]);
+
+        let (status, _, _) = send(
+            &users,
+            put(ada.id, None, "{not json").as_customer(UserId::new()),
+        )
+        .await;
+
+        assert_eq!(status, 404);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_401_and_changes_nothing() {
+        let ada = user("Ada", "ada@example.com");
+        let users = InMemoryUsers::with([ada.clone()]);
+
+        let (status, body, _) = send(&users, put(ada.id, Some("\"1\""), EVE)).await;
+
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        assert_eq!(users.all(), [ada]);
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_a_role_is_forbidden() {
+        let ada = user("Ada", "ada@example.com");
+        let users = InMemoryUsers::with([ada.clone()]);
+        let req = put(ada.id, Some("\"1\""), EVE).principal(&ada.id.to_string(), &[]);
+
+        let (status, body, _) = send(&users, req).await;
+
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "FORBIDDEN");
+        assert_eq!(users.all(), [ada]);
+    }
+
+    #[tokio::test]
     async fn if_match_star_updates_whatever_version_is_stored() {
         let mut ada = user("Ada", "ada@example.com");
         ada.version = Version::new(5);
         let users = InMemoryUsers::with([ada.clone()]);
 
-        let (status, _, response) = send(&users, &ada.id.to_string(), Some("*"), EVE).await;
+        let (status, _, response) =
+            send_as_admin(&users, &ada.id.to_string(), Some("*"), EVE).await;
 
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, 200);
         assert_eq!(response.headers()["etag"], "\"6\"");
     }
 
@@ -128,9 +222,9 @@ mod tests {
         let ada = user("Ada", "ada@example.com");
         let users = InMemoryUsers::with([ada.clone()]);
 
-        let (status, body, _) = send(&users, &ada.id.to_string(), None, EVE).await;
+        let (status, body, _) = send_as_admin(&users, &ada.id.to_string(), None, EVE).await;
 
-        assert_eq!(status, StatusCode::PRECONDITION_REQUIRED);
+        assert_eq!(status, 428);
         assert_eq!(body["error"]["code"], "PRECONDITION_REQUIRED");
         assert_eq!(users.all(), [ada]);
     }
@@ -142,9 +236,10 @@ mod tests {
         let users = InMemoryUsers::with([ada.clone()]);
 
         for etag in ["\"1\"", "W/\"2\"", "\"1\", \"2\""] {
-            let (status, body, response) = send(&users, &ada.id.to_string(), Some(etag), EVE).await;
+            let (status, body, response) =
+                send_as_admin(&users, &ada.id.to_string(), Some(etag), EVE).await;
 
-            assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{etag}");
+            assert_eq!(status, 412, "{etag}");
             assert_eq!(body["error"]["code"], "PRECONDITION_FAILED", "{etag}");
             assert!(response.headers().get("etag").is_none());
         }
@@ -156,9 +251,9 @@ mod tests {
         let ada = user("Ada", "ada@example.com");
         let users = InMemoryUsers::with([ada.clone()]);
 
-        let (status, body, _) = send(&users, &ada.id.to_string(), Some("one"), EVE).await;
+        let (status, body, _) = send_as_admin(&users, &ada.id.to_string(), Some("one"), EVE).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "If-Match");
     }
 
@@ -168,9 +263,10 @@ mod tests {
         let eve = user("Eve", "eve@example.com");
         let users = InMemoryUsers::with([ada.clone(), eve.clone()]);
 
-        let (status, body, _) = send(&users, &ada.id.to_string(), Some("\"1\""), EVE).await;
+        let (status, body, _) =
+            send_as_admin(&users, &ada.id.to_string(), Some("\"1\""), EVE).await;
 
-        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(status, 409);
         assert_eq!(
             body["error"]["message"],
             "email eve@example.com is already registered"
@@ -183,7 +279,7 @@ mod tests {
         let ada = user("Ada", "ada@example.com");
         let users = InMemoryUsers::with([ada.clone()]);
 
-        let (status, body, _) = send(
+        let (status, body, _) = send_as_admin(
             &users,
             &ada.id.to_string(),
             Some("\"1\""),
@@ -191,7 +287,7 @@ mod tests {
         )
         .await;
 
-        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(status, 200, "{body}");
         assert_eq!(body["name"], "Ada L.");
     }
 
@@ -200,9 +296,10 @@ mod tests {
         let users = InMemoryUsers::new();
         let unknown = UserId::new();
 
-        let (status, body, _) = send(&users, &unknown.to_string(), Some("\"1\""), EVE).await;
+        let (status, body, _) =
+            send_as_admin(&users, &unknown.to_string(), Some("\"1\""), EVE).await;
 
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(status, 404);
         assert_eq!(
             body["error"]["message"],
             format!("user {unknown} not found")
@@ -210,11 +307,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn server_managed_fields_are_refused_by_name() {
+    async fn fields_the_server_sets_are_refused_by_name() {
         let ada = user("Ada", "ada@example.com");
         let users = InMemoryUsers::with([ada.clone()]);
 
         for (field, value) in [
+            ("role", json!("admin")),
             ("version", json!(9)),
             ("id", json!(ada.id.to_string())),
             ("created_at", json!("2025-01-01T00:00:00Z")),
@@ -225,13 +323,12 @@ mod tests {
 
             let (status, body, _) = send(
                 &users,
-                &ada.id.to_string(),
-                Some("\"1\""),
-                &body.to_string(),
+                put(ada.id, Some("\"1\""), &body.to_string()).as_customer(ada.id),
             )
             .await;
 
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{field}");
+            assert_eq!(status, 400, "{field}");
+            assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{field}");
             assert_eq!(
                 body["error"]["details"],
                 json!([{"field": field, "message": "is not allowed"}])
@@ -245,7 +342,7 @@ mod tests {
         let ada = user("Ada", "ada@example.com");
         let users = InMemoryUsers::with([ada.clone()]);
 
-        let (status, body, _) = send(
+        let (status, body, _) = send_as_admin(
             &users,
             &ada.id.to_string(),
             Some("\"1\""),
@@ -253,7 +350,7 @@ mod tests {
         )
         .await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(
             body["error"]["details"],
             json!([{"field": "email", "message": "is required"}])
@@ -261,11 +358,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn invalid_fields_are_all_reported() {
+    async fn every_broken_rule_is_reported_at_once() {
         let ada = user("Ada", "ada@example.com");
         let users = InMemoryUsers::with([ada.clone()]);
 
-        let (status, body, _) = send(
+        let (status, body, _) = send_as_admin(
             &users,
             &ada.id.to_string(),
             Some("\"1\""),
@@ -273,23 +370,45 @@ mod tests {
         )
         .await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        let fields: Vec<&str> = body["error"]["details"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["field"].as_str().unwrap())
-            .collect();
-        assert_eq!(fields, ["name", "email"]);
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([
+                {"field": "email", "message": "not a valid email: value is missing `@`"},
+                {"field": "name", "message": "length is lower than 1"}
+            ])
+        );
+        assert_eq!(users.all(), [ada]);
+    }
+
+    #[tokio::test]
+    async fn the_domain_parse_still_refuses_what_the_rules_let_through() {
+        let ada = user("Ada", "ada@example.com");
+        let users = InMemoryUsers::with([ada.clone()]);
+
+        let (status, body, _) = send_as_admin(
+            &users,
+            &ada.id.to_string(),
+            Some("\"1\""),
+            r#"{"name":"Ada","email":"ada@localhost"}"#,
+        )
+        .await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "email", "message": "must be a valid email address"}])
+        );
     }
 
     #[tokio::test]
     async fn a_malformed_id_is_a_validation_error_naming_id() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send(&users, "EMAIL#ada@example.com", Some("\"1\""), EVE).await;
+        let (status, body, _) =
+            send_as_admin(&users, "EMAIL#ada@example.com", Some("\"1\""), EVE).await;
 
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(status, 400);
         assert_eq!(body["error"]["details"][0]["field"], "id");
     }
 
@@ -299,9 +418,10 @@ mod tests {
         let users = InMemoryUsers::with([ada.clone()]);
         users.fail_with("transaction failed");
 
-        let (status, body, _) = send(&users, &ada.id.to_string(), Some("\"1\""), EVE).await;
+        let (status, body, _) =
+            send_as_admin(&users, &ada.id.to_string(), Some("\"1\""), EVE).await;
 
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status, 500);
         assert_eq!(
             body,
             json!({"error": {"code": "INTERNAL_ERROR", "message": "internal error"}})

@@ -21,6 +21,9 @@ impl Invalid {
 
 macro_rules! uuid_v7_id {
     ($(#[$doc:meta])* $name:ident) => {
+        uuid_v7_id!($(#[$doc])* $name, accepts [7], "must be a version 7 UUID");
+    };
+    ($(#[$doc:meta])* $name:ident, accepts [$($version:literal),+], $wrong_version:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -33,16 +36,16 @@ macro_rules! uuid_v7_id {
                 Self(Uuid::now_v7())
             }
 
-            /// Parses a UUID v7 in any case, hyphenated (`0190a0e4-…`) or simple; it is
-            /// printed back lowercase and hyphenated.
+            /// Parses a UUID of an accepted version in any case, hyphenated (`0190a0e4-…`) or
+            /// simple; it is printed back lowercase and hyphenated.
             ///
             /// # Errors
             /// [`Invalid`] when `raw` is not a UUID, or is a UUID of another version.
             pub fn parse(raw: &str) -> Result<Self, Invalid> {
                 let uuid = Uuid::try_parse(raw.trim())
                     .map_err(|_| Invalid::new("must be a UUID"))?;
-                if uuid.get_version_num() != 7 {
-                    return Err(Invalid::new("must be a version 7 UUID"));
+                if ![$($version),+].contains(&uuid.get_version_num()) {
+                    return Err(Invalid::new($wrong_version));
                 }
                 Ok(Self(uuid))
             }
@@ -82,8 +85,11 @@ macro_rules! uuid_v7_id {
 }
 
 uuid_v7_id!(
-    /// Identifies a user: a UUID v7, serialised as its lowercase hyphenated string.
-    UserId
+    /// Identifies a user: a UUID v7 when this service creates the record, or the UUID v4 that
+    /// an Amazon Cognito user pool gave as the token's `sub` when a customer creates their own
+    /// record (so that the record's id is the caller's identity). Serialised as its lowercase
+    /// hyphenated string.
+    UserId, accepts [4, 7], "must be a version 4 or 7 UUID"
 );
 uuid_v7_id!(
     /// Identifies an order: a UUID v7, serialised as its lowercase hyphenated string.
@@ -431,6 +437,18 @@ mod tests {
             Err(Invalid("must be a UUID".into()))
         );
         assert!(UserId::parse("").is_err());
+    }
+
+    #[test]
+    fn a_user_id_is_a_uuid_v7_of_ours_or_a_cognito_v4_sub() {
+        let v4 = Uuid::new_v4().to_string();
+        let v1 = "c232ab00-9414-11ec-b3c8-9f6bdeced846";
+
+        assert_eq!(UserId::parse(&v4).unwrap().to_string(), v4);
+        assert_eq!(
+            UserId::parse(v1),
+            Err(Invalid("must be a version 4 or 7 UUID".into()))
+        );
     }
 
     #[test]

@@ -59,15 +59,33 @@ impl PageLimit {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         raw.trim()
             .parse::<u16>()
-            .ok()
-            .filter(|n| (1..=Self::MAX).contains(n))
-            .map(Self)
-            .ok_or_else(|| Invalid("must be an integer between 1 and 100".to_owned()))
+            .map_err(|_| Self::out_of_range())
+            .and_then(Self::try_from)
+    }
+
+    /// The message for anything that is not a limit.
+    fn out_of_range() -> Invalid {
+        Invalid("must be an integer between 1 and 100".to_owned())
     }
 
     /// The limit.
     pub fn get(self) -> u16 {
         self.0
+    }
+}
+
+/// A limit from an already typed number (e.g. a query parameter deserialised as `u16`).
+impl TryFrom<u16> for PageLimit {
+    type Error = Invalid;
+
+    /// # Errors
+    /// [`Invalid`] (the same message as [`PageLimit::parse`]) when `n` is not in 1..=100.
+    fn try_from(n: u16) -> Result<Self, Invalid> {
+        if (1..=Self::MAX).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(Self::out_of_range())
+        }
     }
 }
 
@@ -92,6 +110,12 @@ struct CursorKey {
 }
 
 impl Cursor {
+    /// Longest cursor a client may send back, in bytes; a longer one was not issued by us and
+    /// is refused before it is decoded. The longest issued is a users cursor that ends on an
+    /// `EMAIL#<address>` guard key: the base64 of `{"id":"EMAIL#<254-byte address>"}`, about
+    /// 360 characters.
+    pub const MAX_LEN: usize = 512;
+
     /// A cursor for the page that starts after `id`.
     pub fn after(id: impl fmt::Display) -> Self {
         let json = serde_json::json!({ "id": id.to_string() }).to_string();
@@ -166,6 +190,18 @@ mod tests {
         assert_eq!(PageLimit::default().get(), 20);
         for raw in ["0", "101", "-1", "ten", ""] {
             assert!(PageLimit::parse(raw).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_page_limit_from_a_number_is_between_1_and_100_with_the_parse_message() {
+        assert_eq!(PageLimit::try_from(1).unwrap().get(), 1);
+        assert_eq!(PageLimit::try_from(100).unwrap().get(), 100);
+        for n in [0, 101, u16::MAX] {
+            let error = PageLimit::try_from(n).unwrap_err();
+
+            assert_eq!(error, PageLimit::parse(&n.to_string()).unwrap_err(), "{n}");
+            assert_eq!(error.0, "must be an integer between 1 and 100", "{n}");
         }
     }
 }

@@ -14,10 +14,12 @@ use crate::events::Envelope;
 /// the same key and body.
 ///
 /// Item in the idempotency table: `{"id":"create-order#<key>","request":<body JSON text>,
-/// "status":201,"response":<body JSON text>,"location":"/orders/<id>","expires_at":<epoch s>}`.
+/// "status":201,"response":<body JSON text>,"location":"/orders/<id>","expires_at":<epoch s>}`,
+/// where `<key>` is the scoped key `<sub>:<Idempotency-Key>` ([`scoped_idempotency_key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotentResponse {
-    /// The key as sent by the client.
+    /// The key scoped to the caller, `<sub>:<Idempotency-Key>`, as made by
+    /// [`scoped_idempotency_key`] (not the header value alone).
     pub key: String,
     /// The request body, as JSON text, compared (as parsed JSON) with a retry's body.
     pub request: String,
@@ -36,6 +38,13 @@ impl IdempotentResponse {
         let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
         matches!((parse(&self.request), parse(body)), (Some(a), Some(b)) if a == b)
     }
+}
+
+/// The key a response is stored and looked up under: `<subject>:<key>`, the caller's token
+/// `sub` and the `Idempotency-Key` header value as sent. The key is scoped to the caller so
+/// that one caller can never replay another's stored response, even with the same header value.
+pub fn scoped_idempotency_key(subject: &str, key: &str) -> String {
+    format!("{subject}:{key}")
 }
 
 /// What [`OrderPlacer::place`] did.
@@ -169,4 +178,18 @@ pub trait OrderSettlement: Send + Sync {
         id: &OrderId,
         to: OrderStatus,
     ) -> Result<Settled, Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idempotency_key_is_scoped_to_the_caller() {
+        let alice = scoped_idempotency_key("alice", "retry-1");
+        let bob = scoped_idempotency_key("bob", "retry-1");
+
+        assert_eq!(alice, "alice:retry-1");
+        assert_ne!(alice, bob);
+    }
 }

@@ -1,0 +1,162 @@
+//! API Gateway route throttling: one token bucket per route, sized by the template's
+//! `DefaultRouteSettings` and `RouteSettings` (`ThrottlingRateLimit` requests per second,
+//! `ThrottlingBurstLimit` at once). A request that finds the bucket empty is answered
+//! 429 `{"message":"Too Many Requests"}` before the authorizer or the function runs.
+//! See <https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html>.
+//!
+//! The buckets are [`governor`]'s GCRA limiters, which behave as a token bucket refilled
+//! continuously. The account-level quota AWS adds on top (10,000 requests per second) is not
+//! emulated.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::template::Throttle;
+
+/// What a route's throttling allows.
+#[derive(Debug, Clone)]
+enum Bucket {
+    /// No limit set.
+    Unlimited,
+    /// A limit of 0: every request is throttled (API Gateway's way to switch a route off).
+    Closed,
+    /// A token bucket.
+    Limited(Arc<DefaultDirectRateLimiter>),
+}
+
+/// The token buckets of every route, by route key (`GET /health`).
+#[derive(Debug, Clone, Default)]
+pub struct Throttles {
+    buckets: BTreeMap<String, Bucket>,
+}
+
+impl Throttles {
+    /// No route is throttled.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Sets the bucket of route `route_key` from its throttle settings.
+    pub fn insert(&mut self, route_key: &str, throttle: Throttle) {
+        self.buckets.insert(route_key.to_owned(), bucket(throttle));
+    }
+
+    /// Takes one request's token from `route_key`'s bucket: `false` when the request must be
+    /// answered 429.
+    pub fn admit(&self, route_key: &str) -> bool {
+        match self.buckets.get(route_key) {
+            None | Some(Bucket::Unlimited) => true,
+            Some(Bucket::Closed) => false,
+            Some(Bucket::Limited(limiter)) => limiter.check().is_ok(),
+        }
+    }
+}
+
+/// The bucket for `throttle`: refilled at `rate_per_sec`, holding `burst` (a missing rate is
+/// `burst` per second, a missing burst is one second's worth of the rate, at least 1).
+fn bucket(throttle: Throttle) -> Bucket {
+    let (rate, burst) = match (throttle.rate_per_sec, throttle.burst) {
+        (None, None) => return Bucket::Unlimited,
+        (Some(rate), burst) => (rate, burst.unwrap_or_else(|| one_second_of(rate))),
+        (None, Some(burst)) => (f64::from(burst), burst),
+    };
+    let Some(burst) = NonZeroU32::new(burst) else {
+        return Bucket::Closed;
+    };
+    if !(rate.is_finite() && rate > 0.0) {
+        return Bucket::Closed;
+    }
+    // One token every 1/rate seconds; at least 1 ns so huge rates stay representable.
+    let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
+    match Quota::with_period(period) {
+        Some(quota) => Bucket::Limited(Arc::new(RateLimiter::direct(quota.allow_burst(burst)))),
+        None => Bucket::Unlimited,
+    }
+}
+
+/// `rate` rounded up to a whole number of requests, at least 1.
+fn one_second_of(rate: f64) -> u32 {
+    let ceil = rate.ceil();
+    if ceil >= f64::from(u32::MAX) {
+        u32::MAX
+    } else if ceil >= 1.0 {
+        // In range and whole: the cast is exact.
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked above"
+        )]
+        let n = ceil as u32;
+        n
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttles(rate: Option<f64>, burst: Option<u32>) -> Throttles {
+        let mut t = Throttles::none();
+        t.insert(
+            "GET /health",
+            Throttle {
+                rate_per_sec: rate,
+                burst,
+            },
+        );
+        t
+    }
+
+    fn admitted(t: &Throttles, n: usize) -> usize {
+        (0..n).filter(|_| t.admit("GET /health")).count()
+    }
+
+    #[test]
+    fn a_burst_above_the_limit_is_cut_at_the_burst_size() {
+        // 1 request per hour: no refill during the test.
+        let t = throttles(Some(1.0 / 3600.0), Some(10));
+
+        assert_eq!(admitted(&t, 50), 10);
+    }
+
+    #[test]
+    fn the_bucket_refills_at_the_rate() {
+        let t = throttles(Some(1000.0), Some(1));
+        assert!(t.admit("GET /health"));
+        assert!(!t.admit("GET /health"));
+
+        std::thread::sleep(Duration::from_millis(5));
+
+        assert!(t.admit("GET /health"));
+    }
+
+    #[test]
+    fn a_zero_limit_closes_the_route_and_no_settings_leave_it_open() {
+        assert_eq!(admitted(&throttles(Some(0.0), Some(5)), 3), 0);
+        assert_eq!(admitted(&throttles(Some(5.0), Some(0)), 3), 0);
+        assert_eq!(admitted(&throttles(None, None), 1000), 1000);
+        assert!(Throttles::none().admit("GET /anything"));
+    }
+
+    #[test]
+    fn routes_have_buckets_of_their_own() {
+        let mut t = throttles(Some(1.0 / 3600.0), Some(1));
+        t.insert(
+            "GET /other",
+            Throttle {
+                rate_per_sec: Some(1.0 / 3600.0),
+                burst: Some(1),
+            },
+        );
+
+        assert!(t.admit("GET /health"));
+        assert!(!t.admit("GET /health"));
+        assert!(t.admit("GET /other"));
+    }
+}

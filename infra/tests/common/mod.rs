@@ -1,0 +1,3 @@
+//! Helpers shared by the devstack integration tests.
+
+pub mod hostile;

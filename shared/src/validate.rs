@@ -1,0 +1,184 @@
+//! garde rules and serde helpers shared by the request types (bodies and query strings) of the
+//! HTTP functions.
+//!
+//! The request types check shapes and bounds with garde; the domain parse still runs after.
+//! These helpers make the two agree: [`parses`] runs the domain parser as a garde rule, and the
+//! `trimmed*` helpers trim a value while it is deserialised, as the domain does, so that the
+//! rules measure what will be stored or looked up.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::Invalid;
+
+/// garde rule: `value` parses as the domain type `T` (e.g. `UserId`, `OrderStatus`); otherwise
+/// the error carries the domain's message ([`Invalid`]'s text).
+///
+/// On a `String` field: `#[garde(custom(shared::validate::parses::<OrderStatus>))]`; on an
+/// `Option<String>` field wrap it in `inner` so that it runs on the value when there is one:
+/// `#[garde(inner(custom(shared::validate::parses::<UserId>)))]`.
+///
+/// # Errors
+/// A [`garde::Error`] with the domain's message when `value` does not parse.
+pub fn parses<T>(value: &str, _context: &()) -> garde::Result
+where
+    T: FromStr<Err = Invalid>,
+{
+    T::from_str(value)
+        .map(|_| ())
+        .map_err(|e| garde::Error::new(e.0))
+}
+
+/// serde `deserialize_with` for a `String`: the string without surrounding whitespace.
+///
+/// Use: `#[serde(deserialize_with = "shared::validate::trimmed")]` (add `default` for an
+/// optional field that is an empty string when absent).
+///
+/// # Errors
+/// The deserializer's error when the value is not a string.
+pub fn trimmed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    String::deserialize(deserializer).map(|s| s.trim().to_owned())
+}
+
+/// serde `deserialize_with` for an `Option<String>`: the string without surrounding whitespace,
+/// kept even when nothing is left (`" "` becomes `Some("")`, so that the rules can report an
+/// empty value). Absent stays `None`.
+///
+/// Use: `#[serde(default, deserialize_with = "shared::validate::trimmed_opt")]` (`default`, so
+/// that a missing field is `None`).
+///
+/// # Errors
+/// The deserializer's error when the value is neither a string nor null.
+pub fn trimmed_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(|s| s.map(|s| s.trim().to_owned()))
+}
+
+/// serde `deserialize_with` for an `Option<String>`: the string without surrounding whitespace,
+/// or `None` when nothing is left, so that an empty (or blank) parameter counts as absent.
+///
+/// Use: `#[serde(default, deserialize_with = "shared::validate::trimmed_non_empty")]`.
+///
+/// # Errors
+/// The deserializer's error when the value is neither a string nor null.
+pub fn trimmed_non_empty<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    trimmed_opt(deserializer).map(|s| s.filter(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::{OrderStatus, UserId};
+
+    #[derive(Debug, Deserialize, garde::Validate)]
+    struct Request {
+        #[garde(custom(parses::<OrderStatus>))]
+        status: String,
+        #[serde(default)]
+        #[garde(inner(custom(parses::<UserId>)))]
+        customer_id: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Trimmed {
+        #[serde(default, deserialize_with = "trimmed")]
+        name: String,
+        #[serde(default, deserialize_with = "trimmed_opt")]
+        email: Option<String>,
+        #[serde(default, deserialize_with = "trimmed_non_empty")]
+        category: Option<String>,
+    }
+
+    fn trimmed_from(value: serde_json::Value) -> Trimmed {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn parses_accepts_a_value_the_domain_parses() {
+        let id = UserId::new().to_string();
+
+        assert!(parses::<OrderStatus>("SHIPPED", &()).is_ok());
+        assert!(parses::<UserId>(&id, &()).is_ok());
+    }
+
+    #[test]
+    fn parses_reports_the_domain_message_for_a_value_it_refuses() {
+        let expected = "x".parse::<OrderStatus>().unwrap_err().0;
+
+        let error = parses::<OrderStatus>("x", &()).unwrap_err();
+
+        assert_eq!(error.message(), expected);
+    }
+
+    #[test]
+    fn parses_as_a_garde_rule_names_each_bad_field_and_skips_an_absent_option() {
+        let bad: Request =
+            serde_json::from_value(json!({"status": "x", "customer_id": "y"})).unwrap();
+        let absent: Request = serde_json::from_value(json!({"status": "PENDING"})).unwrap();
+
+        let report = garde::Validate::validate(&bad).unwrap_err();
+        let mut fields: Vec<String> = report.iter().map(|(path, _)| path.to_string()).collect();
+        fields.sort();
+
+        assert_eq!(fields, ["customer_id", "status"]);
+        assert!(garde::Validate::validate(&absent).is_ok());
+    }
+
+    #[test]
+    fn trimmed_removes_surrounding_whitespace_only() {
+        let value = trimmed_from(json!({"name": "  Ada  Lovelace \n"}));
+
+        assert_eq!(value.name, "Ada  Lovelace");
+    }
+
+    #[test]
+    fn trimmed_opt_keeps_a_blank_value_as_an_empty_string() {
+        assert_eq!(
+            trimmed_from(json!({"email": " a@b.example "}))
+                .email
+                .as_deref(),
+            Some("a@b.example")
+        );
+        assert_eq!(
+            trimmed_from(json!({"email": "  "})).email.as_deref(),
+            Some("")
+        );
+        assert_eq!(trimmed_from(json!({"email": null})).email, None);
+        assert_eq!(trimmed_from(json!({})).email, None);
+    }
+
+    #[test]
+    fn trimmed_non_empty_treats_a_blank_value_as_absent() {
+        assert_eq!(
+            trimmed_from(json!({"category": " books "}))
+                .category
+                .as_deref(),
+            Some("books")
+        );
+        for value in [
+            json!({"category": ""}),
+            json!({"category": " \t"}),
+            json!({}),
+        ] {
+            assert_eq!(trimmed_from(value.clone()).category, None, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_trimming_helpers_refuse_a_value_that_is_not_a_string() {
+        for value in [
+            json!({"name": 1}),
+            json!({"email": 1}),
+            json!({"category": []}),
+        ] {
+            assert!(
+                serde_json::from_value::<Trimmed>(value.clone()).is_err(),
+                "{value}"
+            );
+        }
+    }
+}
