@@ -138,6 +138,17 @@ impl Denied {
             _ => "Unauthorized",
         }
     }
+
+    /// The `WWW-Authenticate` challenge of the answer (RFC 6750 §3): no error code when the
+    /// request had no credentials, `invalid_token` for a bad one, `insufficient_scope` for a
+    /// missing scope. The reason itself stays in the log.
+    pub fn challenge(&self) -> &'static str {
+        match self {
+            Self::MissingToken | Self::NotBearer => "Bearer",
+            Self::MissingScope => r#"Bearer error="insufficient_scope""#,
+            _ => r#"Bearer error="invalid_token""#,
+        }
+    }
 }
 
 impl fmt::Display for Denied {

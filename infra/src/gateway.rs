@@ -356,21 +356,34 @@ async fn handle(
                         parts.headers.get(http::header::AUTHORIZATION),
                         &route.scopes,
                     )
-                    .map_err(|denied| (denied.status(), denied.message(), denied.to_string())),
+                    .map_err(|denied| {
+                        (
+                            denied.status(),
+                            denied.message(),
+                            denied.challenge(),
+                            denied.to_string(),
+                        )
+                    }),
                 None => Err((
                     StatusCode::UNAUTHORIZED,
                     "Unauthorized",
+                    "Bearer",
                     format!("authorizer {name} is not configured"),
                 )),
             };
             match outcome {
                 Ok(authorized) => Some(authorized),
-                Err((status, text, reason)) => {
+                Err((status, text, challenge, reason)) => {
                     tracing::info!(
                         %method, %path, route = %route.route_key, authorizer = %name, %reason,
                         status = status.as_u16(), "not authorized: function not invoked"
                     );
-                    return message(status, text, &request_id);
+                    let mut answer = message(status, text, &request_id);
+                    answer.headers_mut().insert(
+                        http::header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static(challenge),
+                    );
+                    return answer;
                 }
             }
         }

@@ -67,7 +67,8 @@ fn function(binary: &str, method: &str, path: &str) -> Function {
     }
 }
 
-async fn start() -> (String, Seen) {
+/// The stand-in Lambda Invoke API: its address and what it was sent.
+async fn start_lambda() -> (std::net::SocketAddr, Seen) {
     let seen = Seen::default();
     let lambda = axum::Router::new()
         .route(
@@ -78,6 +79,11 @@ async fn start() -> (String, Seen) {
     let lambda_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let lambda_addr = lambda_listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(lambda_listener, lambda).await });
+    (lambda_addr, seen)
+}
+
+async fn start() -> (String, Seen) {
+    let (lambda_addr, seen) = start_lambda().await;
 
     let gateway = Arc::new(Gateway::new(
         Routes::from_functions(&[
@@ -169,16 +175,7 @@ fn guarded(binary: &str, method: &str, path: &str, auth: RouteAuth, scopes: &[&s
 /// `https`: served over TLS, and the certificate (PEM) to trust is returned.
 async fn start_guarded(url_scheme: &str) -> (String, Seen, Option<Vec<u8>>) {
     let (idp, _) = idps();
-    let seen = Seen::default();
-    let lambda = axum::Router::new()
-        .route(
-            "/2015-03-31/functions/{name}/invocations",
-            axum::routing::post(invoke),
-        )
-        .with_state(seen.clone());
-    let lambda_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let lambda_addr = lambda_listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(lambda_listener, lambda).await });
+    let (lambda_addr, seen) = start_lambda().await;
 
     let api = HttpApi {
         logical_id: "Api".into(),
@@ -281,6 +278,11 @@ async fn every_hostile_token_is_401_and_nothing_is_invoked() {
         let resp = req.send().await.unwrap();
 
         assert_eq!(resp.status(), 401, "{case}");
+        let challenge = resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(challenge.starts_with("Bearer"), "{case}: {challenge}");
         assert_eq!(
             resp.text().await.unwrap(),
             r#"{"message":"Unauthorized"}"#,
@@ -343,6 +345,10 @@ async fn a_token_without_the_routes_scope_is_403_and_a_public_route_needs_no_tok
     let open = client.get(format!("{url}/open")).send().await.unwrap();
 
     assert_eq!(scoped.status(), 403);
+    assert_eq!(
+        scoped.headers()["www-authenticate"],
+        r#"Bearer error="insufficient_scope""#
+    );
     assert_eq!(scoped.text().await.unwrap(), r#"{"message":"Forbidden"}"#);
     assert_eq!(open.status(), 201);
     let seen = seen.lock().unwrap();

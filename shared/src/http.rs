@@ -52,9 +52,10 @@ where
 /// `value` if it passes its [`garde`] rules.
 ///
 /// # Errors
-/// [`Error::Validation`] with one entry per failed rule, named by path.
+/// [`Error::Validation`] with one entry per failed rule, named by path, in the domain's words
+/// ([`ApiMessages`](crate::validate::ApiMessages)).
 pub fn validated<T: garde::Validate<Context = ()>>(value: T) -> Result<T, Error> {
-    match value.validate() {
+    match garde::i18n::with_i18n(crate::validate::ApiMessages, || value.validate()) {
         Ok(()) => Ok(value),
         Err(report) => Err(Error::validation(
             report
@@ -498,8 +499,13 @@ mod tests {
             other => panic!("expected a validation error, got {other:?}"),
         };
 
-        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(names, ["items[1].quantity", "name"]);
+        assert_eq!(
+            fields,
+            [
+                FieldError::new("items[1].quantity", "must be at most 10"),
+                FieldError::new("name", "must be at most 5 long"),
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Test support for handler tests: API Gateway HTTP API (payload v2.0) requests built from the
 //! real sample event in `events/apigw-http-v2-sample.json`, changed only where a test says so.
 
+use std::fmt::Display;
+
 use lambda_http::Request;
 use serde_json::{Value, json};
 
@@ -142,6 +144,44 @@ pub fn status_and_json(response: &lambda_http::Response<lambda_http::Body>) -> (
     (response.status().as_u16(), json)
 }
 
+/// The `(field, message)` pairs of a `VALIDATION_ERROR` body's `error.details`, in order and
+/// borrowed from `body`, to compare with a list such as `[("email", "is required")]`.
+///
+/// # Panics
+/// When `body` has no `error.details` array, or when a detail is not exactly
+/// `{"field": <string>, "message": <string>}` (so that comparing the pairs says as much as
+/// comparing the JSON).
+pub fn error_details(body: &Value) -> Vec<(&str, &str)> {
+    let Some(details) = body["error"]["details"].as_array() else {
+        panic!("no error.details array in {body}");
+    };
+    details
+        .iter()
+        .map(|detail| {
+            let pair = detail
+                .as_object()
+                .filter(|d| d.len() == 2)
+                .and_then(|d| Some((d.get("field")?.as_str()?, d.get("message")?.as_str()?)));
+            match pair {
+                Some(pair) => pair,
+                None => panic!("not a {{\"field\", \"message\"}} detail: {detail}"),
+            }
+        })
+        .collect()
+}
+
+/// What a handler answers for `resource` `id` that does not exist, and for one the caller may
+/// not see (the two look alike on purpose): status `404` and
+/// `{"error": {"code": "NOT_FOUND", "message": "<resource> <id> not found"}}`, to compare with
+/// a test's `(status, body)`.
+pub fn not_found(resource: &str, id: impl Display) -> (u16, Value) {
+    let message = format!("{resource} {id} not found");
+    (
+        404,
+        json!({"error": {"code": "NOT_FOUND", "message": message}}),
+    )
+}
+
 /// An SQS event from the real sample in `events/sqs-receive-message.json`, one record per
 /// `(message_id, body)`.
 ///
@@ -174,4 +214,47 @@ pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) ->
         .iter()
         .map(|f| f.item_identifier.as_str())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_details_are_the_field_and_message_pairs_in_order() {
+        let body = json!({"error": {"code": "VALIDATION_ERROR", "message": "two fields", "details": [
+            {"field": "email", "message": "is required"},
+            {"field": "name", "message": "must not be empty"}
+        ]}});
+
+        let details = error_details(&body);
+
+        assert_eq!(
+            details,
+            [("email", "is required"), ("name", "must not be empty")]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not a {\"field\", \"message\"} detail")]
+    fn a_detail_with_more_than_a_field_and_a_message_is_refused() {
+        let body = json!({"error": {"details": [
+            {"field": "email", "message": "is required", "hint": "add one"}
+        ]}});
+
+        error_details(&body);
+    }
+
+    #[test]
+    #[should_panic(expected = "no error.details array")]
+    fn a_body_without_details_is_refused() {
+        error_details(&json!({"error": {"code": "NOT_FOUND", "message": "gone"}}));
+    }
+
+    #[test]
+    fn not_found_is_the_404_body_naming_the_resource_and_id() {
+        let expected = json!({"error": {"code": "NOT_FOUND", "message": "order 42 not found"}});
+
+        assert_eq!(not_found("order", 42), (404, expected));
+    }
 }

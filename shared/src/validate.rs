@@ -6,11 +6,97 @@
 //! `trimmed*` helpers trim a value while it is deserialised, as the domain does, so that the
 //! rules measure what will be stored or looked up.
 
+use std::borrow::Cow;
+use std::fmt::Display;
 use std::str::FromStr;
 
+use garde::i18n::{
+    DefaultI18n, I18n, InvalidCreditCard, InvalidEmail, InvalidPhoneNumber, InvalidUrl, IpKind,
+};
 use serde::{Deserialize, Deserializer};
 
 use crate::domain::Invalid;
+
+/// garde's messages in the domain's words, so that a rule checked by garde and the same rule
+/// checked by a domain type read alike: `must not be empty`, `must be at most 100 long`,
+/// `must be at least 1`, `must be a valid email address`, `is required`. Rules this API does
+/// not use keep garde's English.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiMessages;
+
+impl I18n for ApiMessages {
+    fn length_lower_than(&self, min: usize) -> Cow<'static, str> {
+        if min == 1 {
+            Cow::Borrowed("must not be empty")
+        } else {
+            format!("must be at least {min} long").into()
+        }
+    }
+
+    fn length_greater_than(&self, max: usize) -> Cow<'static, str> {
+        format!("must be at most {max} long").into()
+    }
+
+    fn range_lower_than(&self, min: &dyn Display) -> Cow<'static, str> {
+        format!("must be at least {min}").into()
+    }
+
+    fn range_greater_than(&self, max: &dyn Display) -> Cow<'static, str> {
+        format!("must be at most {max}").into()
+    }
+
+    fn email_invalid(&self, _reason: InvalidEmail) -> Cow<'static, str> {
+        Cow::Borrowed("must be a valid email address")
+    }
+
+    fn required_not_set(&self) -> Cow<'static, str> {
+        Cow::Borrowed("is required")
+    }
+
+    fn credit_card_invalid(&self, reason: InvalidCreditCard) -> Cow<'static, str> {
+        DefaultI18n.credit_card_invalid(reason)
+    }
+
+    fn pattern_no_match(&self, pattern: &dyn Display) -> Cow<'static, str> {
+        DefaultI18n.pattern_no_match(pattern)
+    }
+
+    fn contains_missing(&self, pattern: &dyn Display) -> Cow<'static, str> {
+        DefaultI18n.contains_missing(pattern)
+    }
+
+    fn url_invalid(&self, reason: InvalidUrl) -> Cow<'static, str> {
+        DefaultI18n.url_invalid(reason)
+    }
+
+    fn prefix_missing(&self, pattern: &dyn Display) -> Cow<'static, str> {
+        DefaultI18n.prefix_missing(pattern)
+    }
+
+    fn suffix_missing(&self, pattern: &dyn Display) -> Cow<'static, str> {
+        DefaultI18n.suffix_missing(pattern)
+    }
+
+    fn phone_number_invalid(&self, reason: InvalidPhoneNumber) -> Cow<'static, str> {
+        DefaultI18n.phone_number_invalid(reason)
+    }
+
+    fn ip_invalid(&self, kind: IpKind) -> Cow<'static, str> {
+        DefaultI18n.ip_invalid(kind)
+    }
+
+    fn matches_field_mismatch(&self, field: &dyn Display) -> Cow<'static, str> {
+        DefaultI18n.matches_field_mismatch(field)
+    }
+
+    fn ascii_invalid(&self) -> Cow<'static, str> {
+        DefaultI18n.ascii_invalid()
+    }
+
+    fn alphanumeric_invalid(&self) -> Cow<'static, str> {
+        DefaultI18n.alphanumeric_invalid()
+    }
+}
 
 /// garde rule: `value` parses as the domain type `T` (e.g. `UserId`, `OrderStatus`); otherwise
 /// the error carries the domain's message ([`Invalid`]'s text).

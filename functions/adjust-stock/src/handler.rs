@@ -159,8 +159,8 @@ mod tests {
 
         for (delta, message) in [
             ("0", "must not be zero"),
-            ("1000001", "greater than 1000000"),
-            ("-1000001", "lower than -1000000"),
+            ("1000001", "must be at most 1000000"),
+            ("-1000001", "must be at least -1000000"),
         ] {
             let (status, body) = send(&products, &format!(r#"{{"delta":{delta}}}"#)).await;
 

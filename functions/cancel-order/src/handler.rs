@@ -48,11 +48,11 @@ async fn cancel<S: OrderReader + OrderTransitions>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
+    use serde_json::Value;
     use shared::domain::{Order, OrderItem, UserId, now};
     use shared::events::OrderCancelled;
     use shared::memory::InMemoryOrders;
-    use shared::testing::{ApiRequest, status_and_json};
+    use shared::testing::{ApiRequest, not_found, status_and_json};
 
     fn pending_order() -> Order {
         let item = OrderItem::parse("items[0]", "SKU-1", 1, 500).unwrap();
@@ -103,18 +103,11 @@ mod tests {
         let stranger = UserId::new();
         let unknown = OrderId::new();
 
-        let (theirs, theirs_body) = send(&orders, delete(order.id()).as_customer(stranger)).await;
-        let (missing, missing_body) = send(&orders, delete(unknown).as_customer(stranger)).await;
+        let theirs = send(&orders, delete(order.id()).as_customer(stranger)).await;
+        let missing = send(&orders, delete(unknown).as_customer(stranger)).await;
 
-        assert_eq!((theirs, missing), (404, 404));
-        assert_eq!(
-            theirs_body,
-            json!({"error": {"code": "NOT_FOUND", "message": format!("order {} not found", order.id())}})
-        );
-        assert_eq!(
-            missing_body,
-            json!({"error": {"code": "NOT_FOUND", "message": format!("order {unknown} not found")}})
-        );
+        assert_eq!(theirs, not_found("order", order.id()));
+        assert_eq!(missing, not_found("order", unknown));
         assert_eq!(orders.find(&order.id()).unwrap(), order);
         assert!(orders.outbox().is_empty());
     }

@@ -576,10 +576,10 @@ mod tests {
         details.sort();
         let expected = [
             ("customer_id", "must be a UUID"),
-            ("items[0].product_id", "length is lower than 1"),
-            ("items[1].quantity", "lower than 1"),
-            ("items[2].product_id", "length is greater than 64"),
-            ("items[2].quantity", "greater than 1000"),
+            ("items[0].product_id", "must not be empty"),
+            ("items[1].quantity", "must be at least 1"),
+            ("items[2].product_id", "must be at most 64 long"),
+            ("items[2].quantity", "must be at most 1000"),
         ]
         .map(|(field, message)| (json!(field).to_string(), json!(message).to_string()));
         assert_eq!(details, expected);

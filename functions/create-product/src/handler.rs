@@ -192,11 +192,11 @@ mod tests {
         assert_eq!(
             body["error"]["details"],
             json!([
-                {"field": "category", "message": "length is greater than 50"},
-                {"field": "description", "message": "length is greater than 2000"},
-                {"field": "name", "message": "length is lower than 1"},
-                {"field": "price_cents", "message": "lower than 0"},
-                {"field": "stock", "message": "greater than 1000000"}
+                {"field": "category", "message": "must be at most 50 long"},
+                {"field": "description", "message": "must be at most 2000 long"},
+                {"field": "name", "message": "must not be empty"},
+                {"field": "price_cents", "message": "must be at least 0"},
+                {"field": "stock", "message": "must be at most 1000000"}
             ])
         );
         assert!(products.all().is_empty());

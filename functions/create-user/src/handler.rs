@@ -69,7 +69,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
     use shared::memory::InMemoryUsers;
-    use shared::testing::{ApiRequest, status_and_json};
+    use shared::testing::{ApiRequest, error_details, status_and_json};
     use uuid::Uuid;
 
     const ADA: &str = r#"{"name":"Ada","email":"ada@example.com"}"#;
@@ -93,12 +93,11 @@ mod tests {
         UserId::parse(&Uuid::new_v4().to_string()).unwrap()
     }
 
+    /// The fields a validation error names, in order.
     fn fields(body: &Value) -> Vec<&str> {
-        body["error"]["details"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["field"].as_str().unwrap())
+        error_details(body)
+            .into_iter()
+            .map(|(field, _)| field)
             .collect()
     }
 
@@ -180,72 +179,66 @@ mod tests {
         let (status, body, _) = send(&users, post().as_customer(me).body(&body)).await;
 
         assert_eq!(status, 400);
-        assert_eq!(
-            body["error"]["details"],
-            json!([{"field": "id", "message": "is not allowed"}])
-        );
+        assert_eq!(error_details(&body), [("id", "is not allowed")]);
         assert!(users.all().is_empty());
     }
 
     #[tokio::test]
-    async fn a_request_without_a_token_is_401_before_the_body_is_read() {
+    async fn a_caller_who_may_not_create_users_is_refused_and_nothing_is_stored() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send(&users, post().raw_body("{not json")).await;
+        for (case, req, expected_status, code) in [
+            (
+                "no token, refused before the body is read",
+                post().raw_body("{not json"),
+                401,
+                "UNAUTHORIZED",
+            ),
+            (
+                "a caller without a role",
+                post()
+                    .principal(&cognito_sub().to_string(), &["guests"])
+                    .raw_body(ADA),
+                403,
+                "FORBIDDEN",
+            ),
+            (
+                "a customer whose subject is not a user id",
+                post()
+                    .principal("machine-client", &["customer"])
+                    .raw_body(ADA),
+                403,
+                "FORBIDDEN",
+            ),
+        ] {
+            let (status, body, _) = send(&users, req).await;
 
-        assert_eq!(status, 401);
-        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
-        assert!(users.all().is_empty());
+            assert_eq!(status, expected_status, "{case}: {body}");
+            assert_eq!(body["error"]["code"], code, "{case}");
+            assert!(users.all().is_empty(), "{case}");
+        }
     }
 
     #[tokio::test]
-    async fn a_caller_without_a_role_is_forbidden() {
-        let users = InMemoryUsers::new();
-        let req = post()
-            .principal(&cognito_sub().to_string(), &["guests"])
-            .raw_body(ADA);
-
-        let (status, body, _) = send(&users, req).await;
-
-        assert_eq!(status, 403);
-        assert_eq!(body["error"]["code"], "FORBIDDEN");
-        assert!(users.all().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_customer_whose_subject_is_not_a_user_id_is_forbidden() {
-        let users = InMemoryUsers::new();
-        let req = post()
-            .principal("machine-client", &["customer"])
-            .raw_body(ADA);
-
-        let (status, body, _) = send(&users, req).await;
-
-        assert_eq!(status, 403);
-        assert_eq!(body["error"]["code"], "FORBIDDEN");
-        assert!(users.all().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_body_that_is_not_json_is_a_validation_error_on_body() {
+    async fn a_body_that_cannot_be_read_is_a_validation_error_naming_where() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) = send_as_admin(&users, "{\"name\": ").await;
+        for (case, body, field) in [
+            ("a body that is not JSON", "{\"name\": ", "body"),
+            ("a missing body", "", "body"),
+            (
+                "a field of the wrong type",
+                r#"{"name":42,"email":"ada@example.com"}"#,
+                "name",
+            ),
+        ] {
+            let (status, body, _) = send_as_admin(&users, body).await;
 
-        assert_eq!(status, 400);
-        assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
-        assert_eq!(body["error"]["details"][0]["field"], "body");
-        assert!(users.all().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_missing_body_is_a_validation_error_on_body() {
-        let users = InMemoryUsers::new();
-
-        let (status, body, _) = send_as_admin(&users, "").await;
-
-        assert_eq!(status, 400);
-        assert_eq!(body["error"]["details"][0]["field"], "body");
+            assert_eq!(status, 400, "{case}: {body}");
+            assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{case}");
+            assert_eq!(fields(&body), [field], "{case}");
+            assert!(users.all().is_empty(), "{case}");
+        }
     }
 
     #[tokio::test]
@@ -283,59 +276,51 @@ mod tests {
 
             assert_eq!(status, 400, "{field}");
             assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{field}");
-            assert_eq!(
-                body["error"]["details"],
-                json!([{"field": field, "message": "is not allowed"}])
-            );
+            assert_eq!(error_details(&body), [(field, "is not allowed")], "{field}");
         }
         assert!(users.all().is_empty());
     }
 
     #[tokio::test]
-    async fn a_field_of_the_wrong_type_is_named() {
+    async fn a_body_breaking_a_rule_is_refused_naming_each_field_and_nothing_is_stored() {
         let users = InMemoryUsers::new();
 
-        let (status, body, _) =
-            send_as_admin(&users, r#"{"name":42,"email":"ada@example.com"}"#).await;
+        for (case, body, expected) in [
+            (
+                "an invalid email and an empty name are both reported",
+                json!({"name": "  ", "email": "not-an-email"}),
+                vec![
+                    ("email", "must be a valid email address"),
+                    ("name", "must not be empty"),
+                ],
+            ),
+            (
+                "a name and an email over the domain bounds",
+                json!({
+                    "name": "é".repeat(UserName::MAX_CHARS + 1),
+                    "email": format!("a@{}.com", "b".repeat(Email::MAX_LEN)),
+                }),
+                vec![
+                    ("email", "must be a valid email address"),
+                    ("email", "must be at most 254 long"),
+                    ("name", "must be at most 100 long"),
+                ],
+            ),
+            (
+                "the domain parse still refuses what the rules let through",
+                json!({"name": "Ada\u{7}", "email": "ada@localhost"}),
+                vec![
+                    ("name", "must not contain control characters"),
+                    ("email", "must be a valid email address"),
+                ],
+            ),
+        ] {
+            let (status, body, _) = send(&users, post().as_admin().body(&body)).await;
 
-        assert_eq!(status, 400);
-        assert_eq!(body["error"]["details"][0]["field"], "name");
-    }
-
-    #[tokio::test]
-    async fn an_invalid_email_and_an_empty_name_are_both_reported() {
-        let users = InMemoryUsers::new();
-
-        let (status, body, _) =
-            send_as_admin(&users, r#"{"name":"  ","email":"not-an-email"}"#).await;
-
-        assert_eq!(status, 400);
-        assert_eq!(
-            body["error"]["details"],
-            json!([
-                {"field": "email", "message": "not a valid email: value is missing `@`"},
-                {"field": "name", "message": "length is lower than 1"}
-            ])
-        );
-        assert!(users.all().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_name_or_email_over_the_domain_bounds_is_refused() {
-        let users = InMemoryUsers::new();
-        let body = json!({
-            "name": "é".repeat(UserName::MAX_CHARS + 1),
-            "email": format!("a@{}.com", "b".repeat(Email::MAX_LEN)),
-        });
-
-        let (status, body, _) = send(&users, post().as_admin().body(&body)).await;
-
-        assert_eq!(status, 400);
-        assert_eq!(fields(&body), ["email", "email", "name"]);
-        assert_eq!(
-            body["error"]["details"][2]["message"],
-            "length is greater than 100"
-        );
+            assert_eq!(status, 400, "{case}: {body}");
+            assert_eq!(error_details(&body), expected, "{case}");
+            assert!(users.all().is_empty(), "{case}");
+        }
     }
 
     #[tokio::test]
@@ -349,23 +334,6 @@ mod tests {
         let (status, body, _) = send(&users, post().as_admin().body(&body)).await;
 
         assert_eq!(status, 201, "{body}");
-    }
-
-    #[tokio::test]
-    async fn the_domain_parse_still_refuses_what_the_rules_let_through() {
-        let users = InMemoryUsers::new();
-
-        let (status, body, _) =
-            send_as_admin(&users, r#"{"name":"Ada\u0007","email":"ada@localhost"}"#).await;
-
-        assert_eq!(status, 400);
-        assert_eq!(
-            body["error"]["details"],
-            json!([
-                {"field": "name", "message": "must not contain control characters"},
-                {"field": "email", "message": "must be a valid email address"}
-            ])
-        );
     }
 
     #[tokio::test]

@@ -41,7 +41,7 @@ mod tests {
     use serde_json::{Value, json};
     use shared::domain::{Order, OrderItem, UserId, now};
     use shared::memory::InMemoryOrders;
-    use shared::testing::{ApiRequest, status_and_json};
+    use shared::testing::{ApiRequest, not_found, status_and_json};
 
     fn get(id: impl ToString) -> ApiRequest {
         ApiRequest::new("GET", "/orders/{id}").path("id", id)
@@ -95,18 +95,11 @@ mod tests {
         let stranger = UserId::new();
         let unknown = OrderId::new();
 
-        let (theirs, theirs_body) = send(&orders, get(order.id()).as_customer(stranger)).await;
-        let (missing, missing_body) = send(&orders, get(unknown).as_customer(stranger)).await;
+        let theirs = send(&orders, get(order.id()).as_customer(stranger)).await;
+        let missing = send(&orders, get(unknown).as_customer(stranger)).await;
 
-        assert_eq!((theirs, missing), (404, 404));
-        assert_eq!(
-            theirs_body,
-            json!({"error": {"code": "NOT_FOUND", "message": format!("order {} not found", order.id())}})
-        );
-        assert_eq!(
-            missing_body,
-            json!({"error": {"code": "NOT_FOUND", "message": format!("order {unknown} not found")}})
-        );
+        assert_eq!(theirs, not_found("order", order.id()));
+        assert_eq!(missing, not_found("order", unknown));
     }
 
     #[tokio::test]

@@ -278,9 +278,9 @@ mod tests {
         assert_eq!(
             details,
             [
-                ("cursor", "length is greater than 512"),
+                ("cursor", "must be at most 512 long"),
                 ("customer_id", "must be a UUID"),
-                ("limit", "lower than 1"),
+                ("limit", "must be at least 1"),
                 (
                     "status",
                     "must be one of PENDING, CONFIRMED, REJECTED, SHIPPED, DELIVERED, CANCELLED"
@@ -299,7 +299,7 @@ mod tests {
         assert_eq!((over, text), (400, 400));
         assert_eq!(
             over_body["error"]["details"],
-            json!([{"field": "limit", "message": "greater than 100"}])
+            json!([{"field": "limit", "message": "must be at most 100"}])
         );
         assert_eq!(text_body["error"]["details"][0]["field"], "limit");
     }

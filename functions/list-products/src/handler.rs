@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(
             body["error"]["details"],
-            json!([{"field": "category", "message": "length is greater than 50"}])
+            json!([{"field": "category", "message": "must be at most 50 long"}])
         );
     }
 
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(
             body["error"]["details"],
-            json!([{"field": "cursor", "message": "length is greater than 512"}])
+            json!([{"field": "cursor", "message": "must be at most 512 long"}])
         );
     }
 

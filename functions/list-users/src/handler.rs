@@ -219,8 +219,8 @@ mod tests {
         let users = InMemoryUsers::with(some_users(1));
 
         for (limit, message) in [
-            ("0", Some("lower than 1")),
-            ("101", Some("greater than 100")),
+            ("0", Some("must be at least 1")),
+            ("101", Some("must be at most 100")),
         ]
         .into_iter()
         .chain(["abc", "-3", ""].map(|limit| (limit, None)))
@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(
             body["error"]["details"],
-            json!([{"field": "cursor", "message": "length is greater than 512"}])
+            json!([{"field": "cursor", "message": "must be at most 512 long"}])
         );
     }
 
@@ -317,8 +317,8 @@ mod tests {
         let users = InMemoryUsers::with(some_users(1));
 
         for (email, message) in [
-            ("not-an-email", "not a valid email: value is missing `@`"),
-            ("", "not a valid email: value is empty"),
+            ("not-an-email", "must be a valid email address"),
+            ("", "must be a valid email address"),
             ("ada@localhost", "must be a valid email address"),
         ] {
             let (status, body) = send_as_admin(&users, &[("email", email)]).await;

@@ -268,10 +268,10 @@ mod tests {
         assert_eq!(
             body["error"]["details"],
             json!([
-                {"field": "category", "message": "length is lower than 1"},
-                {"field": "description", "message": "length is greater than 2000"},
-                {"field": "name", "message": "length is lower than 1"},
-                {"field": "price_cents", "message": "greater than 100000000"}
+                {"field": "category", "message": "must not be empty"},
+                {"field": "description", "message": "must be at most 2000 long"},
+                {"field": "name", "message": "must not be empty"},
+                {"field": "price_cents", "message": "must be at most 100000000"}
             ])
         );
         assert_eq!(products.find(&sku1()).unwrap().version, Version::FIRST);

@@ -73,7 +73,7 @@ mod tests {
     use serde_json::{Value, json};
     use shared::domain::{NewUser, User, Version, now};
     use shared::memory::InMemoryUsers;
-    use shared::testing::{ApiRequest, status_and_json};
+    use shared::testing::{ApiRequest, error_details, not_found, status_and_json};
 
     const EVE: &str = r#"{"name":"Eve","email":"eve@example.com"}"#;
 
@@ -97,7 +97,7 @@ mod tests {
     /// An admin's `PUT`.
     async fn send_as_admin(
         users: &InMemoryUsers,
-        id: &str,
+        id: impl ToString,
         if_match: Option<&str>,
         body: &str,
     ) -> (u16, Value, Response<Body>) {
@@ -110,14 +110,20 @@ mod tests {
             .into_user(UserId::new(), now())
     }
 
-    #[tokio::test]
-    async fn an_update_with_the_current_etag_replaces_the_fields_and_returns_the_new_etag() {
+    /// Ada (`ada@example.com`, version 1), alone in the store.
+    fn ada_alone() -> (User, InMemoryUsers) {
         let ada = user("Ada", "ada@example.com");
         let users = InMemoryUsers::with([ada.clone()]);
+        (ada, users)
+    }
+
+    #[tokio::test]
+    async fn an_update_with_the_current_etag_replaces_the_fields_and_returns_the_new_etag() {
+        let (ada, users) = ada_alone();
 
         let (status, body, response) = send_as_admin(
             &users,
-            &ada.id.to_string(),
+            ada.id,
             Some("\"1\""),
             r#"{"name":" Ada Lovelace ","email":"ADA@lovelace.org"}"#,
         )
@@ -135,8 +141,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_customer_updates_their_own_record() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+        let (ada, users) = ada_alone();
 
         let (status, body, _) =
             send(&users, put(ada.id, Some("\"1\""), EVE).as_customer(ada.id)).await;
@@ -148,27 +153,22 @@ mod tests {
 
     #[tokio::test]
     async fn another_customers_record_is_not_found_and_unchanged() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+        let (ada, users) = ada_alone();
+        let stranger = UserId::new();
 
         let (status, body, _) = send(
             &users,
-            put(ada.id, Some("\"1\""), EVE).as_customer(UserId::new()),
+            put(ada.id, Some("\"1\""), EVE).as_customer(stranger),
         )
         .await;
 
-        assert_eq!(status, 404);
-        assert_eq!(
-            body,
-            json!({"error": {"code": "NOT_FOUND", "message": format!("user {} not found", ada.id)}})
-        );
+        assert_eq!((status, body), not_found("user", ada.id));
         assert_eq!(users.all(), [ada]);
     }
 
     #[tokio::test]
     async fn another_customers_record_is_refused_before_the_body_is_read() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+        let (ada, users) = ada_alone();
 
         let (status, _, _) = send(
             &users,
@@ -180,28 +180,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_without_a_token_is_401_and_changes_nothing() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+    async fn a_caller_without_a_token_or_a_role_is_refused_and_changes_nothing() {
+        let (ada, users) = ada_alone();
+        let request = || put(ada.id, Some("\"1\""), EVE);
 
-        let (status, body, _) = send(&users, put(ada.id, Some("\"1\""), EVE)).await;
+        for (case, req, expected_status, code) in [
+            ("no token", request(), 401, "UNAUTHORIZED"),
+            (
+                "a token without a role",
+                request().principal(&ada.id.to_string(), &[]),
+                403,
+                "FORBIDDEN",
+            ),
+        ] {
+            let (status, body, _) = send(&users, req).await;
 
-        assert_eq!(status, 401);
-        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
-        assert_eq!(users.all(), [ada]);
-    }
-
-    #[tokio::test]
-    async fn a_caller_without_a_role_is_forbidden() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
-        let req = put(ada.id, Some("\"1\""), EVE).principal(&ada.id.to_string(), &[]);
-
-        let (status, body, _) = send(&users, req).await;
-
-        assert_eq!(status, 403);
-        assert_eq!(body["error"]["code"], "FORBIDDEN");
-        assert_eq!(users.all(), [ada]);
+            assert_eq!(status, expected_status, "{case}: {body}");
+            assert_eq!(body["error"]["code"], code, "{case}");
+            assert_eq!(users.all(), std::slice::from_ref(&ada), "{case}");
+        }
     }
 
     #[tokio::test]
@@ -210,8 +207,7 @@ mod tests {
         ada.version = Version::new(5);
         let users = InMemoryUsers::with([ada.clone()]);
 
-        let (status, _, response) =
-            send_as_admin(&users, &ada.id.to_string(), Some("*"), EVE).await;
+        let (status, _, response) = send_as_admin(&users, ada.id, Some("*"), EVE).await;
 
         assert_eq!(status, 200);
         assert_eq!(response.headers()["etag"], "\"6\"");
@@ -219,10 +215,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_if_match_is_428_and_changes_nothing() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+        let (ada, users) = ada_alone();
 
-        let (status, body, _) = send_as_admin(&users, &ada.id.to_string(), None, EVE).await;
+        let (status, body, _) = send_as_admin(&users, ada.id, None, EVE).await;
 
         assert_eq!(status, 428);
         assert_eq!(body["error"]["code"], "PRECONDITION_REQUIRED");
@@ -236,8 +231,7 @@ mod tests {
         let users = InMemoryUsers::with([ada.clone()]);
 
         for etag in ["\"1\"", "W/\"2\"", "\"1\", \"2\""] {
-            let (status, body, response) =
-                send_as_admin(&users, &ada.id.to_string(), Some(etag), EVE).await;
+            let (status, body, response) = send_as_admin(&users, ada.id, Some(etag), EVE).await;
 
             assert_eq!(status, 412, "{etag}");
             assert_eq!(body["error"]["code"], "PRECONDITION_FAILED", "{etag}");
@@ -247,14 +241,56 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_if_match_that_is_not_an_etag_is_a_validation_error_naming_it() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+    async fn a_request_breaking_a_rule_is_refused_naming_each_field_and_changes_nothing() {
+        let (ada, users) = ada_alone();
+        let ada_id = ada.id.to_string();
 
-        let (status, body, _) = send_as_admin(&users, &ada.id.to_string(), Some("one"), EVE).await;
+        for (case, id, if_match, body, expected) in [
+            (
+                "an If-Match that is not an ETag",
+                ada_id.as_str(),
+                "one",
+                EVE,
+                vec![("If-Match", "must be an entity tag such as \"1\"")],
+            ),
+            (
+                "a malformed id",
+                "EMAIL#ada@example.com",
+                "\"1\"",
+                EVE,
+                vec![("id", "must be a UUID")],
+            ),
+            (
+                "a partial body names the missing field",
+                ada_id.as_str(),
+                "\"1\"",
+                r#"{"name":"Ada"}"#,
+                vec![("email", "is required")],
+            ),
+            (
+                "every broken rule is reported at once",
+                ada_id.as_str(),
+                "\"1\"",
+                r#"{"name":" ","email":"nope"}"#,
+                vec![
+                    ("email", "must be a valid email address"),
+                    ("name", "must not be empty"),
+                ],
+            ),
+            (
+                "the domain parse still refuses what the rules let through",
+                ada_id.as_str(),
+                "\"1\"",
+                r#"{"name":"Ada","email":"ada@localhost"}"#,
+                vec![("email", "must be a valid email address")],
+            ),
+        ] {
+            let (status, body, _) = send_as_admin(&users, id, Some(if_match), body).await;
 
-        assert_eq!(status, 400);
-        assert_eq!(body["error"]["details"][0]["field"], "If-Match");
+            assert_eq!(status, 400, "{case}: {body}");
+            assert_eq!(error_details(&body), expected, "{case}");
+            assert_eq!(users.all(), std::slice::from_ref(&ada), "{case}");
+        }
     }
 
     #[tokio::test]
@@ -263,8 +299,7 @@ mod tests {
         let eve = user("Eve", "eve@example.com");
         let users = InMemoryUsers::with([ada.clone(), eve.clone()]);
 
-        let (status, body, _) =
-            send_as_admin(&users, &ada.id.to_string(), Some("\"1\""), EVE).await;
+        let (status, body, _) = send_as_admin(&users, ada.id, Some("\"1\""), EVE).await;
 
         assert_eq!(status, 409);
         assert_eq!(
@@ -276,16 +311,10 @@ mod tests {
 
     #[tokio::test]
     async fn keeping_ones_own_email_is_not_a_conflict() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+        let (ada, users) = ada_alone();
+        let same_email = r#"{"name":"Ada L.","email":"ada@example.com"}"#;
 
-        let (status, body, _) = send_as_admin(
-            &users,
-            &ada.id.to_string(),
-            Some("\"1\""),
-            r#"{"name":"Ada L.","email":"ada@example.com"}"#,
-        )
-        .await;
+        let (status, body, _) = send_as_admin(&users, ada.id, Some("\"1\""), same_email).await;
 
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["name"], "Ada L.");
@@ -296,20 +325,14 @@ mod tests {
         let users = InMemoryUsers::new();
         let unknown = UserId::new();
 
-        let (status, body, _) =
-            send_as_admin(&users, &unknown.to_string(), Some("\"1\""), EVE).await;
+        let (status, body, _) = send_as_admin(&users, unknown, Some("\"1\""), EVE).await;
 
-        assert_eq!(status, 404);
-        assert_eq!(
-            body["error"]["message"],
-            format!("user {unknown} not found")
-        );
+        assert_eq!((status, body), not_found("user", unknown));
     }
 
     #[tokio::test]
     async fn fields_the_server_sets_are_refused_by_name() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+        let (ada, users) = ada_alone();
 
         for (field, value) in [
             ("role", json!("admin")),
@@ -329,97 +352,17 @@ mod tests {
 
             assert_eq!(status, 400, "{field}");
             assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{field}");
-            assert_eq!(
-                body["error"]["details"],
-                json!([{"field": field, "message": "is not allowed"}])
-            );
+            assert_eq!(error_details(&body), [(field, "is not allowed")], "{field}");
         }
         assert_eq!(users.all(), [ada]);
     }
 
     #[tokio::test]
-    async fn a_partial_body_is_refused_naming_the_missing_field() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
-
-        let (status, body, _) = send_as_admin(
-            &users,
-            &ada.id.to_string(),
-            Some("\"1\""),
-            r#"{"name":"Ada"}"#,
-        )
-        .await;
-
-        assert_eq!(status, 400);
-        assert_eq!(
-            body["error"]["details"],
-            json!([{"field": "email", "message": "is required"}])
-        );
-    }
-
-    #[tokio::test]
-    async fn every_broken_rule_is_reported_at_once() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
-
-        let (status, body, _) = send_as_admin(
-            &users,
-            &ada.id.to_string(),
-            Some("\"1\""),
-            r#"{"name":" ","email":"nope"}"#,
-        )
-        .await;
-
-        assert_eq!(status, 400);
-        assert_eq!(
-            body["error"]["details"],
-            json!([
-                {"field": "email", "message": "not a valid email: value is missing `@`"},
-                {"field": "name", "message": "length is lower than 1"}
-            ])
-        );
-        assert_eq!(users.all(), [ada]);
-    }
-
-    #[tokio::test]
-    async fn the_domain_parse_still_refuses_what_the_rules_let_through() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
-
-        let (status, body, _) = send_as_admin(
-            &users,
-            &ada.id.to_string(),
-            Some("\"1\""),
-            r#"{"name":"Ada","email":"ada@localhost"}"#,
-        )
-        .await;
-
-        assert_eq!(status, 400);
-        assert_eq!(
-            body["error"]["details"],
-            json!([{"field": "email", "message": "must be a valid email address"}])
-        );
-    }
-
-    #[tokio::test]
-    async fn a_malformed_id_is_a_validation_error_naming_id() {
-        let users = InMemoryUsers::new();
-
-        let (status, body, _) =
-            send_as_admin(&users, "EMAIL#ada@example.com", Some("\"1\""), EVE).await;
-
-        assert_eq!(status, 400);
-        assert_eq!(body["error"]["details"][0]["field"], "id");
-    }
-
-    #[tokio::test]
     async fn a_store_failure_is_an_opaque_500() {
-        let ada = user("Ada", "ada@example.com");
-        let users = InMemoryUsers::with([ada.clone()]);
+        let (ada, users) = ada_alone();
         users.fail_with("transaction failed");
 
-        let (status, body, _) =
-            send_as_admin(&users, &ada.id.to_string(), Some("\"1\""), EVE).await;
+        let (status, body, _) = send_as_admin(&users, ada.id, Some("\"1\""), EVE).await;
 
         assert_eq!(status, 500);
         assert_eq!(
