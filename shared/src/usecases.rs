@@ -1,5 +1,6 @@
 //! Use cases shared by more than one function, written against the ports only.
 
+use crate::auth::Principal;
 use crate::domain::{Order, OrderId, OrderStatus, now};
 use crate::error::Error;
 use crate::events::{Envelope, OrderCancelled};
@@ -9,18 +10,21 @@ use crate::ports::{OrderReader, OrderTransitions, Transitioned};
 const MAX_ATTEMPTS: usize = 3;
 
 /// Moves order `id` to `to` through the API (`PATCH /orders/{id}/status`, `DELETE
-/// /orders/{id}`): read, check the transition table, write conditioned on the status read.
+/// /orders/{id}`) for `caller`: read, check that the caller owns or administers the order,
+/// check the transition table, write conditioned on the status read.
 /// A cancellation commits `OrderCancelled` with the change, so the inventory releases the
 /// stock. A lost race (someone changed the status in between) is decided again on a fresh
 /// read, up to 3 times.
 ///
 /// # Errors
-/// - [`Error::NotFound`] for an unknown order;
+/// - [`Error::NotFound`] for an unknown order, or one that is not the caller's (the same
+///   answer, see [`Principal::check_owner`]);
 /// - [`Error::Conflict`] when the transition table does not allow it, or `to` is `CONFIRMED` or
 ///   `REJECTED` (only the stock-reservation saga sets those), or the order kept changing;
 /// - [`Error::Internal`] on a store failure.
 pub async fn change_order_status<S>(
     store: &S,
+    caller: &Principal,
     id: &OrderId,
     to: OrderStatus,
     correlation_id: &str,
@@ -38,6 +42,7 @@ where
             .get(id)
             .await?
             .ok_or_else(|| Error::not_found("order", id))?;
+        caller.check_owner(&order.customer_id(), "order", id)?;
         let from = order.status();
         let now = now();
         order.transition(to, now)?;
@@ -86,9 +91,15 @@ mod tests {
         let order = order(&[OrderStatus::Confirmed]);
         let store = InMemoryOrders::with([order.clone()]);
 
-        let changed = change_order_status(&store, &order.id(), OrderStatus::Cancelled, "req-1")
-            .await
-            .unwrap();
+        let changed = change_order_status(
+            &store,
+            &admin(),
+            &order.id(),
+            OrderStatus::Cancelled,
+            "req-1",
+        )
+        .await
+        .unwrap();
 
         assert_eq!(changed.status(), OrderStatus::Cancelled);
         let outbox = store.outbox();
@@ -103,10 +114,10 @@ mod tests {
         let order = order(&[OrderStatus::Confirmed]);
         let store = InMemoryOrders::with([order.clone()]);
 
-        change_order_status(&store, &order.id(), OrderStatus::Shipped, "r")
+        change_order_status(&store, &admin(), &order.id(), OrderStatus::Shipped, "r")
             .await
             .unwrap();
-        let error = change_order_status(&store, &order.id(), OrderStatus::Cancelled, "r")
+        let error = change_order_status(&store, &admin(), &order.id(), OrderStatus::Cancelled, "r")
             .await
             .unwrap_err();
 
@@ -124,7 +135,7 @@ mod tests {
         let store = InMemoryOrders::with([order.clone()]);
 
         for to in [OrderStatus::Confirmed, OrderStatus::Rejected] {
-            let error = change_order_status(&store, &order.id(), to, "r")
+            let error = change_order_status(&store, &admin(), &order.id(), to, "r")
                 .await
                 .unwrap_err();
 
@@ -136,13 +147,42 @@ mod tests {
         );
     }
 
+    fn admin() -> Principal {
+        Principal::new("ops", ["admin"])
+    }
+
+    #[tokio::test]
+    async fn another_customers_order_is_not_found_and_left_alone() {
+        let order = order(&[]);
+        let store = InMemoryOrders::with([order.clone()]);
+        let stranger = Principal::new(UserId::new().to_string(), ["customer"]);
+        let owner = Principal::new(order.customer_id().to_string(), ["customer"]);
+
+        let error =
+            change_order_status(&store, &stranger, &order.id(), OrderStatus::Cancelled, "r")
+                .await
+                .unwrap_err();
+        let cancelled =
+            change_order_status(&store, &owner, &order.id(), OrderStatus::Cancelled, "r").await;
+
+        assert_eq!(error.code(), "NOT_FOUND");
+        assert_eq!(cancelled.unwrap().status(), OrderStatus::Cancelled);
+        assert_eq!(store.outbox().len(), 1, "only the owner's cancellation");
+    }
+
     #[tokio::test]
     async fn an_unknown_order_is_not_found() {
         let store = InMemoryOrders::new();
 
-        let error = change_order_status(&store, &OrderId::new(), OrderStatus::Cancelled, "r")
-            .await
-            .unwrap_err();
+        let error = change_order_status(
+            &store,
+            &admin(),
+            &OrderId::new(),
+            OrderStatus::Cancelled,
+            "r",
+        )
+        .await
+        .unwrap_err();
 
         assert_eq!(error.code(), "NOT_FOUND");
     }

@@ -4,7 +4,8 @@
 //! reservation, never reserves any).
 //!
 //! Who may call: an **admin** (any order) or the **customer** who placed the order. The role
-//! is checked before the store is read; ownership on the order read before it is changed.
+//! is checked before the store is read; ownership on the order read before it is changed
+//! ([`change_order_status`]).
 //! Another customer's order answers `404 NOT_FOUND`, exactly as an id that does not exist, so
 //! that ids cannot be probed.
 //!
@@ -33,15 +34,14 @@ async fn cancel<S: OrderReader + OrderTransitions>(
     let principal = Principal::from_request(req)?;
     principal.require_role()?;
     let id: OrderId = path_param(req, "id")?;
-    // Whose order it is never changes, so checking it on this read holds for the change below.
-    let owner = orders
-        .get(&id)
-        .await?
-        .ok_or_else(|| Error::not_found("order", id))?
-        .customer_id();
-    principal.check_owner(&owner, "order", id)?;
-    let order =
-        change_order_status(orders, &id, OrderStatus::Cancelled, &correlation_id(req)).await?;
+    let order = change_order_status(
+        orders,
+        &principal,
+        &id,
+        OrderStatus::Cancelled,
+        &correlation_id(req),
+    )
+    .await?;
     Ok(json_response(StatusCode::OK, &order))
 }
 

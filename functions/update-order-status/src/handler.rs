@@ -42,11 +42,12 @@ async fn update_status<S: OrderReader + OrderTransitions>(
     orders: &S,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
-    Principal::from_request(req)?.require_admin()?;
+    let principal = Principal::from_request(req)?;
+    principal.require_admin()?;
     let id: OrderId = path_param(req, "id")?;
     let body: StatusRequest = parse_body(req)?;
     let to = OrderStatus::parse(&body.status).map_err(|e| Error::invalid("status", e.0))?;
-    let order = change_order_status(orders, &id, to, &correlation_id(req)).await?;
+    let order = change_order_status(orders, &principal, &id, to, &correlation_id(req)).await?;
     Ok(json_response(StatusCode::OK, &order))
 }
 
