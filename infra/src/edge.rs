@@ -132,38 +132,47 @@ pub fn local_audiences(
 /// created once under `<state dir>/tls/` (`cert.pem`, `key.pem`) and reused, so a client can
 /// trust it once (`curl --cacert .devstack/tls/cert.pem`).
 ///
+/// The pair is written to a fresh folder that is then renamed to `tls/` in one step: two
+/// stacks starting at once both end up with the same certificate and its own key.
+///
 /// # Errors
 /// The files cannot be read or written, or the certificate cannot be generated.
 pub fn tls_certificate(state_dir: &Path) -> Result<(PathBuf, Vec<u8>, Vec<u8>)> {
     let dir = state_dir.join("tls");
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    if let (Ok(cert), Ok(key)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {
-        return Ok((cert_path, cert, key));
+    if let Some(pair) = read_certificate(&dir) {
+        return Ok(pair);
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .context("generating the self-signed certificate")?;
-    let cert = certified.cert.pem().into_bytes();
-    let key = certified.signing_key.serialize_pem().into_bytes();
-    write_private(&key_path, &key)?;
-    std::fs::write(&cert_path, &cert)
-        .with_context(|| format!("writing {}", cert_path.display()))?;
-    Ok((cert_path, cert, key))
+    let staging = state_dir.join(format!(".tls-{}.tmp", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let written = crate::idp::write_new_private(
+        &staging.join("key.pem"),
+        certified.signing_key.serialize_pem().as_bytes(),
+    )
+    .and_then(|()| {
+        std::fs::write(staging.join("cert.pem"), certified.cert.pem())
+            .with_context(|| format!("writing {}", staging.display()))
+    });
+    let published = written.and_then(|()| match std::fs::rename(&staging, &dir) {
+        Ok(()) => Ok(()),
+        // Another stack published its pair first: use that one.
+        Err(_) if read_certificate(&dir).is_some() => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("moving the certificate to {}", dir.display())),
+    });
+    // Gone after a successful rename; a failure to remove it leaves a stray folder only.
+    let _ = std::fs::remove_dir_all(&staging);
+    published?;
+    read_certificate(&dir).ok_or_else(|| anyhow!("{} has no cert.pem and key.pem", dir.display()))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
+/// `(cert path, cert, key)` from `dir`, when both files are there.
+fn read_certificate(dir: &Path) -> Option<(PathBuf, Vec<u8>, Vec<u8>)> {
+    let cert_path = dir.join("cert.pem");
+    let cert = std::fs::read(&cert_path).ok()?;
+    let key = std::fs::read(dir.join("key.pem")).ok()?;
+    Some((cert_path, cert, key))
 }
 
 /// A token from the identity provider of the running stack `stack` (see [`stack_idp`]).
@@ -223,6 +232,26 @@ mod tests {
         let audiences = local_audiences(&t, t.http_api().unwrap().as_ref()).unwrap();
 
         assert_eq!(audiences["A"], ["app-1"]);
+    }
+
+    #[test]
+    fn two_stacks_creating_the_certificate_at_once_get_the_same_pair() {
+        let dir = std::env::temp_dir().join(format!("edge-race-{}", uuid::Uuid::new_v4()));
+
+        let pairs: Vec<_> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| tls_certificate(&dir).unwrap()))
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+
+        assert!(pairs.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "only tls/ is left"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -275,7 +275,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes `bytes` to the new file `path` (mode 0600 on unix) and flushes it to disk.
-fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
