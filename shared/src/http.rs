@@ -519,11 +519,9 @@ mod tests {
     }
 
     fn request_with_query(pairs: &[(&str, &str)]) -> Request {
-        let mut req = crate::testing::ApiRequest::new("GET", "/orders");
-        for (name, value) in pairs {
-            req = req.query(name, value);
-        }
-        req.build()
+        crate::testing::ApiRequest::new("GET", "/orders")
+            .queries(pairs)
+            .build()
     }
 
     #[test]

@@ -71,6 +71,14 @@ impl ApiRequest {
         self
     }
 
+    /// Adds every `(name, value)` query parameter, in order.
+    #[must_use]
+    pub fn queries(self, pairs: &[(&str, &str)]) -> Self {
+        pairs
+            .iter()
+            .fold(self, |req, (name, value)| req.query(name, value))
+    }
+
     /// Sets header `name` (lower-case, as API Gateway delivers them).
     #[must_use]
     pub fn header(mut self, name: &str, value: &str) -> Self {

@@ -20,7 +20,7 @@ use shared::Error;
 use shared::auth::{Principal, Role};
 use shared::domain::{OrderStatus, UserId};
 use shared::http::{HttpResult, json_response, parse_query, respond};
-use shared::ports::{Cursor, OrderFilter, OrderLister, PageLimit};
+use shared::ports::{Cursor, OrderFilter, OrderLister, PageLimit, page_request};
 
 /// The query string. Unknown parameters are refused.
 #[derive(Debug, Deserialize, garde::Validate)]
@@ -75,13 +75,7 @@ async fn list<L: OrderLister>(orders: &L, req: &Request) -> Result<Response<Body
         .map(OrderStatus::parse)
         .transpose()
         .map_err(|e| Error::invalid("status", e.0))?;
-    let limit = query
-        .limit
-        .map(PageLimit::try_from)
-        .transpose()
-        .map_err(|e| Error::invalid("limit", e.0))?
-        .unwrap_or_default();
-    let cursor = query.cursor.map(Cursor::from_client);
+    let (limit, cursor) = page_request(query.limit, query.cursor)?;
     let filter = OrderFilter {
         customer_id,
         status,
@@ -114,11 +108,7 @@ mod tests {
         req: ApiRequest,
         query: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut req = req;
-        for (name, value) in query {
-            req = req.query(name, value);
-        }
-        let Ok(response) = handle(orders, req.build()).await;
+        let Ok(response) = handle(orders, req.queries(query).build()).await;
         status_and_json(&response)
     }
 

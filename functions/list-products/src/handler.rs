@@ -21,7 +21,7 @@ use serde::Deserialize;
 use shared::Error;
 use shared::domain::Category;
 use shared::http::{HttpResult, json_response, parse_query, respond};
-use shared::ports::{Cursor, PageLimit, ProductLister};
+use shared::ports::{Cursor, PageLimit, ProductLister, page_request};
 
 /// The query string. Rules mirror the domain's bounds; the domain parse still runs after.
 #[derive(Debug, Deserialize, garde::Validate)]
@@ -57,16 +57,7 @@ async fn list_products<L: ProductLister>(
         .map(Category::parse)
         .transpose()
         .map_err(|e| Error::invalid("category", e.0))?;
-    let limit = query
-        .limit
-        .map(PageLimit::try_from)
-        .transpose()
-        .map_err(|e| Error::invalid("limit", e.0))?
-        .unwrap_or_default();
-    let cursor = query
-        .cursor
-        .filter(|c| !c.is_empty())
-        .map(Cursor::from_client);
+    let (limit, cursor) = page_request(query.limit, query.cursor)?;
     let page = products
         .list(category.as_ref(), limit, cursor.as_ref())
         .await?;
@@ -83,11 +74,7 @@ mod tests {
 
     /// `GET /products?<query>` without a token.
     fn get(query: &[(&str, &str)]) -> ApiRequest {
-        query
-            .iter()
-            .fold(ApiRequest::new("GET", "/products"), |req, (name, value)| {
-                req.query(name, value)
-            })
+        ApiRequest::new("GET", "/products").queries(query)
     }
 
     async fn send(products: &InMemoryProducts, query: &[(&str, &str)]) -> (u16, Value) {

@@ -22,7 +22,7 @@ use shared::Error;
 use shared::auth::Principal;
 use shared::domain::Email;
 use shared::http::{HttpResult, json_response, parse_query, respond};
-use shared::ports::{Cursor, Page, PageLimit, UserByEmail, UserLister};
+use shared::ports::{Cursor, Page, PageLimit, UserByEmail, UserLister, page_request};
 
 /// The query string. Rules mirror the domain's bounds; the domain parse still runs after.
 #[derive(Debug, Deserialize, garde::Validate)]
@@ -51,12 +51,7 @@ async fn list_users<L: UserLister + UserByEmail>(
 ) -> Result<Response<Body>, Error> {
     Principal::from_request(req)?.require_admin()?;
     let query: ListUsersQuery = parse_query(req)?;
-    let limit = query
-        .limit
-        .map(PageLimit::try_from)
-        .transpose()
-        .map_err(|e| Error::invalid("limit", e.0))?
-        .unwrap_or_default();
+    let (limit, cursor) = page_request(query.limit, query.cursor)?;
     if let Some(raw) = query.email {
         let email = Email::parse(&raw).map_err(|e| Error::invalid("email", e.0))?;
         let user = users.find_by_email(&email).await?;
@@ -66,10 +61,6 @@ async fn list_users<L: UserLister + UserByEmail>(
         };
         return Ok(json_response(StatusCode::OK, &page));
     }
-    let cursor = query
-        .cursor
-        .filter(|c| !c.is_empty())
-        .map(Cursor::from_client);
     let page = users.list(limit, cursor.as_ref()).await?;
     Ok(json_response(StatusCode::OK, &page))
 }
@@ -84,11 +75,7 @@ mod tests {
 
     /// `GET /users` with `query`, from no one yet.
     fn get(query: &[(&str, &str)]) -> ApiRequest {
-        query
-            .iter()
-            .fold(ApiRequest::new("GET", "/users"), |req, (name, value)| {
-                req.query(name, value)
-            })
+        ApiRequest::new("GET", "/users").queries(query)
     }
 
     async fn send(users: &InMemoryUsers, req: ApiRequest) -> (u16, Value) {

@@ -95,6 +95,24 @@ impl Default for PageLimit {
     }
 }
 
+/// The page a listing asks for, from its typed query's `limit` and `cursor`: the limit (20
+/// when absent) and the cursor (none when absent or empty).
+///
+/// # Errors
+/// [`Error::Validation`] on field `limit` when it is not in 1..=100.
+pub fn page_request(
+    limit: Option<u16>,
+    cursor: Option<String>,
+) -> Result<(PageLimit, Option<Cursor>), Error> {
+    let limit = limit
+        .map(PageLimit::try_from)
+        .transpose()
+        .map_err(|e| Error::invalid("limit", e.0))?
+        .unwrap_or_default();
+    let cursor = cursor.filter(|c| !c.is_empty()).map(Cursor::from_client);
+    Ok((limit, cursor))
+}
+
 /// An opaque pagination cursor: URL-safe base64 (no padding) of `{"id":"<last id>"}`.
 ///
 /// Clients pass it back unchanged; only listers look inside ([`Cursor::after_id`]).
@@ -154,6 +172,21 @@ impl fmt::Display for Cursor {
 mod tests {
     use super::*;
     use crate::domain::UserId;
+
+    #[test]
+    fn a_page_request_defaults_the_limit_and_treats_an_empty_cursor_as_none() {
+        let (limit, cursor) = page_request(None, Some(String::new())).unwrap();
+        let (five, given) = page_request(Some(5), Some("abc".into())).unwrap();
+        let error = page_request(Some(0), None).unwrap_err();
+
+        assert_eq!((limit, cursor), (PageLimit::DEFAULT, None));
+        assert_eq!(five.get(), 5);
+        assert_eq!(given.unwrap().as_str(), "abc");
+        assert_eq!(
+            error.to_string(),
+            "limit: must be an integer between 1 and 100"
+        );
+    }
 
     #[test]
     fn a_cursor_round_trips_the_id_it_was_made_from() {
