@@ -343,11 +343,23 @@ mod tests {
             .receipt_handle("rh")
             .body("{}")
             .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "1")
+            .message_attributes(
+                "blob",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("Binary")
+                    .binary_value(aws_sdk_sqs::primitives::Blob::new(vec![0, 255]))
+                    .build()
+                    .unwrap(),
+            )
             .build();
         let sent = serde_json::to_value(event(&mapping, &[m])).unwrap();
         assert_eq!(sent["Records"][0]["messageId"], "id-1");
         assert_eq!(sent["Records"][0]["eventSource"], "aws:sqs");
         assert_eq!(sent["Records"][0]["body"], "{}");
+        assert_eq!(
+            sent["Records"][0]["messageAttributes"]["blob"]["binaryValue"],
+            "AP8="
+        );
         let parsed: SqsEvent = serde_json::from_value(sent).unwrap();
         let r = &parsed.records[0];
         assert_eq!(r.message_id.as_deref(), Some("id-1"));
@@ -356,5 +368,8 @@ mod tests {
             Some("arn:aws:sqs:us-east-1:123456789012:q")
         );
         assert_eq!(r.attributes["ApproximateReceiveCount"], "1");
+        let blob = &r.message_attributes["blob"];
+        assert_eq!(blob.data_type.as_deref(), Some("Binary"));
+        assert_eq!(blob.binary_value.as_deref(), Some(&vec![0, 255]));
     }
 }

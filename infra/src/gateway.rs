@@ -851,6 +851,57 @@ mod tests {
     }
 
     #[test]
+    fn multi_value_headers_add_only_names_headers_lack_and_a_base64_body_is_decoded() {
+        let payload = json!({
+            "statusCode": 200,
+            "headers": {"x-one": "h"},
+            "multiValueHeaders": {"x-one": ["m"], "x-many": ["a", "b"]},
+            "body": B64.encode([0, 159, 146, 150]),
+            "isBase64Encoded": true
+        });
+
+        let r = to_response(payload.to_string().as_bytes(), "rid").unwrap();
+
+        let values = |name: &str| -> Vec<&str> {
+            r.headers()
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect()
+        };
+        assert_eq!(values("x-one"), ["h"]);
+        assert_eq!(values("x-many"), ["a", "b"]);
+        assert!(r.headers().get("set-cookie").is_none());
+        let body = body_bytes(r);
+        assert_eq!(body, [0, 159, 146, 150]);
+    }
+
+    fn body_bytes(r: Response) -> Vec<u8> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_response_with_a_field_of_the_wrong_type_is_malformed() {
+        for payload in [
+            json!({"statusCode": "200"}),
+            json!({"statusCode": 70000}),
+            json!({"statusCode": 200, "headers": {"x": ["a", 1]}}),
+            json!({"statusCode": 200, "cookies": "s=1"}),
+            json!({"statusCode": 200, "body": "%%%", "isBase64Encoded": true}),
+        ] {
+            assert!(
+                to_response(payload.to_string().as_bytes(), "rid").is_err(),
+                "{payload}"
+            );
+        }
+    }
+
+    #[test]
     fn a_payload_without_status_code_is_a_200_json_body() {
         let r = to_response(br#"{"hello":"world"}"#, "rid").unwrap();
         assert_eq!(r.status(), 200);

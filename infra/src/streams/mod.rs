@@ -25,9 +25,9 @@
 //! they appear later (as Lambda does for child shards).
 //!
 //! The modules split it by concern: this one supervises a mapping (shard discovery and
-//! lineage, one [`shard`] reader per shard); [`shard`] reads one shard in order and batches;
-//! [`retry`] decides what follows a failed batch; [`checkpoint`] keeps the progress across
-//! restarts; [`event`] holds the wire shapes (`aws_lambda_events`' `Event` sent,
+//! lineage, one `shard` reader per shard); `shard` reads one shard in order and batches;
+//! `retry` decides what follows a failed batch; `checkpoint` keeps the progress across
+//! restarts; `event` holds the wire shapes (`aws_lambda_events`' `Event` sent,
 //! `DynamoDbEventResponse` read).
 
 mod checkpoint;
