@@ -23,13 +23,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use http::{HeaderValue, StatusCode};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// Clock skew allowed, in seconds, when checking `exp` (a token expired less than this long
 /// ago is still accepted), `nbf` and `iat` (a token valid or issued less than this far in the
@@ -184,16 +187,23 @@ impl std::error::Error for Denied {}
 
 impl Authorized {
     /// `requestContext.authorizer` of a payload v2.0 event:
-    /// `{"jwt":{"claims":{...},"scopes":[...]}}`, `scopes` being `null` when the token has
-    /// none (what `aws_lambda_events`' `ApiGatewayRequestAuthorizerJwtDescription` reads as
-    /// `None`).
-    pub fn to_context(&self) -> Value {
-        let scopes = if self.scopes.is_empty() {
-            Value::Null
-        } else {
-            json!(self.scopes)
-        };
-        json!({"jwt": {"claims": self.claims, "scopes": scopes}})
+    /// `{"jwt":{"claims":{...},"scopes":[...]}}`, without `scopes` when the token has none.
+    pub fn to_context(&self) -> ApiGatewayRequestAuthorizer {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = self
+            .claims
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                )
+            })
+            .collect();
+        jwt.scopes = (!self.scopes.is_empty()).then(|| self.scopes.clone());
+        let mut context = ApiGatewayRequestAuthorizer::default();
+        context.jwt = Some(jwt);
+        context
     }
 }
 
@@ -474,6 +484,7 @@ mod tests {
 
     use super::*;
     use crate::idp::{Idp, KEY_FILE, TokenRequest};
+    use serde_json::json;
 
     const ISSUER: &str = "http://127.0.0.1:3000";
     const AUDIENCE: &str = "shop-local";
@@ -1096,10 +1107,13 @@ mod tests {
             })
         };
 
-        let parsed: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
-            serde_json::from_value(event(authorized.to_context())).unwrap();
+        let parsed: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_value(
+            event(serde_json::to_value(authorized.to_context()).unwrap()),
+        )
+        .unwrap();
         let bare: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
-            serde_json::from_value(event(no_scopes.to_context())).unwrap();
+            serde_json::from_value(event(serde_json::to_value(no_scopes.to_context()).unwrap()))
+                .unwrap();
 
         let jwt = parsed.request_context.authorizer.unwrap().jwt.unwrap();
         assert_eq!(jwt.claims["cognito:groups"], "[admin customer]");
@@ -1110,6 +1124,9 @@ mod tests {
         );
         let jwt = bare.request_context.authorizer.unwrap().jwt.unwrap();
         assert_eq!(jwt.scopes, None);
-        assert_eq!(no_scopes.to_context()["jwt"]["scopes"], Value::Null);
+        assert_eq!(
+            serde_json::to_value(no_scopes.to_context()).unwrap(),
+            json!({"jwt": {"claims": serde_json::to_value(&no_scopes.claims).unwrap()}})
+        );
     }
 }

@@ -16,11 +16,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Result;
+use aws_lambda_events::encodings::Base64Data;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
-use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
-use crate::invoke::{COLD_START_SLACK, Invocation, Invoker};
+use crate::invoke::{self, COLD_START_SLACK, Invocation, Invoker};
 
 /// Longest SQS long poll (seconds); the poller waits this long for a first message.
 const LONG_POLL_SECS: i32 = 5;
@@ -129,7 +130,7 @@ pub async fn poll_once(
     if batch.is_empty() {
         return Ok(None);
     }
-    let event = json!({ "Records": batch.iter().map(|m| record(mapping, m)).collect::<Vec<_>>() });
+    let event = event(mapping, &batch);
     let ids: Vec<&str> = batch.iter().filter_map(|m| m.message_id()).collect();
     let invoked = invoker
         .invoke(
@@ -185,24 +186,18 @@ fn all(ids: &[&str]) -> HashSet<String> {
     ids.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// The message ids a `SQSBatchResponse` reports failed.
+/// The message ids a `SQSBatchResponse` reports failed (read by
+/// [`invoke::batch_item_failures`]).
 ///
 /// # Errors
 /// The whole batch counts as failed (Lambda's rule): the text says why.
 pub fn batch_item_failures(payload: &[u8], batch_ids: &[&str]) -> Result<HashSet<String>, String> {
-    let v: Value =
-        serde_json::from_slice(payload).map_err(|e| format!("response is not JSON: {e}"))?;
-    let list = match v.get("batchItemFailures") {
-        None | Some(Value::Null) => return Ok(HashSet::new()),
-        Some(Value::Array(list)) => list,
-        Some(other) => return Err(format!("batchItemFailures is not a list: {other}")),
-    };
-    list.iter()
-        .map(|f| match f.get("itemIdentifier").and_then(Value::as_str) {
-            Some(id) if batch_ids.contains(&id) => Ok(id.to_owned()),
-            other => Err(format!("invalid itemIdentifier {other:?}")),
-        })
-        .collect()
+    Ok(
+        invoke::batch_item_failures::<SqsBatchResponse>(payload, batch_ids)?
+            .into_iter()
+            .map(|i| batch_ids[i].to_owned())
+            .collect(),
+    )
 }
 
 async fn receive_batch(mapping: &Mapping, sqs: &aws_sdk_sqs::Client) -> Result<Vec<Message>> {
@@ -235,52 +230,58 @@ async fn receive_batch(mapping: &Mapping, sqs: &aws_sdk_sqs::Client) -> Result<V
     }
 }
 
-/// One record of the SQS event, as Lambda builds it.
-fn record(mapping: &Mapping, m: &Message) -> Value {
-    let attributes: Map<String, Value> = m
-        .attributes()
-        .map(|a| {
-            a.iter()
-                .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let message_attributes: Map<String, Value> = m
-        .message_attributes()
-        .map(|a| {
-            a.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        json!({
-                            "stringValue": v.string_value(),
-                            "binaryValue": v.binary_value().map(|b| base64_encode(b.as_ref())),
-                            "stringListValues": v.string_list_values(),
-                            "binaryListValues": v.binary_list_values().iter()
-                                .map(|b| base64_encode(b.as_ref())).collect::<Vec<_>>(),
-                            "dataType": v.data_type(),
-                        }),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    json!({
-        "messageId": m.message_id(),
-        "receiptHandle": m.receipt_handle(),
-        "body": m.body().unwrap_or_default(),
-        "attributes": attributes,
-        "messageAttributes": message_attributes,
-        "md5OfBody": m.md5_of_body(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": mapping.queue_arn,
-        "awsRegion": mapping.region,
-    })
+/// The SQS event of one batch (`Records`, in the order received).
+fn event(mapping: &Mapping, batch: &[Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = batch.iter().map(|m| record(mapping, m)).collect();
+    event
 }
 
-fn base64_encode(b: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(b)
+/// One record of the SQS event, as Lambda builds it: `messageId`, `receiptHandle`, `body`,
+/// `attributes` (the system attributes), `messageAttributes`, `md5OfBody`,
+/// `md5OfMessageAttributes`, `eventSource` `aws:sqs`, `eventSourceARN`, `awsRegion`.
+fn record(mapping: &Mapping, m: &Message) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = m.message_id.clone();
+    r.receipt_handle = m.receipt_handle.clone();
+    r.body = Some(m.body().unwrap_or_default().to_owned());
+    r.md5_of_body = m.md5_of_body.clone();
+    r.md5_of_message_attributes = m.md5_of_message_attributes.clone();
+    r.attributes = m
+        .attributes()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+        .collect();
+    r.message_attributes = m
+        .message_attributes()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let mut a = SqsMessageAttribute::default();
+            a.string_value = v.string_value.clone();
+            a.binary_value = v.binary_value().map(|b| base64_data(b.as_ref()));
+            a.string_list_values = v.string_list_values().to_vec();
+            a.binary_list_values = v
+                .binary_list_values()
+                .iter()
+                .map(|b| base64_data(b.as_ref()))
+                .collect();
+            a.data_type = Some(v.data_type().to_owned());
+            (k.clone(), a)
+        })
+        .collect();
+    r.event_source = Some("aws:sqs".into());
+    r.event_source_arn = Some(mapping.queue_arn.clone());
+    r.aws_region = Some(mapping.region.clone());
+    r
+}
+
+/// Bytes that serialise as base64 (`Base64Data` can only be built empty).
+fn base64_data(bytes: &[u8]) -> Base64Data {
+    let mut data = Base64Data::default();
+    data.extend_from_slice(bytes);
+    data
 }
 
 #[cfg(test)]
@@ -342,9 +343,24 @@ mod tests {
             .receipt_handle("rh")
             .body("{}")
             .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "1")
+            .message_attributes(
+                "blob",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("Binary")
+                    .binary_value(aws_sdk_sqs::primitives::Blob::new(vec![0, 255]))
+                    .build()
+                    .unwrap(),
+            )
             .build();
-        let event = json!({ "Records": [record(&mapping, &m)] });
-        let parsed: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+        let sent = serde_json::to_value(event(&mapping, &[m])).unwrap();
+        assert_eq!(sent["Records"][0]["messageId"], "id-1");
+        assert_eq!(sent["Records"][0]["eventSource"], "aws:sqs");
+        assert_eq!(sent["Records"][0]["body"], "{}");
+        assert_eq!(
+            sent["Records"][0]["messageAttributes"]["blob"]["binaryValue"],
+            "AP8="
+        );
+        let parsed: SqsEvent = serde_json::from_value(sent).unwrap();
         let r = &parsed.records[0];
         assert_eq!(r.message_id.as_deref(), Some("id-1"));
         assert_eq!(
@@ -352,5 +368,8 @@ mod tests {
             Some("arn:aws:sqs:us-east-1:123456789012:q")
         );
         assert_eq!(r.attributes["ApproximateReceiveCount"], "1");
+        let blob = &r.message_attributes["blob"];
+        assert_eq!(blob.data_type.as_deref(), Some("Binary"));
+        assert_eq!(blob.binary_value.as_deref(), Some(&vec![0, 255]));
     }
 }

@@ -16,22 +16,29 @@
 //! (`/.well-known/openid-configuration`, `/.well-known/jwks.json`), as the issuer's host does
 //! in the cloud. It listens on plain HTTP, or HTTPS with a certificate ([`serve_tls`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription, ApiGatewayV2httpResponse,
+};
+use aws_lambda_events::encodings::Body as LambdaBody;
+use aws_lambda_events::query_map::QueryMap;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use serde_json::{Map, Value, json};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::authorizer::{Authorized, JwtAuthorizer};
-use crate::invoke::{COLD_START_SLACK, Invocation, Invoker};
+use crate::invoke::{self, COLD_START_SLACK, Invocation, Invoker};
 use crate::template::{Function, HttpApi};
 use crate::throttle::Throttles;
 
@@ -71,8 +78,8 @@ enum Segment {
 pub struct Matched<'a> {
     /// The route.
     pub route: &'a Route,
-    /// `pathParameters` (name → raw value).
-    pub params: Map<String, Value>,
+    /// `pathParameters` (name → percent-decoded value).
+    pub params: HashMap<String, String>,
 }
 
 impl Route {
@@ -140,11 +147,11 @@ impl Route {
         (class, shape, u8::from(self.method.is_none()))
     }
 
-    fn matches(&self, method: &str, path: &str) -> Option<Map<String, Value>> {
+    fn matches(&self, method: &str, path: &str) -> Option<HashMap<String, String>> {
         if self.method.as_deref().is_some_and(|m| m != method) {
             return None;
         }
-        let mut params = Map::new();
+        let mut params = HashMap::new();
         if self.is_default() {
             return Some(params);
         }
@@ -159,11 +166,11 @@ impl Route {
                 }
                 Segment::Param(name) => {
                     let v = parts.get(i).filter(|v| !v.is_empty())?;
-                    params.insert(name.clone(), Value::String(percent_decode(v)));
+                    params.insert(name.clone(), percent_decode(v));
                 }
                 Segment::Greedy(name) => {
                     let rest = parts.get(i..).filter(|r| !r.is_empty())?.join("/");
-                    params.insert(name.clone(), Value::String(percent_decode(&rest)));
+                    params.insert(name.clone(), percent_decode(&rest));
                     return Some(params);
                 }
             }
@@ -399,7 +406,7 @@ async fn handle(
         }
     };
     let event = RequestParts {
-        method: &method,
+        method: &parts.method,
         path: &path,
         query: parts.uri.query().unwrap_or_default(),
         headers: &parts.headers,
@@ -461,8 +468,8 @@ async fn handle(
 /// The parts of an HTTP request that go into a payload v2.0 event.
 #[derive(Debug)]
 pub struct RequestParts<'a> {
-    /// Upper-case method.
-    pub method: &'a str,
+    /// The method.
+    pub method: &'a Method,
     /// Raw path (`rawPath`).
     pub path: &'a str,
     /// Raw query string without `?` (`rawQueryString`).
@@ -477,41 +484,45 @@ pub struct RequestParts<'a> {
     pub request_id: &'a str,
     /// `requestContext.authorizer` (`{"jwt":{"claims":{...},"scopes":[...]}}`) when a JWT
     /// authorizer let the request through.
-    pub authorizer: Option<Value>,
+    pub authorizer: Option<ApiGatewayRequestAuthorizer>,
 }
 
 impl RequestParts<'_> {
-    /// The API Gateway HTTP API proxy event, payload format version 2.0.
-    pub fn to_event(&self, matched: &Matched<'_>) -> Value {
-        let mut headers = Map::new();
+    /// The API Gateway HTTP API proxy event, payload format version 2.0: `version` `2.0`,
+    /// `routeKey`, `rawPath`, `rawQueryString`, `cookies` (the `Cookie` header split on `;`,
+    /// absent without one), `headers` (lower-case names, repeated ones joined with `,`),
+    /// `queryStringParameters` (repeated ones joined with `,`) and `pathParameters` (absent
+    /// when empty), `requestContext` (`http` description, `requestId`, `time`, `timeEpoch` in
+    /// ms, `authorizer`), `body` (absent when empty; base64 with `isBase64Encoded` unless the
+    /// content type is text).
+    pub fn to_event(&self, matched: &Matched<'_>) -> ApiGatewayV2httpRequest {
+        let mut joined: Vec<(&http::HeaderName, String)> = Vec::new();
         let mut cookies = Vec::new();
         for (name, value) in self.headers {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let value = String::from_utf8_lossy(value.as_bytes());
             if name == http::header::COOKIE {
-                cookies.extend(value.split(';').map(|c| Value::String(c.trim().to_owned())));
-                continue;
+                cookies.extend(value.split(';').map(|c| c.trim().to_owned()));
+            } else if let Some((_, all)) = joined.iter_mut().find(|(n, _)| *n == name) {
+                all.push(',');
+                all.push_str(&value);
+            } else {
+                joined.push((name, value.into_owned()));
             }
-            headers
-                .entry(name.as_str().to_owned())
-                .and_modify(|v| {
-                    if let Value::String(s) = v {
-                        s.push(',');
-                        s.push_str(&value);
-                    }
-                })
-                .or_insert(Value::String(value));
         }
-        let mut query = Map::new();
+        // `aws_lambda_events` writes one value per name: each carries its joined values.
+        let mut headers = HeaderMap::new();
+        for (name, value) in joined {
+            // Lossy UTF-8 of valid header values, joined with `,`, is a valid header value.
+            if let Ok(value) = HeaderValue::try_from(value) {
+                headers.insert(name.clone(), value);
+            }
+        }
+        let mut query: HashMap<String, Vec<String>> = HashMap::new();
         for (k, v) in form_urlencoded::parse(self.query.as_bytes()) {
             query
                 .entry(k.into_owned())
-                .and_modify(|old| {
-                    if let Value::String(s) = old {
-                        s.push(',');
-                        s.push_str(&v);
-                    }
-                })
-                .or_insert(Value::String(v.into_owned()));
+                .or_default()
+                .push(v.into_owned());
         }
         let host = self
             .headers
@@ -519,66 +530,58 @@ impl RequestParts<'_> {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
         let now = chrono::Utc::now();
-        let mut event = json!({
-            "version": "2.0",
-            "routeKey": matched.route.route_key,
-            "rawPath": self.path,
-            "rawQueryString": self.query,
-            "headers": headers,
-            "requestContext": {
-                "accountId": crate::aws::ACCOUNT_ID,
-                "apiId": LOCAL_API_ID,
-                "domainName": host,
-                "domainPrefix": host.split('.').next().unwrap_or(host),
-                "http": {
-                    "method": self.method,
-                    "path": self.path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": self.source_ip,
-                    "userAgent": self.headers.get(http::header::USER_AGENT)
-                        .and_then(|h| h.to_str().ok()).unwrap_or_default(),
-                },
-                "requestId": self.request_id,
-                "routeKey": matched.route.route_key,
-                "stage": "$default",
-                "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-                "timeEpoch": now.timestamp_millis(),
-            },
-            "isBase64Encoded": false,
-        });
-        if let Some(authorizer) = &self.authorizer
-            && let Some(context) = event["requestContext"].as_object_mut()
+
+        let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+        http.method = self.method.clone();
+        http.path = Some(self.path.to_owned());
+        http.protocol = Some("HTTP/1.1".into());
+        http.source_ip = Some(self.source_ip.clone());
+        http.user_agent = Some(
+            self.headers
+                .get(http::header::USER_AGENT)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.account_id = Some(crate::aws::ACCOUNT_ID.into());
+        context.apiid = Some(LOCAL_API_ID.into());
+        context.domain_name = Some(host.to_owned());
+        context.domain_prefix = Some(host.split('.').next().unwrap_or(host).to_owned());
+        context.http = http;
+        context.request_id = Some(self.request_id.to_owned());
+        context.route_key = Some(matched.route.route_key.clone());
+        context.stage = Some("$default".into());
+        context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+        context.time_epoch = now.timestamp_millis();
+        context.authorizer.clone_from(&self.authorizer);
+
+        let mut event = ApiGatewayV2httpRequest::default();
+        event.version = Some("2.0".into());
+        event.route_key = Some(matched.route.route_key.clone());
+        event.raw_path = Some(self.path.to_owned());
+        event.raw_query_string = Some(self.query.to_owned());
+        event.cookies = (!cookies.is_empty()).then_some(cookies);
+        event.headers = headers;
+        event.query_string_parameters = QueryMap::from(query);
+        event.path_parameters.clone_from(&matched.params);
+        // Not in a payload 2.0 event, but `aws_lambda_events` writes it: let it be true.
+        #[expect(deprecated, reason = "the field is serialised whether set or not")]
         {
-            context.insert("authorizer".into(), authorizer.clone());
+            event.http_method = self.method.clone();
         }
-        let obj = event.as_object_mut();
-        if let Some(obj) = obj {
-            if !cookies.is_empty() {
-                obj.insert("cookies".into(), Value::Array(cookies));
-            }
-            if !query.is_empty() {
-                obj.insert("queryStringParameters".into(), Value::Object(query));
-            }
-            if !matched.params.is_empty() {
-                obj.insert(
-                    "pathParameters".into(),
-                    Value::Object(matched.params.clone()),
-                );
-            }
-            if !self.body.is_empty() {
-                let content_type = self
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or_default();
-                match std::str::from_utf8(self.body) {
-                    Ok(text) if is_text(content_type) => {
-                        obj.insert("body".into(), Value::String(text.to_owned()));
-                    }
-                    _ => {
-                        obj.insert("body".into(), Value::String(B64.encode(self.body)));
-                        obj.insert("isBase64Encoded".into(), Value::Bool(true));
-                    }
+        event.request_context = context;
+        if !self.body.is_empty() {
+            let content_type = self
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            match std::str::from_utf8(self.body) {
+                Ok(text) if is_text(content_type) => event.body = Some(text.to_owned()),
+                _ => {
+                    event.body = Some(B64.encode(self.body));
+                    event.is_base64_encoded = true;
                 }
             }
         }
@@ -608,68 +611,52 @@ fn is_text(content_type: &str) -> bool {
 }
 
 /// Turns a Lambda payload into the HTTP response, per the payload 2.0 response rules: an object
-/// with `statusCode` is a full response; anything else is a 200 JSON body.
+/// with `statusCode` is a full response (an `ApiGatewayV2httpResponse`: `headers`, then the
+/// `multiValueHeaders` of names `headers` lacks, one `set-cookie` per `cookies` entry, `body`
+/// base64-decoded when `isBase64Encoded`); anything else is a 200 JSON body.
 ///
 /// # Errors
-/// The payload is not JSON, or its fields have the wrong types.
+/// The payload is not JSON, or not a valid response (a field of the wrong type, a status
+/// outside 100..=999, a header that is not one, a body that is not base64 when it says so).
 pub fn to_response(payload: &[u8], request_id: &str) -> Result<Response> {
     let v: Value = serde_json::from_slice(payload)?;
     let mut builder = Response::builder().header("apigw-requestid", request_id);
-    let Some(obj) = v.as_object().filter(|o| o.contains_key("statusCode")) else {
+    if v.get("statusCode").is_none() {
         return Ok(builder
             .status(StatusCode::OK)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Body::from(payload.to_vec()))?);
-    };
-    let status = obj
-        .get("statusCode")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .ok_or_else(|| anyhow::anyhow!("statusCode is not a status"))?;
+    }
+    let reply: ApiGatewayV2httpResponse =
+        invoke::from_answer(v, &["cookies"]).map_err(|e| anyhow!("malformed response: {e}"))?;
+    let status = u16::try_from(reply.status_code)
+        .map_err(|_| anyhow!("statusCode {} is not a status", reply.status_code))?;
     builder = builder.status(StatusCode::from_u16(status)?);
     let headers = builder
         .headers_mut()
-        .ok_or_else(|| anyhow::anyhow!("bad response"))?;
-    if let Some(h) = obj.get("headers").and_then(Value::as_object) {
-        for (k, v) in h {
-            headers.append(HeaderName::try_from(k.as_str())?, header_value(v)?);
+        .ok_or_else(|| anyhow!("bad response"))?;
+    for (name, value) in &reply.headers {
+        headers.append(name, value.clone());
+    }
+    for name in reply.multi_value_headers.keys() {
+        if headers.contains_key(name) {
+            continue; // `headers` already carried it
+        }
+        for value in reply.multi_value_headers.get_all(name) {
+            headers.append(name, value.clone());
         }
     }
-    if let Some(h) = obj.get("multiValueHeaders").and_then(Value::as_object) {
-        for (k, vs) in h {
-            let name = HeaderName::try_from(k.as_str())?;
-            if headers.contains_key(&name) {
-                continue; // `headers` already carried it
-            }
-            for v in vs.as_array().into_iter().flatten() {
-                headers.append(name.clone(), header_value(v)?);
-            }
-        }
+    for c in &reply.cookies {
+        headers.append(http::header::SET_COOKIE, HeaderValue::try_from(c.as_str())?);
     }
-    for c in obj
-        .get("cookies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        headers.append(http::header::SET_COOKIE, header_value(c)?);
-    }
-    let body = match obj.get("body") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if obj.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
-            B64.decode(s)?
-        }
-        Some(Value::String(s)) => s.clone().into_bytes(),
-        Some(other) => other.to_string().into_bytes(),
+    let body = match reply.body {
+        None | Some(LambdaBody::Empty) => Vec::new(),
+        Some(b) if reply.is_base64_encoded => B64.decode(b.as_ref())?,
+        Some(LambdaBody::Text(s)) => s.into_bytes(),
+        Some(LambdaBody::Binary(b)) => b,
+        Some(_) => return Err(anyhow!("a response body of an unknown kind")),
     };
     Ok(builder.body(Body::from(body))?)
-}
-
-fn header_value(v: &Value) -> Result<HeaderValue> {
-    Ok(match v {
-        Value::String(s) => HeaderValue::try_from(s.as_str())?,
-        other => HeaderValue::try_from(other.to_string())?,
-    })
 }
 
 fn document_response(document: &Value, request_id: &str) -> Response {
@@ -678,8 +665,15 @@ fn document_response(document: &Value, request_id: &str) -> Response {
     r
 }
 
+/// API Gateway's own error body: `{"message":"Not Found"}`.
+#[derive(Debug, Serialize)]
+struct Message<'a> {
+    message: &'a str,
+}
+
 fn message(status: StatusCode, text: &str, request_id: &str) -> Response {
-    let mut r = Response::new(Body::from(json!({ "message": text }).to_string()));
+    let body = serde_json::to_string(&Message { message: text }).unwrap_or_default();
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(
@@ -702,6 +696,7 @@ fn request_id() -> String {
 mod tests {
     use super::*;
     use crate::template::{HttpRoute, Template};
+    use serde_json::json;
 
     fn function(binary: &str, routes: &[(&str, &str)]) -> Function {
         Function {
@@ -782,7 +777,7 @@ mod tests {
         headers.insert("cookie", HeaderValue::from_static("a=1; b=2"));
         let body = Bytes::from_static(br#"{"k":1}"#);
         let event = RequestParts {
-            method: "GET",
+            method: &Method::GET,
             path: "/users/42",
             query: "limit=2&tag=x&tag=y",
             headers: &headers,
@@ -792,7 +787,16 @@ mod tests {
             authorizer: None,
         }
         .to_event(&m);
+        let event = serde_json::to_value(event).unwrap();
+        assert_eq!(event["version"], "2.0");
         assert_eq!(event["routeKey"], "GET /users/{id}");
+        assert_eq!(event["rawPath"], "/users/42");
+        assert_eq!(event["rawQueryString"], "limit=2&tag=x&tag=y");
+        assert_eq!(event["requestContext"]["http"]["method"], "GET");
+        assert_eq!(event["requestContext"]["routeKey"], "GET /users/{id}");
+        assert_eq!(event["requestContext"]["stage"], "$default");
+        assert!(event["requestContext"]["timeEpoch"].as_i64().unwrap() > 1_700_000_000_000);
+        assert!(event["requestContext"].get("authorizer").is_none());
         assert_eq!(event["pathParameters"]["id"], "42");
         assert_eq!(event["queryStringParameters"]["tag"], "x,y");
         assert_eq!(event["headers"]["x-multi"], "a,b");
@@ -813,7 +817,7 @@ mod tests {
         headers.insert("content-type", HeaderValue::from_static("image/png"));
         let body = Bytes::from_static(&[0, 159, 146, 150]);
         let event = RequestParts {
-            method: "GET",
+            method: &Method::GET,
             path: "/users/42",
             query: "",
             headers: &headers,
@@ -823,6 +827,7 @@ mod tests {
             authorizer: None,
         }
         .to_event(&m);
+        let event = serde_json::to_value(event).unwrap();
         assert_eq!(event["isBase64Encoded"], true);
         assert_eq!(
             B64.decode(event["body"].as_str().unwrap()).unwrap(),
@@ -843,6 +848,57 @@ mod tests {
         assert_eq!(r.status(), 201);
         assert_eq!(r.headers()["location"], "/users/1");
         assert_eq!(r.headers()["set-cookie"], "s=1");
+    }
+
+    #[test]
+    fn multi_value_headers_add_only_names_headers_lack_and_a_base64_body_is_decoded() {
+        let payload = json!({
+            "statusCode": 200,
+            "headers": {"x-one": "h"},
+            "multiValueHeaders": {"x-one": ["m"], "x-many": ["a", "b"]},
+            "body": B64.encode([0, 159, 146, 150]),
+            "isBase64Encoded": true
+        });
+
+        let r = to_response(payload.to_string().as_bytes(), "rid").unwrap();
+
+        let values = |name: &str| -> Vec<&str> {
+            r.headers()
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect()
+        };
+        assert_eq!(values("x-one"), ["h"]);
+        assert_eq!(values("x-many"), ["a", "b"]);
+        assert!(r.headers().get("set-cookie").is_none());
+        let body = body_bytes(r);
+        assert_eq!(body, [0, 159, 146, 150]);
+    }
+
+    fn body_bytes(r: Response) -> Vec<u8> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_response_with_a_field_of_the_wrong_type_is_malformed() {
+        for payload in [
+            json!({"statusCode": "200"}),
+            json!({"statusCode": 70000}),
+            json!({"statusCode": 200, "headers": {"x": ["a", 1]}}),
+            json!({"statusCode": 200, "cookies": "s=1"}),
+            json!({"statusCode": 200, "body": "%%%", "isBase64Encoded": true}),
+        ] {
+            assert!(
+                to_response(payload.to_string().as_bytes(), "rid").is_err(),
+                "{payload}"
+            );
+        }
     }
 
     #[test]

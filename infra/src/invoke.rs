@@ -1,9 +1,15 @@
 //! Client for the Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), as
-//! served by `cargo lambda watch`.
+//! served by `cargo lambda watch`, and the reading of what a function answers to an event
+//! source: the partial batch response (`batchItemFailures`) of the SQS and stream pollers.
 
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use aws_lambda_events::sqs::SqsBatchResponse;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// Outcome of one invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,22 +42,26 @@ impl Invoker {
         }
     }
 
-    /// Invokes `function` with `payload` (JSON) and waits up to `timeout`.
+    /// Invokes `function` with `event` (sent as JSON: an `aws_lambda_events` event) and waits
+    /// up to `timeout`.
     ///
     /// # Errors
-    /// The Invoke API itself is unreachable (not a function failure, which is
-    /// [`Invocation::FunctionError`]).
-    pub async fn invoke(
+    /// The Invoke API itself is unreachable, or the event does not serialise (not a function
+    /// failure, which is [`Invocation::FunctionError`]).
+    pub async fn invoke<E: Serialize + ?Sized>(
         &self,
         function: &str,
-        payload: &serde_json::Value,
+        event: &E,
         timeout: Duration,
     ) -> Result<Invocation> {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
+        let body = serde_json::to_vec(event)
+            .map_err(|e| anyhow!("the event for {function} does not serialise: {e}"))?;
         let sent = self
             .http
             .post(&url)
-            .json(payload)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .timeout(timeout)
             .send()
             .await;
@@ -75,5 +85,148 @@ impl Invoker {
                 String::from_utf8_lossy(&body)
             )))
         }
+    }
+}
+
+/// Parses a function's answer `value` as `T`, an `aws_lambda_events` response type, reading
+/// each member of `lists` that is absent or `null` as an empty list: AWS documents them
+/// optional (`cookies` of a payload 2.0 response, `batchItemFailures` of a partial batch
+/// response) where the crate's types require them.
+///
+/// # Errors
+/// `value` does not have the shape of `T` (the text says where).
+pub fn from_answer<T: DeserializeOwned>(mut value: Value, lists: &[&str]) -> Result<T, String> {
+    if let Some(obj) = value.as_object_mut() {
+        for name in lists {
+            let entry = obj.entry(*name).or_insert(Value::Null);
+            if entry.is_null() {
+                *entry = Value::Array(Vec::new());
+            }
+        }
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// A partial batch response type of `aws_lambda_events`
+/// (`{"batchItemFailures":[{"itemIdentifier":"..."}]}`).
+pub trait BatchResponse: DeserializeOwned {
+    /// The reported `itemIdentifier`s in the order listed (`None`: an entry without one).
+    fn item_identifiers(self) -> Vec<Option<String>>;
+}
+
+/// The SQS poller's: `itemIdentifier` is a `messageId`.
+impl BatchResponse for SqsBatchResponse {
+    fn item_identifiers(self) -> Vec<Option<String>> {
+        self.batch_item_failures
+            .into_iter()
+            .map(|f| Some(f.item_identifier))
+            .collect()
+    }
+}
+
+/// The DynamoDB stream poller's: `itemIdentifier` is a `SequenceNumber`.
+impl BatchResponse for DynamoDbEventResponse {
+    fn item_identifiers(self) -> Vec<Option<String>> {
+        self.batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+}
+
+/// Reads a partial batch response `R` the way Lambda does: the positions in `batch` (the
+/// batch's identifiers, in delivery order) of the records reported failed, in the order the
+/// response lists them. Empty: the batch succeeded (a `null` answer, no, a `null` or an empty
+/// `batchItemFailures`).
+///
+/// # Errors
+/// The whole batch counts as failed (Lambda's rule): the answer is not JSON or not an `R`, or
+/// an `itemIdentifier` is missing, empty or not in `batch`. The text says why.
+pub fn batch_item_failures<R: BatchResponse>(
+    payload: &[u8],
+    batch: &[&str],
+) -> Result<Vec<usize>, String> {
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| format!("response is not JSON: {e}"))?;
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    let response: R = from_answer(value, &["batchItemFailures"])
+        .map_err(|e| format!("response is not a partial batch response: {e}"))?;
+    response
+        .item_identifiers()
+        .into_iter()
+        .map(|id| {
+            id.as_deref()
+                .and_then(|id| batch.iter().position(|b| *b == id))
+                .ok_or_else(|| format!("invalid itemIdentifier {id:?}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqs(payload: &[u8], batch: &[&str]) -> Result<Vec<usize>, String> {
+        batch_item_failures::<SqsBatchResponse>(payload, batch)
+    }
+
+    fn streams(payload: &[u8], batch: &[&str]) -> Result<Vec<usize>, String> {
+        batch_item_failures::<DynamoDbEventResponse>(payload, batch)
+    }
+
+    #[test]
+    fn reported_failures_are_their_positions_in_the_batch_in_the_order_listed() {
+        let payload = br#"{"batchItemFailures":[{"itemIdentifier":"c"},{"itemIdentifier":"b"}]}"#;
+        assert_eq!(sqs(payload, &["a", "b", "c"]), Ok(vec![2, 1]));
+        assert_eq!(streams(payload, &["a", "b", "c"]), Ok(vec![2, 1]));
+    }
+
+    #[test]
+    fn a_null_an_empty_or_a_missing_list_means_the_batch_succeeded() {
+        for payload in [
+            &b"null"[..],
+            b"{}",
+            br#"{"batchItemFailures":null}"#,
+            br#"{"batchItemFailures":[]}"#,
+        ] {
+            let text = String::from_utf8_lossy(payload);
+            assert_eq!(sqs(payload, &["a"]), Ok(vec![]), "{text}");
+            assert_eq!(streams(payload, &["a"]), Ok(vec![]), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_answer_or_identifier_fails_the_whole_batch() {
+        for payload in [
+            &b"garbage"[..],
+            br#""ok""#,
+            br#"{"batchItemFailures":"a"}"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":"zz"}]}"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":null}]}"#,
+            br#"{"batchItemFailures":[{}]}"#,
+        ] {
+            let text = String::from_utf8_lossy(payload);
+            assert!(sqs(payload, &["a"]).is_err(), "{text}");
+            assert!(streams(payload, &["a"]).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_absent_or_null_list_reads_as_empty_and_a_present_one_as_it_is() {
+        #[derive(serde::Deserialize)]
+        struct Lists {
+            a: Vec<u8>,
+            b: Vec<u8>,
+        }
+        let parsed: Lists =
+            from_answer(serde_json::json!({"a": null, "c": 1}), &["a", "b"]).unwrap();
+        assert!(parsed.a.is_empty() && parsed.b.is_empty());
+        let kept: Lists =
+            from_answer(serde_json::json!({"a": [1], "b": [2]}), &["a", "b"]).unwrap();
+        assert_eq!((kept.a, kept.b), (vec![1], vec![2]));
+        assert!(from_answer::<Lists>(serde_json::json!({"a": 1}), &["a", "b"]).is_err());
     }
 }
