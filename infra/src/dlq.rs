@@ -537,7 +537,8 @@ mod tests {
     #[test]
     fn message_attributes_are_printed_one_per_line_under_the_header() {
         let mut m = message("{}");
-        m.attributes.insert("reason".into(), "NOT_AN_OUTBOX_ITEM".into());
+        m.attributes
+            .insert("reason".into(), "NOT_AN_OUTBOX_ITEM".into());
         m.attributes.insert("sequence_number".into(), "42".into());
 
         let text = render(&m);
@@ -573,7 +574,10 @@ mod tests {
 
         let error = writers(&template).unwrap_err().to_string();
 
-        assert!(error.contains("function F: MY_DEAD_LETTER_QUEUE_URL"), "{error}");
+        assert!(
+            error.contains("function F: MY_DEAD_LETTER_QUEUE_URL"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
@@ -605,7 +609,10 @@ mod tests {
 
         let text = redrive(&sqs, &dlq, None).await.unwrap_err().to_string();
 
-        assert!(text.starts_with("OutboxDeadLetterQueue has no source queue"), "{text}");
+        assert!(
+            text.starts_with("OutboxDeadLetterQueue has no source queue"),
+            "{text}"
+        );
         assert!(text.contains("RelayOutboxFunction (through OUTBOX_DEAD_LETTER_QUEUE_URL)"));
         assert!(text.contains("re-insert the outbox item"));
     }

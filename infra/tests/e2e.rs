@@ -432,7 +432,8 @@ async fn queue_url(logical_id: &str) -> String {
         .find(|q| q.logical_id == logical_id)
         .unwrap()
         .name;
-    sqs().await
+    sqs()
+        .await
         .get_queue_url()
         .queue_name(name)
         .send()
@@ -606,7 +607,10 @@ async fn a_poison_outbox_record_lands_whole_in_the_outbox_dead_letter_queue_and_
         .put_item()
         .table_name(&outbox)
         .item("id", AttributeValue::S(id.clone()))
-        .item("note", AttributeValue::S("written by hand, not by a service".into()))
+        .item(
+            "note",
+            AttributeValue::S("written by hand, not by a service".into()),
+        )
         .item("attempt", AttributeValue::N("3".into()))
         .send()
         .await
@@ -640,7 +644,10 @@ async fn a_poison_outbox_record_lands_whole_in_the_outbox_dead_letter_queue_and_
     assert_eq!(dead.attributes["reason"], "NOT_AN_OUTBOX_ITEM");
     assert_eq!(
         Some(&dead.attributes["sequence_number"]),
-        record["dynamodb"]["SequenceNumber"].as_str().map(str::to_owned).as_ref()
+        record["dynamodb"]["SequenceNumber"]
+            .as_str()
+            .map(str::to_owned)
+            .as_ref()
     );
     let order_id = order["id"].as_str().unwrap();
     assert_eq!(settled_status(&c, order_id).await, "CONFIRMED");
@@ -649,7 +656,10 @@ async fn a_poison_outbox_record_lands_whole_in_the_outbox_dead_letter_queue_and_
     assert!(listed.contains(&marker), "{listed}");
     assert!(listed.contains("reason: NOT_AN_OUTBOX_ITEM"), "{listed}");
     let redrive = devstack_run(&["dlq", "redrive", "OutboxDeadLetterQueue"]).await;
-    assert!(!redrive.status.success(), "redrive has nowhere to send them");
+    assert!(
+        !redrive.status.success(),
+        "redrive has nowhere to send them"
+    );
     let stderr = String::from_utf8_lossy(&redrive.stderr);
     assert!(stderr.contains("has no source queue"), "{stderr}");
 }

@@ -335,7 +335,11 @@ mod tests {
         assert!(!sent[0].detail.is_empty());
         let body: Value = serde_json::from_str(&sent[0].body).unwrap();
         assert_eq!(body, as_delivered(&poison));
-        assert_eq!(without_absent_fields(body), poison, "every field, unchanged");
+        assert_eq!(
+            without_absent_fields(body),
+            poison,
+            "every field, unchanged"
+        );
     }
 
     #[tokio::test]
@@ -421,7 +425,11 @@ mod tests {
             serde_json::to_value(&response).unwrap(),
             json!({"batchItemFailures": [{"itemIdentifier": "22"}]})
         );
-        assert_eq!(queues.orders.published().len(), 1, "only the record before it");
+        assert_eq!(
+            queues.orders.published().len(),
+            1,
+            "only the record before it"
+        );
     }
 
     #[tokio::test]
@@ -433,10 +441,7 @@ mod tests {
         let Ok(response) = handle(
             &queues,
             &dead_letters,
-            event(vec![
-                record("11", "INSERT", &envelope()),
-                foreign("12"),
-            ]),
+            event(vec![record("11", "INSERT", &envelope()), foreign("12")]),
         )
         .await;
 
@@ -459,7 +464,12 @@ mod tests {
 
         assert_eq!(
             codes,
-            ["NOT_AN_INSERT", "NOT_AN_OUTBOX_ITEM", "NO_ENVELOPE", "NO_DESTINATION"]
+            [
+                "NOT_AN_INSERT",
+                "NOT_AN_OUTBOX_ITEM",
+                "NO_ENVELOPE",
+                "NO_DESTINATION"
+            ]
         );
     }
 }
