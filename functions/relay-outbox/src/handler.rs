@@ -182,14 +182,18 @@ async fn dead_letter<D: DeadLetterQueue>(
         detail,
         sequence_number: record.change.sequence_number.clone(),
     };
-    dead_letters.send(&letter).await?;
     tracing::error!(
         event_id = record.event_id,
         event_name = record.event_name,
         sequence_number = letter.sequence_number,
         reason = reason.code(),
         detail = letter.detail,
-        "stream record cannot be published; sent whole to the dead-letter queue"
+        "stream record cannot be published; sending it whole to the dead-letter queue"
+    );
+    dead_letters.send(&letter).await?;
+    tracing::info!(
+        sequence_number = letter.sequence_number,
+        "stream record dead-lettered"
     );
     Ok(())
 }
