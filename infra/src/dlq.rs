@@ -1,6 +1,15 @@
 //! Dead-letter queue operations for `devstack dlq`: list the dead messages of a queue of the
 //! template, and redrive them to the queue they came from.
 //!
+//! A queue is a dead-letter queue when the template says so in one of two ways:
+//! - a source queue's `RedrivePolicy` names it (`deadLetterTargetArn: !GetAtt <Queue>.Arn`):
+//!   SQS moves a message there after `maxReceiveCount` receives (`OrdersDeadLetterQueue`);
+//! - a function writes to it itself: an environment variable of the function whose name ends
+//!   in `DEAD_LETTER_QUEUE_URL` is `!Ref <Queue>` (the outbox relay's
+//!   `OUTBOX_DEAD_LETTER_QUEUE_URL: !Ref OutboxDeadLetterQueue`). Such a queue has no source
+//!   queue: its messages are records the function could never handle (a stream record, whole,
+//!   for the relay), so [`redrive`] refuses it and says why.
+//!
 //! A queue is named by logical id: the dead-letter queue itself (`OrdersDeadLetterQueue`) or a
 //! source queue whose `RedrivePolicy` names it (`OrdersQueue`). Physical names follow
 //! [`crate::provision`] (`<stack>-<LogicalId>`).
@@ -27,7 +36,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::provision::{find_queue, queue_arn, queue_plans};
-use crate::template::Template;
+use crate::template::{QUEUE_TYPE, Template};
 
 /// How long listing and redrive hide a received message (seconds). Listing makes them visible
 /// again as soon as it is done; this bounds the hiding if devstack dies meanwhile.
@@ -53,8 +62,61 @@ pub struct QueueRef {
 pub struct DeadLetterQueue {
     /// The DLQ.
     pub dlq: QueueRef,
-    /// Queues whose `RedrivePolicy` names it (at least one).
+    /// Queues whose `RedrivePolicy` names it (none for a queue only functions write to).
     pub sources: Vec<QueueRef>,
+    /// Functions that write to it themselves (at least one when `sources` is empty).
+    pub writers: Vec<Writer>,
+}
+
+/// A function that writes dead letters itself, through an environment variable naming the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writer {
+    /// The function's logical id, e.g. `RelayOutboxFunction`.
+    pub function: String,
+    /// The variable, e.g. `OUTBOX_DEAD_LETTER_QUEUE_URL`.
+    pub variable: String,
+    /// The queue's logical id, e.g. `OutboxDeadLetterQueue`.
+    pub queue: String,
+}
+
+/// How an environment variable that names a dead-letter queue a function writes to ends.
+pub const WRITER_VARIABLE_SUFFIX: &str = "DEAD_LETTER_QUEUE_URL";
+
+/// The functions of the template that write dead letters themselves: every environment
+/// variable ending in [`WRITER_VARIABLE_SUFFIX`] whose value is `!Ref <Queue>`.
+///
+/// # Errors
+/// The template's functions cannot be read, or such a variable is not `!Ref` of a queue of
+/// the template.
+pub fn writers(template: &Template) -> Result<Vec<Writer>> {
+    let queues: Vec<&str> = template
+        .of_kind(QUEUE_TYPE)
+        .map(|r| r.logical_id.as_str())
+        .collect();
+    let mut found = Vec::new();
+    for function in template.functions()? {
+        for (variable, value) in &function.environment {
+            if !variable.ends_with(WRITER_VARIABLE_SUFFIX) {
+                continue;
+            }
+            let queue = value
+                .get("Ref")
+                .and_then(|v| v.as_str())
+                .filter(|id| queues.contains(id))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "function {}: {variable} must be !Ref <Queue> of a queue of the template",
+                        function.logical_id
+                    )
+                })?;
+            found.push(Writer {
+                function: function.logical_id.clone(),
+                variable: variable.clone(),
+                queue: queue.to_owned(),
+            });
+        }
+    }
+    Ok(found)
 }
 
 /// One message of a DLQ.
@@ -68,6 +130,9 @@ pub struct DeadMessage {
     pub sent: Option<DateTime<Utc>>,
     /// `DeadLetterQueueSourceArn`, when SQS sets it.
     pub source_arn: Option<String>,
+    /// Its String message attributes by name (e.g. the relay's `reason`, `detail`,
+    /// `sequence_number`).
+    pub attributes: BTreeMap<String, String>,
     /// The body as sent.
     pub body: String,
 }
@@ -94,9 +159,14 @@ pub async fn resolve(
         .iter()
         .filter(|q| q.redrive.as_ref().is_some_and(|(d, _)| *d == dlq_id))
         .collect();
-    if sources.is_empty() {
+    let writers: Vec<Writer> = writers(template)?
+        .into_iter()
+        .filter(|w| w.queue == dlq_id)
+        .collect();
+    if sources.is_empty() && writers.is_empty() {
         bail!(
-            "{queue} has no RedrivePolicy and no queue redrives into it: not a dead-letter queue"
+            "{queue} has no RedrivePolicy, no queue redrives into it and no function's \
+             *{WRITER_VARIABLE_SUFFIX} variable names it: not a dead-letter queue"
         );
     }
     let dlq_plan = plans
@@ -110,6 +180,7 @@ pub async fn resolve(
     Ok(DeadLetterQueue {
         dlq: lookup(sqs, &dlq_plan.logical_id, &dlq_plan.name).await?,
         sources: refs,
+        writers,
     })
 }
 
@@ -173,13 +244,17 @@ pub async fn list(sqs: &Client, dlq: &QueueRef, max: Option<usize>) -> Result<Ve
 /// moved, per source queue logical id.
 ///
 /// # Errors
-/// SQS refuses a call, or a message's source cannot be told (the DLQ serves several queues and
-/// SQS did not record `DeadLetterQueueSourceArn`). Messages not sent stay in the DLQ.
+/// The DLQ has no source queue (functions write to it: see [`no_source_queue`]), SQS refuses
+/// a call, or a message's source cannot be told (the DLQ serves several queues and SQS did not
+/// record `DeadLetterQueueSourceArn`). Messages not sent stay in the DLQ.
 pub async fn redrive(
     sqs: &Client,
     dlq: &DeadLetterQueue,
     max: Option<usize>,
 ) -> Result<BTreeMap<String, usize>> {
+    if dlq.sources.is_empty() {
+        bail!("{}", no_source_queue(dlq));
+    }
     let mut moved: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = 0;
     while max.is_none_or(|m| total < m) {
@@ -265,6 +340,24 @@ pub async fn redrive(
     Ok(moved)
 }
 
+/// Why a DLQ that only functions write to cannot be redriven, and what to do instead.
+pub fn no_source_queue(dlq: &DeadLetterQueue) -> String {
+    let writers: Vec<String> = dlq
+        .writers
+        .iter()
+        .map(|w| format!("{} (through {})", w.function, w.variable))
+        .collect();
+    format!(
+        "{} has no source queue to redrive to: its messages were written by {}, each a record \
+         it could never handle, whole, with a `reason` attribute (for the outbox relay: a \
+         stream record of the outbox table). Sending it again would fail the same way: fix the \
+         cause, then write the record again (for the relay: re-insert the outbox item), and \
+         delete the message",
+        dlq.dlq.logical_id,
+        writers.join(", ")
+    )
+}
+
 /// The index in `dlq.sources` a message goes back to.
 fn source_of(dlq: &DeadLetterQueue, m: &Message) -> Option<usize> {
     let recorded = m
@@ -343,12 +436,18 @@ fn dead_message(m: &Message) -> DeadMessage {
             .and_then(|t| t.parse::<i64>().ok())
             .and_then(DateTime::from_timestamp_millis),
         source_arn: attr(MessageSystemAttributeName::DeadLetterQueueSourceArn),
+        attributes: m
+            .message_attributes()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_owned())))
+            .collect(),
         body: m.body().unwrap_or_default().to_owned(),
     }
 }
 
-/// A message for people: a header line (id, receive count, sent time) and the body, pretty
-/// JSON when it is JSON, as is otherwise.
+/// A message for people: a header line (id, receive count, sent time), one `  name: value`
+/// line per message attribute, and the body, pretty JSON when it is JSON, as is otherwise.
 pub fn render(m: &DeadMessage) -> String {
     let mut s = format!("message {}", m.message_id);
     if let Some(c) = m.receive_count {
@@ -365,6 +464,9 @@ pub fn render(m: &DeadMessage) -> String {
         let _ = write!(s, "  from {arn}");
     }
     s.push('\n');
+    for (name, value) in &m.attributes {
+        let _ = writeln!(s, "  {name}: {value}");
+    }
     let body = serde_json::from_str::<Value>(&m.body)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
@@ -384,6 +486,7 @@ mod tests {
             receive_count: Some(6),
             sent: DateTime::from_timestamp_millis(1_700_000_000_123),
             source_arn: None,
+            attributes: BTreeMap::new(),
             body: body.into(),
         }
     }
@@ -413,6 +516,7 @@ mod tests {
         let dlq = DeadLetterQueue {
             dlq: q("D"),
             sources: vec![q("A"), q("B")],
+            writers: vec![],
         };
         let m = Message::builder()
             .attributes(
@@ -425,7 +529,91 @@ mod tests {
         let single = DeadLetterQueue {
             dlq: q("D"),
             sources: vec![q("A")],
+            writers: vec![],
         };
         assert_eq!(source_of(&single, &Message::builder().build()), Some(0));
+    }
+
+    #[test]
+    fn message_attributes_are_printed_one_per_line_under_the_header() {
+        let mut m = message("{}");
+        m.attributes
+            .insert("reason".into(), "NOT_AN_OUTBOX_ITEM".into());
+        m.attributes.insert("sequence_number".into(), "42".into());
+
+        let text = render(&m);
+
+        assert!(
+            text.contains("\n  reason: NOT_AN_OUTBOX_ITEM\n  sequence_number: 42\n{}\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_template_declares_the_relays_dead_letter_queue_as_written_by_the_relay() {
+        let template = Template::load(&crate::workspace_root().join("template.yaml")).unwrap();
+
+        let writers = writers(&template).unwrap();
+
+        assert_eq!(
+            writers,
+            [Writer {
+                function: "RelayOutboxFunction".into(),
+                variable: "OUTBOX_DEAD_LETTER_QUEUE_URL".into(),
+                queue: "OutboxDeadLetterQueue".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_variable_that_names_no_queue_is_an_error_naming_it() {
+        let template = Template::parse(
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildProperties:\n        Binary: f\n    Properties:\n      Environment:\n        Variables:\n          MY_DEAD_LETTER_QUEUE_URL: http://nowhere\n",
+        )
+        .unwrap();
+
+        let error = writers(&template).unwrap_err().to_string();
+
+        assert!(
+            error.contains("function F: MY_DEAD_LETTER_QUEUE_URL"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queue_only_functions_write_to_cannot_be_redriven_and_the_refusal_says_what_to_do() {
+        let q = QueueRef {
+            logical_id: "OutboxDeadLetterQueue".into(),
+            name: "s-OutboxDeadLetterQueue".into(),
+            url: "http://q".into(),
+            arn: "arn:q".into(),
+        };
+        let dlq = DeadLetterQueue {
+            dlq: q,
+            sources: vec![],
+            writers: vec![Writer {
+                function: "RelayOutboxFunction".into(),
+                variable: "OUTBOX_DEAD_LETTER_QUEUE_URL".into(),
+                queue: "OutboxDeadLetterQueue".into(),
+            }],
+        };
+
+        // Never reached: the refusal comes before any call.
+        let sqs = Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                .endpoint_url("http://127.0.0.1:9")
+                .build(),
+        );
+
+        let text = redrive(&sqs, &dlq, None).await.unwrap_err().to_string();
+
+        assert!(
+            text.starts_with("OutboxDeadLetterQueue has no source queue"),
+            "{text}"
+        );
+        assert!(text.contains("RelayOutboxFunction (through OUTBOX_DEAD_LETTER_QUEUE_URL)"));
+        assert!(text.contains("re-insert the outbox item"));
     }
 }

@@ -101,9 +101,11 @@ enum DlqCmd {
     /// The body is printed as pretty JSON when it is JSON. Listing receives every message once:
     /// it counts as a receive (ApproximateReceiveCount goes up by one) and hides the messages
     /// for a moment (at most 30 s; they are made visible again as soon as the listing is done).
+    /// Message attributes (e.g. the outbox relay's `reason`) are printed under the header.
     List {
-        /// The dead-letter queue's logical id (e.g. OrdersDeadLetterQueue) or its source
-        /// queue's (e.g. OrdersQueue, through its RedrivePolicy).
+        /// The dead-letter queue's logical id (e.g. OrdersDeadLetterQueue, or
+        /// OutboxDeadLetterQueue, which the outbox relay writes to) or its source queue's (e.g.
+        /// OrdersQueue, through its RedrivePolicy).
         queue: String,
         /// List at most this many messages.
         #[arg(long)]
@@ -113,7 +115,8 @@ enum DlqCmd {
     ///
     /// Each batch of up to 10 is sent to the source queue, then deleted from the DLQ (a
     /// message that could not be sent stays). The source is the queue whose RedrivePolicy
-    /// names the DLQ.
+    /// names the DLQ. A DLQ that only a function writes to (OutboxDeadLetterQueue) has no
+    /// source queue and is refused, saying why.
     Redrive {
         /// The dead-letter queue's logical id (e.g. OrdersDeadLetterQueue) or its source
         /// queue's (e.g. OrdersQueue).

@@ -3,7 +3,8 @@
 //! emulator's DynamoDB and SQS. The stock-reservation saga runs for real: the outbox table's
 //! stream (emulated event source mapping) feeds the relay, which publishes to the inventory and
 //! orders queues, whose mappings feed their consumers. A poison message injected with
-//! `devstack send` ends in the dead-letter queue.
+//! `devstack send` ends in the dead-letter queue; a poison record written straight into the
+//! outbox table ends, whole, in the relay's own dead-letter queue.
 //!
 //! `DEVSTACK_GATEWAY` (default `http://127.0.0.1:3000`) and `DEVSTACK_STACK_NAME` (default
 //! `shop`) say which running stack to use; `make dev` in another terminal works too. Requests
@@ -413,12 +414,71 @@ async fn the_same_order_placed_event_delivered_ten_times_reserves_stock_once() {
     }
 
     assert_eq!(stock_becomes(&c, product_id, 7).await, 7);
-    // Give every copy time to be consumed, then check nothing more was taken.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Every copy is consumed (deleted after its batch succeeded, or moved to the DLQ) once the
+    // queue holds nothing, visible or in flight; a copy applied twice would show by then.
+    assert_drained(&queue_url("InventoryQueue").await).await;
     assert_eq!(
         get_json(&c, &format!("/products/{product_id}")).await["stock"],
         7
     );
+}
+
+/// The URL of queue `logical_id` of the stack under test.
+async fn queue_url(logical_id: &str) -> String {
+    let template = Template::load(&devstack::workspace_root().join("template.yaml")).unwrap();
+    let name = queue_plans(&template, &stack_name(), None)
+        .unwrap()
+        .into_iter()
+        .find(|q| q.logical_id == logical_id)
+        .unwrap()
+        .name;
+    sqs()
+        .await
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
+async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&devstack::aws::sdk_config().await)
+}
+
+/// Polls the queue until it holds no message, visible, in flight or delayed (90 s at most;
+/// other tests may be feeding it meanwhile), and fails if it never does.
+async fn assert_drained(url: &str) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = sqs().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .unwrap();
+        let attributes = out.attributes.unwrap_or_default();
+        let count = |a: A| -> u64 { attributes.get(&a).map_or(0, |v| v.parse().unwrap()) };
+        let counts = [
+            count(A::ApproximateNumberOfMessages),
+            count(A::ApproximateNumberOfMessagesNotVisible),
+            count(A::ApproximateNumberOfMessagesDelayed),
+        ];
+        if counts == [0, 0, 0] {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} still holds (visible, in flight, delayed) {counts:?} messages"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test]
@@ -455,15 +515,7 @@ async fn two_concurrent_updates_with_the_same_version_one_wins_the_other_gets_41
 
 /// Runs the `devstack` binary against the stack under test and asserts it succeeded.
 async fn devstack_cli(args: &[&str]) -> String {
-    let stack = stack_name();
-    let mut all = vec!["--stack-name", &stack];
-    all.extend_from_slice(args);
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_devstack"))
-        .current_dir(devstack::workspace_root())
-        .args(&all)
-        .output()
-        .await
-        .unwrap();
+    let out = devstack_run(args).await;
     assert!(
         out.status.success(),
         "devstack {args:?}: {}",
@@ -477,43 +529,11 @@ async fn devstack_cli(args: &[&str]) -> String {
 async fn a_poison_message_sent_with_devstack_ends_in_the_dead_letter_queue() {
     let marker = uuid::Uuid::new_v4().to_string();
     let body = json!({ "poison": marker }).to_string();
-    let root = devstack::workspace_root();
 
-    let sent = tokio::process::Command::new(env!("CARGO_BIN_EXE_devstack"))
-        .current_dir(&root)
-        .args([
-            "--stack-name",
-            &stack_name(),
-            "send",
-            "OrdersQueue",
-            "--body",
-            &body,
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    devstack_cli(&["send", "OrdersQueue", "--body", &body]).await;
 
-    let template = Template::load(&root.join("template.yaml")).unwrap();
-    let dlq_name = queue_plans(&template, &stack_name(), None)
-        .unwrap()
-        .into_iter()
-        .find(|q| q.logical_id == "OrdersDeadLetterQueue")
-        .unwrap()
-        .name;
-    let sqs = aws_sdk_sqs::Client::new(&devstack::aws::sdk_config().await);
-    let dlq = sqs
-        .get_queue_url()
-        .queue_name(dlq_name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let dlq = queue_url("OrdersDeadLetterQueue").await;
+    let sqs = sqs().await;
     // 5 receives at the test stack's 2 s visibility timeout, plus polling.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let mut found = None;
@@ -543,4 +563,103 @@ async fn a_poison_message_sent_with_devstack_ends_in_the_dead_letter_queue() {
         receives >= 5,
         "moved after maxReceiveCount (5) receives, saw {receives}"
     );
+}
+
+/// Runs the `devstack` binary against the stack under test, whatever its exit status.
+async fn devstack_run(args: &[&str]) -> std::process::Output {
+    let stack = stack_name();
+    let mut all = vec!["--stack-name", &stack];
+    all.extend_from_slice(args);
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_devstack"))
+        .current_dir(devstack::workspace_root())
+        .args(&all)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn a_poison_outbox_record_lands_whole_in_the_outbox_dead_letter_queue_and_the_saga_goes_on() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let root = devstack::workspace_root();
+    let template = Template::load(&root.join("template.yaml")).unwrap();
+    let outbox = devstack::provision::table_plans(&template, &stack_name())
+        .unwrap()
+        .into_iter()
+        .find(|t| t.logical_id == "OutboxTable")
+        .unwrap()
+        .name;
+    let marker = uuid::Uuid::new_v4().to_string();
+    let id = format!("poison-{marker}");
+    // Not an outbox item: no event_type, envelope, created_at or expires_at.
+    let written = json!({
+        "id": {"S": id},
+        "note": {"S": "written by hand, not by a service"},
+        "attempt": {"N": "3"}
+    });
+    let c = client();
+    let user = create_user(&c).await;
+    let product = create_product(&c, 700, 2).await;
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(&devstack::aws::sdk_config().await);
+    dynamodb
+        .put_item()
+        .table_name(&outbox)
+        .item("id", AttributeValue::S(id.clone()))
+        .item(
+            "note",
+            AttributeValue::S("written by hand, not by a service".into()),
+        )
+        .item("attempt", AttributeValue::N("3".into()))
+        .send()
+        .await
+        .unwrap();
+    // Behind the poison record on the stream: the relay must get past it.
+    let order = place_order(&c, &user, &product, 1).await;
+
+    let sqs = sqs().await;
+    let dlq = devstack::dlq::resolve(&template, &stack_name(), "OutboxDeadLetterQueue", &sqs)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        let listed = devstack::dlq::list(&sqs, &dlq.dlq, None).await.unwrap();
+        if let Some(m) = listed.into_iter().find(|m| m.body.contains(&marker)) {
+            break m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the poison record never reached OutboxDeadLetterQueue"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    let record: Value = serde_json::from_str(&dead.body).unwrap();
+    assert_eq!(record["eventName"], "INSERT");
+    assert_eq!(record["eventSource"], "aws:dynamodb");
+    assert_eq!(record["dynamodb"]["Keys"], json!({"id": {"S": id}}));
+    assert_eq!(record["dynamodb"]["NewImage"], written, "the record whole");
+    assert!(record["dynamodb"]["SequenceNumber"].is_string());
+    assert_eq!(dead.attributes["reason"], "NOT_AN_OUTBOX_ITEM");
+    assert_eq!(
+        Some(&dead.attributes["sequence_number"]),
+        record["dynamodb"]["SequenceNumber"]
+            .as_str()
+            .map(str::to_owned)
+            .as_ref()
+    );
+    let order_id = order["id"].as_str().unwrap();
+    assert_eq!(settled_status(&c, order_id).await, "CONFIRMED");
+
+    let listed = devstack_cli(&["dlq", "list", "OutboxDeadLetterQueue"]).await;
+    assert!(listed.contains(&marker), "{listed}");
+    assert!(listed.contains("reason: NOT_AN_OUTBOX_ITEM"), "{listed}");
+    let redrive = devstack_run(&["dlq", "redrive", "OutboxDeadLetterQueue"]).await;
+    assert!(
+        !redrive.status.success(),
+        "redrive has nowhere to send them"
+    );
+    let stderr = String::from_utf8_lossy(&redrive.stderr);
+    assert!(stderr.contains("has no source queue"), "{stderr}");
 }

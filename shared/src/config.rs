@@ -146,17 +146,20 @@ impl ReservationsConfig {
     }
 }
 
-/// Config of the outbox relay: the queue of each consuming service.
+/// Config of the outbox relay: the queue of each consuming service, and its own dead-letter
+/// queue for the stream records it cannot publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayConfig {
     /// Inventory queue URL, from `INVENTORY_QUEUE_URL`.
     pub inventory_queue_url: String,
     /// Orders queue URL, from `ORDERS_QUEUE_URL`.
     pub orders_queue_url: String,
+    /// Dead-letter queue URL, from `OUTBOX_DEAD_LETTER_QUEUE_URL`.
+    pub dead_letter_queue_url: String,
 }
 
 impl RelayConfig {
-    /// Reads `INVENTORY_QUEUE_URL` and `ORDERS_QUEUE_URL`.
+    /// Reads `INVENTORY_QUEUE_URL`, `ORDERS_QUEUE_URL` and `OUTBOX_DEAD_LETTER_QUEUE_URL`.
     ///
     /// # Errors
     /// [`ConfigError`] naming the first one missing.
@@ -164,6 +167,7 @@ impl RelayConfig {
         Ok(Self {
             inventory_queue_url: required_env("INVENTORY_QUEUE_URL")?,
             orders_queue_url: required_env("ORDERS_QUEUE_URL")?,
+            dead_letter_queue_url: required_env("OUTBOX_DEAD_LETTER_QUEUE_URL")?,
         })
     }
 }

@@ -4,10 +4,10 @@
 //! Each record's body is an event [`Envelope`](shared::events::Envelope). `StockReserved` moves the order `PENDING ->
 //! CONFIRMED`, `StockRejected` moves it `PENDING -> REJECTED`; both in one transaction with a
 //! de-duplication marker on the event id, so a redelivered event has no second effect. An
-//! order cancelled meanwhile is left alone (its `OrderCancelled` releases the stock). Other
-//! event types are logged and skipped.
+//! order cancelled meanwhile is left alone (its `OrderCancelled` releases the stock).
 //!
-//! A record that is not an envelope, or whose processing fails (unknown order, an order in a
+//! A record that is not an envelope, of another event type (misrouted: nothing is acknowledged
+//! unprocessed), or whose processing fails (unknown order, an order in a
 //! status that cannot take the outcome, a store failure), is reported in `batchItemFailures` by
 //! its `messageId`: SQS re-delivers only those, and after `maxReceiveCount` moves them to the
 //! dead-letter queue, where an alarm fires.
@@ -19,7 +19,7 @@ use lambda_runtime::LambdaEvent;
 use shared::Error;
 use shared::consumer::{envelope, partial_batch};
 use shared::domain::OrderStatus;
-use shared::events::{StockRejected, StockReserved};
+use shared::events::{Event, StockRejected, StockReserved};
 use shared::ports::OrderSettlement;
 
 /// The consumer's name in de-duplication markers (`process-orders#<event id>`).
@@ -47,12 +47,15 @@ async fn process<S: OrderSettlement>(orders: &S, record: &SqsMessage) -> Result<
             OrderStatus::Rejected,
         )
     } else {
-        tracing::warn!(
-            event_id = %envelope.event_id,
-            event_type = envelope.event_type,
-            "unknown event type; skipped"
-        );
-        return Ok(());
+        return Err(Error::invalid(
+            "event_type",
+            format!(
+                "{} is not consumed here (expected {} or {})",
+                envelope.event_type,
+                StockReserved::TYPE,
+                StockRejected::TYPE
+            ),
+        ));
     };
     let outcome = orders
         .settle(CONSUMER, envelope.event_id, &order_id, to)
@@ -169,7 +172,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_event_type_is_skipped_without_failure() {
+    async fn an_unknown_event_type_is_reported_not_skipped() {
         let order = pending_order();
         let orders = InMemoryOrders::with([order.clone()]);
         let mut envelope: Value = serde_json::from_str(&reserved(&order)).unwrap();
@@ -177,7 +180,7 @@ mod tests {
 
         let Ok(response) = handle(&orders, sqs_event(&[("m1", &envelope.to_string())])).await;
 
-        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(failed_ids(&response), ["m1"]);
         assert_eq!(status(&orders, &order), OrderStatus::Pending);
     }
 

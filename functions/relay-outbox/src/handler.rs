@@ -10,12 +10,25 @@
 //! cannot be published, its `SequenceNumber` is reported and the rest of the batch is left
 //! alone. Lambda checkpoints before that record and retries from it (with
 //! `MaximumRetryAttempts: -1`, until it succeeds), so nothing is skipped and order is kept.
-//! `REMOVE` records (TTL expiry) and `MODIFY` are ignored (the template's filter already drops
-//! them). An item that is not an outbox item, or an event type with no consumer, is logged and
-//! skipped: retrying could not make it publishable.
+//!
+//! **Nothing is dropped.** A record that retrying could never make publishable — its
+//! `NewImage` is not an outbox item, the item holds no event envelope, the event type has no
+//! consumer, or it is not an `INSERT` at all although the template's filter lets only inserts
+//! through — is a [`Poison`] record. It goes whole and unchanged (the stream record as Lambda
+//! delivered it, serialised back as the JSON of one `aws_lambda_events` [`EventRecord`]: every
+//! field it had, unchanged, with `null` for the optional ones it lacked) as the body of one
+//! message to the relay's dead-letter queue (`OUTBOX_DEAD_LETTER_QUEUE_URL`), with message
+//! attributes `reason` (a [`Poison::code`]), `detail` and `sequence_number`; it is logged at
+//! error level, and an alarm watches that queue. It is acknowledged only once SQS accepted that
+//! message: when the dead-letter send fails, the record is reported like a failed publish and
+//! Lambda retries from it.
+//!
+//! A dead-lettered record is not redriven automatically (it has no source queue): fix the
+//! cause, then write the outbox item again.
 
 use std::convert::Infallible;
 
+use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::LambdaEvent;
@@ -42,64 +55,109 @@ impl<P> Queues<P> {
     }
 }
 
-/// What to do with one stream record.
-enum Outcome {
-    Published,
-    Skipped(&'static str),
+/// Why a stream record can never be published (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poison {
+    /// `eventName` is not `INSERT` (a `MODIFY` or `REMOVE` past the template's filter).
+    NotAnInsert,
+    /// `NewImage` does not deserialise as an `OutboxItem`.
+    NotAnOutboxItem,
+    /// The outbox item's `envelope` is not an event envelope.
+    NoEnvelope,
+    /// No queue consumes the envelope's `event_type`.
+    NoDestination,
+}
+
+impl Poison {
+    /// The stable code sent as the `reason` message attribute, e.g. `NOT_AN_OUTBOX_ITEM`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotAnInsert => "NOT_AN_INSERT",
+            Self::NotAnOutboxItem => "NOT_AN_OUTBOX_ITEM",
+            Self::NoEnvelope => "NO_ENVELOPE",
+            Self::NoDestination => "NO_DESTINATION",
+        }
+    }
+}
+
+/// One message for the dead-letter queue: a stream record the relay cannot publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The message body: the stream record as JSON (see the module docs).
+    pub body: String,
+    /// Why it cannot be published.
+    pub reason: Poison,
+    /// What exactly was wrong, for people (a parse error, the unknown event type…); never empty.
+    pub detail: String,
+    /// The record's `SequenceNumber`, when it has one.
+    pub sequence_number: Option<String>,
+}
+
+/// Where the relay puts the records it cannot publish (port of the relay's dead-letter queue).
+#[async_trait]
+pub trait DeadLetterQueue: Send + Sync {
+    /// Stores `letter`; `Ok` only once it is durably accepted.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the queue refuses it or cannot be reached.
+    async fn send(&self, letter: &DeadLetter) -> Result<(), Error>;
 }
 
 /// Relays one batch; stops at the first record that fails and reports it (see the module docs).
-pub async fn handle<P: EventPublisher>(
+pub async fn handle<P: EventPublisher, D: DeadLetterQueue>(
     queues: &Queues<P>,
+    dead_letters: &D,
     event: LambdaEvent<Event>,
 ) -> Result<DynamoDbEventResponse, Infallible> {
     let mut response = DynamoDbEventResponse::default();
     for record in &event.payload.records {
         let sequence_number = record.change.sequence_number.clone();
-        match relay(queues, record).await {
-            Ok(Outcome::Published) => {}
-            Ok(Outcome::Skipped(why)) => {
-                tracing::warn!(
-                    event_name = record.event_name,
-                    sequence_number,
-                    why,
-                    "stream record skipped"
-                );
-            }
-            Err(error) => {
-                tracing::error!(
-                    sequence_number,
-                    code = error.code(),
-                    error = %error.chain(),
-                    "publishing failed; reported so Lambda retries from this record"
-                );
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = sequence_number;
-                response.batch_item_failures.push(failure);
-                break;
-            }
+        let result = match route(record) {
+            Ok((destination, envelope)) => publish(queues, destination, &envelope).await,
+            Err((reason, detail)) => dead_letter(dead_letters, record, reason, detail).await,
+        };
+        if let Err(error) = result {
+            tracing::error!(
+                sequence_number,
+                error = %error.chain(),
+                "relaying failed; reported so Lambda retries from this record"
+            );
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = sequence_number;
+            response.batch_item_failures.push(failure);
+            break;
         }
     }
     Ok(response)
 }
 
-async fn relay<P: EventPublisher>(
-    queues: &Queues<P>,
-    record: &EventRecord,
-) -> Result<Outcome, Error> {
+/// The queue and envelope of a publishable record, or why it is poison (with the detail).
+fn route(record: &EventRecord) -> Result<(Destination, Envelope), (Poison, String)> {
     if record.event_name != "INSERT" {
-        return Ok(Outcome::Skipped("not an INSERT"));
+        return Err((
+            Poison::NotAnInsert,
+            format!("eventName is {:?}", record.event_name),
+        ));
     }
-    let Ok(item) = serde_dynamo::from_item::<_, OutboxItem>(record.change.new_image.clone()) else {
-        return Ok(Outcome::Skipped("NewImage is not an outbox item"));
-    };
-    let Ok(envelope) = Envelope::from_json(&item.envelope) else {
-        return Ok(Outcome::Skipped("outbox item holds no event envelope"));
-    };
-    let Some(destination) = Destination::of(&envelope.event_type) else {
-        return Ok(Outcome::Skipped("no consumer for this event type"));
-    };
-    queues.to(destination).publish(&envelope).await?;
+    let item = serde_dynamo::from_item::<_, OutboxItem>(record.change.new_image.clone())
+        .map_err(|e| (Poison::NotAnOutboxItem, format!("NewImage: {e}")))?;
+    let envelope = Envelope::from_json(&item.envelope)
+        .map_err(|e| (Poison::NoEnvelope, format!("envelope: {}", e.chain())))?;
+    let destination = Destination::of(&envelope.event_type).ok_or_else(|| {
+        (
+            Poison::NoDestination,
+            format!("no queue consumes event type {:?}", envelope.event_type),
+        )
+    })?;
+    Ok((destination, envelope))
+}
+
+async fn publish<P: EventPublisher>(
+    queues: &Queues<P>,
+    destination: Destination,
+    envelope: &Envelope,
+) -> Result<(), Error> {
+    queues.to(destination).publish(envelope).await?;
     tracing::info!(
         event_id = %envelope.event_id,
         event_type = envelope.event_type,
@@ -107,11 +165,43 @@ async fn relay<P: EventPublisher>(
         ?destination,
         "event relayed"
     );
-    Ok(Outcome::Published)
+    Ok(())
+}
+
+async fn dead_letter<D: DeadLetterQueue>(
+    dead_letters: &D,
+    record: &EventRecord,
+    reason: Poison,
+    detail: String,
+) -> Result<(), Error> {
+    let body = serde_json::to_string(record)
+        .map_err(|e| Error::internal("serialising a stream record for the dead-letter queue", e))?;
+    let letter = DeadLetter {
+        body,
+        reason,
+        detail,
+        sequence_number: record.change.sequence_number.clone(),
+    };
+    tracing::error!(
+        event_id = record.event_id,
+        event_name = record.event_name,
+        sequence_number = letter.sequence_number,
+        reason = reason.code(),
+        detail = letter.detail,
+        "stream record cannot be published; sending it whole to the dead-letter queue"
+    );
+    dead_letters.send(&letter).await?;
+    tracing::info!(
+        sequence_number = letter.sequence_number,
+        "stream record dead-lettered"
+    );
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
     use lambda_runtime::Context;
     use serde_json::{Value, json};
@@ -119,6 +209,34 @@ mod tests {
     use shared::domain::{OrderId, now};
     use shared::events::StockReserved;
     use shared::memory::RecordingPublisher;
+
+    /// Records dead letters instead of sending them; can be told to fail.
+    #[derive(Debug, Default)]
+    struct RecordingDeadLetters {
+        sent: Mutex<Vec<DeadLetter>>,
+        failure: Mutex<Option<String>>,
+    }
+
+    impl RecordingDeadLetters {
+        fn fail_with(&self, message: &str) {
+            *self.failure.lock().unwrap() = Some(message.to_owned());
+        }
+
+        fn sent(&self) -> Vec<DeadLetter> {
+            self.sent.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl DeadLetterQueue for RecordingDeadLetters {
+        async fn send(&self, letter: &DeadLetter) -> Result<(), Error> {
+            if let Some(message) = self.failure.lock().unwrap().clone() {
+                return Err(Error::internal("injected failure", message));
+            }
+            self.sent.lock().unwrap().push(letter.clone());
+            Ok(())
+        }
+    }
 
     fn queues() -> Queues<RecordingPublisher> {
         Queues {
@@ -158,56 +276,204 @@ mod tests {
         })
     }
 
+    /// An inserted item that is not an outbox item.
+    fn foreign(sequence: &str) -> Value {
+        let mut foreign = record(sequence, "INSERT", &envelope());
+        foreign["dynamodb"]["NewImage"] = json!({"id": {"S": "x"}, "note": {"S": "hand-written"}});
+        foreign
+    }
+
     fn event(records: Vec<Value>) -> LambdaEvent<Event> {
         let payload = serde_json::from_value(json!({ "Records": records })).unwrap();
         LambdaEvent::new(payload, Context::default())
     }
 
-    #[tokio::test]
-    async fn an_inserted_event_goes_to_its_consumers_queue_unchanged() {
-        let queues = queues();
-        let envelope = envelope();
+    /// The record `value` as the relay sees it, serialised back (what a dead letter's body holds).
+    fn as_delivered(value: &Value) -> Value {
+        let record: EventRecord = serde_json::from_value(value.clone()).unwrap();
+        serde_json::to_value(record).unwrap()
+    }
 
-        let Ok(response) = handle(&queues, event(vec![record("1", "INSERT", &envelope)])).await;
-
-        assert!(response.batch_item_failures.is_empty());
-        assert_eq!(queues.orders.published(), [envelope]);
-        assert!(queues.inventory.published().is_empty());
+    /// `body` without what serialising an [`EventRecord`] adds for fields the record did not
+    /// have: `null` optional fields and an empty `OldImage`.
+    fn without_absent_fields(mut body: Value) -> Value {
+        let object = body.as_object_mut().unwrap();
+        object.retain(|_, v| !v.is_null());
+        let change = object["dynamodb"].as_object_mut().unwrap();
+        change.retain(|k, v| !(v.is_null() || (k == "OldImage" && *v == json!({}))));
+        body
     }
 
     #[tokio::test]
-    async fn removals_and_foreign_items_are_skipped() {
+    async fn an_inserted_event_goes_to_its_consumers_queue_unchanged() {
         let queues = queues();
-        let mut foreign = record("2", "INSERT", &envelope());
-        foreign["dynamodb"]["NewImage"] = json!({"id": {"S": "x"}});
+        let dead_letters = RecordingDeadLetters::default();
+        let envelope = envelope();
 
         let Ok(response) = handle(
             &queues,
-            event(vec![record("1", "REMOVE", &envelope()), foreign]),
+            &dead_letters,
+            event(vec![record("1", "INSERT", &envelope)]),
         )
         .await;
 
         assert!(response.batch_item_failures.is_empty());
-        assert!(queues.orders.published().is_empty());
+        assert_eq!(queues.orders.published(), [envelope]);
+        assert!(queues.inventory.published().is_empty());
+        assert!(dead_letters.sent().is_empty());
     }
 
     #[tokio::test]
-    async fn a_failed_publish_reports_its_sequence_number_and_stops_the_batch() {
+    async fn an_item_that_is_not_an_outbox_item_goes_whole_to_the_dead_letter_queue() {
         let queues = queues();
-        queues.orders.fail_with("queue unavailable");
+        let dead_letters = RecordingDeadLetters::default();
+        let poison = foreign("7");
+
+        let Ok(response) = handle(&queues, &dead_letters, event(vec![poison.clone()])).await;
+
+        assert!(response.batch_item_failures.is_empty());
+        let sent = dead_letters.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].reason, Poison::NotAnOutboxItem);
+        assert_eq!(sent[0].sequence_number.as_deref(), Some("7"));
+        assert!(!sent[0].detail.is_empty());
+        let body: Value = serde_json::from_str(&sent[0].body).unwrap();
+        assert_eq!(body, as_delivered(&poison));
+        assert_eq!(
+            without_absent_fields(body),
+            poison,
+            "every field, unchanged"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_kind_of_poison_record_is_dead_lettered_with_its_reason() {
+        let queues = queues();
+        let dead_letters = RecordingDeadLetters::default();
+        let mut no_envelope = record("2", "INSERT", &envelope());
+        no_envelope["dynamodb"]["NewImage"]["envelope"] = json!({"S": "not json"});
+        let mut unknown_type = envelope();
+        unknown_type.event_type = "PaymentTaken".into();
 
         let Ok(response) = handle(
             &queues,
+            &dead_letters,
             event(vec![
-                record("11", "INSERT", &envelope()),
-                record("12", "INSERT", &envelope()),
+                record("1", "REMOVE", &envelope()),
+                no_envelope,
+                record("3", "INSERT", &unknown_type),
+                foreign("4"),
+            ]),
+        )
+        .await;
+
+        assert!(response.batch_item_failures.is_empty());
+        let reasons: Vec<_> = dead_letters
+            .sent()
+            .iter()
+            .map(|l| (l.sequence_number.clone().unwrap(), l.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("1".to_owned(), Poison::NotAnInsert),
+                ("2".to_owned(), Poison::NoEnvelope),
+                ("3".to_owned(), Poison::NoDestination),
+                ("4".to_owned(), Poison::NotAnOutboxItem),
+            ]
+        );
+        assert!(queues.orders.published().is_empty());
+        assert!(queues.inventory.published().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_batch_goes_on_after_a_dead_lettered_record() {
+        let queues = queues();
+        let dead_letters = RecordingDeadLetters::default();
+        let (first, last) = (envelope(), envelope());
+
+        let Ok(response) = handle(
+            &queues,
+            &dead_letters,
+            event(vec![
+                record("1", "INSERT", &first),
+                foreign("2"),
+                record("3", "INSERT", &last),
+            ]),
+        )
+        .await;
+
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(dead_letters.sent().len(), 1);
+        assert_eq!(queues.orders.published(), [first, last]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_dead_letter_send_reports_its_sequence_number_and_stops_the_batch() {
+        let queues = queues();
+        let dead_letters = RecordingDeadLetters::default();
+        dead_letters.fail_with("dead-letter queue unavailable");
+
+        let Ok(response) = handle(
+            &queues,
+            &dead_letters,
+            event(vec![
+                record("21", "INSERT", &envelope()),
+                foreign("22"),
+                record("23", "INSERT", &envelope()),
             ]),
         )
         .await;
 
         assert_eq!(
             serde_json::to_value(&response).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "22"}]})
+        );
+        assert_eq!(
+            queues.orders.published().len(),
+            1,
+            "only the record before it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_reports_its_sequence_number_and_stops_the_batch() {
+        let queues = queues();
+        let dead_letters = RecordingDeadLetters::default();
+        queues.orders.fail_with("queue unavailable");
+
+        let Ok(response) = handle(
+            &queues,
+            &dead_letters,
+            event(vec![record("11", "INSERT", &envelope()), foreign("12")]),
+        )
+        .await;
+
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
             json!({"batchItemFailures": [{"itemIdentifier": "11"}]})
+        );
+        assert!(dead_letters.sent().is_empty(), "nothing after the failure");
+    }
+
+    #[test]
+    fn reason_codes_are_stable() {
+        let codes = [
+            Poison::NotAnInsert,
+            Poison::NotAnOutboxItem,
+            Poison::NoEnvelope,
+            Poison::NoDestination,
+        ]
+        .map(Poison::code);
+
+        assert_eq!(
+            codes,
+            [
+                "NOT_AN_INSERT",
+                "NOT_AN_OUTBOX_ITEM",
+                "NO_ENVELOPE",
+                "NO_DESTINATION"
+            ]
         );
     }
 }

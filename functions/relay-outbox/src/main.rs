@@ -1,6 +1,8 @@
 //! `RelayOutboxFunction`: triggered by the outbox table's DynamoDB stream, publishes each new
-//! outbox event to the queue of the service that consumes it. The logic is in [`handler`].
+//! outbox event to the queue of the service that consumes it, and every record it cannot
+//! publish to its dead-letter queue. The logic is in [`handler`].
 
+mod dead_letters;
 mod handler;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -16,8 +18,9 @@ async fn main() -> Result<(), Error> {
         inventory: SqsPublisher::new(&sdk, config.inventory_queue_url),
         orders: SqsPublisher::new(&sdk, config.orders_queue_url),
     };
+    let dead_letters = dead_letters::SqsDeadLetterQueue::new(&sdk, config.dead_letter_queue_url);
     run(service_fn(|event: LambdaEvent<_>| {
-        handler::handle(&queues, event)
+        handler::handle(&queues, &dead_letters, event)
     }))
     .await
 }

@@ -9,10 +9,10 @@
 //!   `OrderPlaced`, records the order as cancelled so that nothing is reserved for it later.
 //!
 //! Effects, events (outbox) and a de-duplication marker on the event id are committed
-//! together, so a redelivered event has no second effect. Other event types are logged and
-//! skipped.
+//! together, so a redelivered event has no second effect.
 //!
-//! A record that is not an envelope, or whose processing fails (malformed data, throttling, a
+//! A record that is not an envelope, of another event type (misrouted: nothing is acknowledged
+//! unprocessed), or whose processing fails (malformed data, throttling, a
 //! conflicting concurrent transaction, an outage), is reported in `batchItemFailures` by its
 //! `messageId`: SQS re-delivers only those, and after `maxReceiveCount` moves them to the
 //! dead-letter queue, where an alarm fires.
@@ -26,7 +26,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use shared::Error;
 use shared::consumer::{envelope, partial_batch};
-use shared::events::{OrderCancelled, OrderPlaced};
+use shared::events::{Event, OrderCancelled, OrderPlaced};
 use shared::ports::StockReservations;
 
 /// Handles one batch. Never fails as a whole: per-record failures go in the response (see
@@ -61,11 +61,15 @@ async fn process<S: StockReservations>(inventory: &S, record: &SqsMessage) -> Re
             "order cancelled: reservation released"
         );
     } else {
-        tracing::warn!(
-            event_id = %envelope.event_id,
-            event_type = envelope.event_type,
-            "unknown event type; skipped"
-        );
+        return Err(Error::invalid(
+            "event_type",
+            format!(
+                "{} is not consumed here (expected {} or {})",
+                envelope.event_type,
+                OrderPlaced::TYPE,
+                OrderCancelled::TYPE
+            ),
+        ));
     }
     Ok(())
 }
@@ -253,7 +257,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_event_type_is_skipped_without_failure() {
+    async fn an_unknown_event_type_is_reported_not_skipped() {
         let inventory = InMemoryProducts::with([product("A", 5)]);
         let (_, body) = order_placed(&[("A", 1)]);
         let mut envelope: Value = serde_json::from_str(&body).unwrap();
@@ -261,7 +265,7 @@ mod tests {
 
         let Ok(response) = handle(&inventory, sqs_event(&[("m1", &envelope.to_string())])).await;
 
-        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(failed_ids(&response), ["m1"]);
         assert_eq!(inventory.stock(&id("A")), Some(5));
     }
 

@@ -22,6 +22,7 @@ url_InventoryQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"345600","Vi
 url_InventoryDeadLetterQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"1209600"},"QueueName":"@PREFIX@-InventoryDeadLetterQueue"}')
 url_OrdersQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"345600","VisibilityTimeout":"60"},"QueueName":"@PREFIX@-OrdersQueue"}')
 url_OrdersDeadLetterQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"1209600"},"QueueName":"@PREFIX@-OrdersDeadLetterQueue"}')
+url_OutboxDeadLetterQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"1209600"},"QueueName":"@PREFIX@-OutboxDeadLetterQueue"}')
 $AWS sqs set-queue-attributes --cli-input-json "$(sub '{"Attributes":{"RedrivePolicy":"{\"deadLetterTargetArn\":\"@ARN@\",\"maxReceiveCount\":5}"},"QueueUrl":"@URL@"}' "$url_InventoryQueue" "$(arn "$url_InventoryDeadLetterQueue")")"
 $AWS sqs set-queue-attributes --cli-input-json "$(sub '{"Attributes":{"RedrivePolicy":"{\"deadLetterTargetArn\":\"@ARN@\",\"maxReceiveCount\":5}"},"QueueUrl":"@URL@"}' "$url_OrdersQueue" "$(arn "$url_OrdersDeadLetterQueue")")"
 echo "devstack: tables and queues of template.yaml ready (prefix $PREFIX)"
