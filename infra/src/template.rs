@@ -13,6 +13,6 @@ pub use sam_template::http_api::HttpApiProperties;
 pub use sam_template::resources::{QueueProperties, TableProperties};
 pub use sam_template::{
     DynamoDbEvent, Expr, ExprError, FUNCTION_TYPE, Function, HTTP_API_TYPE, HttpApi, HttpRoute,
-    JwtAuthorizerConfig, Physical, Properties, QUEUE_TYPE, Resolver, Resource, RouteAuth, SqsEvent,
-    StartingPosition, TABLE_TYPE, Template, Throttle,
+    JwtAuthorizerConfig, Parameter, Physical, Properties, QUEUE_TYPE, Resolver, Resource,
+    RouteAuth, SqsEvent, StartingPosition, TABLE_TYPE, Template, Throttle,
 };

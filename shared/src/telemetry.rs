@@ -88,7 +88,11 @@ mod tests {
             level_directive(None, Some("shared=debug,info")),
             "shared=debug,info"
         );
-        assert_eq!(level_directive(Some("  "), Some("trace")), "trace", "blank is unset");
+        assert_eq!(
+            level_directive(Some("  "), Some("trace")),
+            "trace",
+            "blank is unset"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use function::Function;
 pub use http_api::{HttpApi, JwtAuthorizerConfig, Throttle};
 pub use resolve::{Physical, Resolver};
 pub use template::{
-    FUNCTION_TYPE, HTTP_API_TYPE, Properties, QUEUE_TYPE, Resource, TABLE_TYPE, Template,
+    FUNCTION_TYPE, HTTP_API_TYPE, Parameter, Properties, QUEUE_TYPE, Resource, TABLE_TYPE, Template,
 };
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub struct Template {
     pub resources: Vec<Resource>,
     /// `Parameters` with their `Default` values, as strings (a parameter without one is absent).
     pub parameter_defaults: BTreeMap<String, String>,
+    /// Every one of `Parameters`, by name, in file order.
+    pub parameters: IndexMap<String, Parameter>,
     /// `Globals.Function`, under every function's own properties.
     pub function_globals: FunctionProperties,
 }
@@ -72,11 +74,16 @@ struct Document {
     resources: IndexMap<String, RawResource>,
 }
 
-#[derive(Deserialize)]
+/// One of `Parameters` (what devstack reads of it).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Parameter {
+pub struct Parameter {
+    /// `Default`, as a string.
     #[serde(default, deserialize_with = "opt")]
-    default: Option<String>,
+    pub default: Option<String>,
+    /// `AllowedValues` (empty: any value).
+    #[serde(default)]
+    pub allowed_values: Vec<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -141,14 +148,36 @@ impl Template {
         }
         let parameter_defaults = doc
             .parameters
-            .into_iter()
-            .filter_map(|(name, p)| Some((name, p.default?)))
+            .iter()
+            .filter_map(|(name, p)| Some((name.clone(), p.default.clone()?)))
             .collect();
         Ok(Self {
             resources,
             parameter_defaults,
+            parameters: doc.parameters,
             function_globals: doc.globals.function,
         })
+    }
+
+    /// Checks a value given for parameter `name` (as `sam deploy --parameter-overrides` would).
+    ///
+    /// # Errors
+    /// The template has no such parameter, or the value is not one of its `AllowedValues`.
+    pub fn check_parameter(&self, name: &str, value: &str) -> Result<()> {
+        let Some(p) = self.parameters.get(name) else {
+            let known: Vec<_> = self.parameters.keys().map(String::as_str).collect();
+            anyhow::bail!(
+                "the template has no parameter {name} (parameters: {})",
+                known.join(", ")
+            );
+        };
+        if !p.allowed_values.is_empty() && !p.allowed_values.iter().any(|v| v == value) {
+            anyhow::bail!(
+                "parameter {name}: {value:?} is not one of {}",
+                p.allowed_values.join(", ")
+            );
+        }
+        Ok(())
     }
 
     /// Resources of one type, in file order.

@@ -454,3 +454,16 @@ fn numbers_may_be_written_as_strings_as_cloudformation_allows() {
     let parameters: BTreeMap<_, _> = project_template().parameter_defaults;
     assert_eq!(parameters.get("LogLevel").map(String::as_str), Some("INFO"));
 }
+
+#[test]
+fn a_parameter_value_must_name_a_parameter_and_be_one_of_its_allowed_values() {
+    let t = project_template();
+    assert!(t.check_parameter("LogLevel", "DEBUG").is_ok());
+    let err = t
+        .check_parameter("LogLevel", "debug")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("LogLevel") && err.contains("DEBUG"), "{err}");
+    let err = t.check_parameter("Nope", "x").unwrap_err().to_string();
+    assert!(err.contains("Nope") && err.contains("LogLevel"), "{err}");
+}
