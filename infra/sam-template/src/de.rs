@@ -10,8 +10,25 @@ use serde::{Deserialize, Deserializer};
 use serde_yaml::Value;
 
 /// Deserialises `value` into `T`; the error names the property path inside `value`
-/// (`property Events.Jobs.Properties: missing field `Queue``).
+/// (`property Events.Jobs: …`).
 pub(crate) fn typed<T: DeserializeOwned>(value: Value) -> anyhow::Result<T> {
+    typed_at(value).map_err(|(path, e)| match path {
+        None => anyhow::anyhow!("{e}"),
+        Some(path) => anyhow::anyhow!("property {path}: {e}"),
+    })
+}
+
+/// Like [`typed`] for a nested value `name` (an event's `Properties`), as a plain message
+/// for a `serde` error: `Properties.Queue: …`, or `Properties: missing field …`.
+pub(crate) fn nested<T: DeserializeOwned>(value: Value, name: &str) -> Result<T, String> {
+    typed_at(value).map_err(|(path, e)| match path {
+        None => format!("{name}: {e}"),
+        Some(path) => format!("{name}.{path}: {e}"),
+    })
+}
+
+/// `T` from `value`, or the path of the failing property (`None` at the root) and the error.
+fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, (Option<String>, serde_yaml::Error)> {
     // An absent `Properties`/`Metadata` reads as an empty mapping, so all-optional structs parse.
     let value = match value {
         Value::Null => Value::Mapping(serde_yaml::Mapping::new()),
@@ -19,12 +36,8 @@ pub(crate) fn typed<T: DeserializeOwned>(value: Value) -> anyhow::Result<T> {
     };
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            anyhow::anyhow!("{inner}")
-        } else {
-            anyhow::anyhow!("property {path}: {inner}")
-        }
+        let path = (path != ".").then_some(path);
+        (path, e.into_inner())
     })
 }
 

@@ -32,16 +32,14 @@ impl<'de> Deserialize<'de> for Event {
             properties: Value,
         }
         let raw = Raw::deserialize(d)?;
-        let typed = |r: anyhow::Result<Event>| {
-            r.map_err(|e| serde::de::Error::custom(format!("Properties: {e}")))
-        };
+        let typed = |r: Result<Event, String>| r.map_err(serde::de::Error::custom);
         match raw.kind.as_str() {
             "HttpApi" => typed(
-                de::typed::<HttpApiEventProperties>(raw.properties)
+                de::nested::<HttpApiEventProperties>(raw.properties, "Properties")
                     .map(|p| Event::HttpApi(p.into())),
             ),
-            "SQS" => typed(de::typed(raw.properties).map(Event::Sqs)),
-            "DynamoDB" => typed(de::typed(raw.properties).map(Event::DynamoDb)),
+            "SQS" => typed(de::nested(raw.properties, "Properties").map(Event::Sqs)),
+            "DynamoDB" => typed(de::nested(raw.properties, "Properties").map(Event::DynamoDb)),
             _ => Ok(Event::Other(raw.kind)),
         }
     }
