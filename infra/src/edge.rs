@@ -109,8 +109,7 @@ pub fn local_audiences(
                 Ok(v) => v,
                 Err(e) => {
                     let parameter = expression
-                        .get("Ref")
-                        .and_then(serde_yaml::Value::as_str)
+                        .as_ref_name()
                         .filter(|p| template.resource(p).is_none())
                         .ok_or_else(|| {
                             anyhow!("authorizer {name}: audience {expression:?}: {e}")

@@ -708,6 +708,7 @@ mod tests {
             sqs_events: vec![],
             dynamodb_events: vec![],
             log_format: None,
+            application_log_level: None,
         }
     }
 

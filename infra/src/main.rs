@@ -156,6 +156,17 @@ struct UpArgs {
     /// ScalingConfig.MaximumConcurrency).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     concurrency: u32,
+    /// Template parameter values, as `sam deploy --parameter-overrides` takes them:
+    /// `Name=Value` pairs, e.g. `LogLevel=DEBUG` (the functions' AWS_LAMBDA_LOG_LEVEL).
+    #[arg(long, num_args = 1.., value_parser = parameter_override)]
+    parameter_overrides: Vec<(String, String)>,
+}
+
+/// `Name=Value` of `--parameter-overrides`.
+fn parameter_override(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s}: expected Name=Value"))
 }
 
 #[tokio::main]
@@ -360,6 +371,11 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
     let _ = std::fs::remove_file(&ready_file);
     let venv_bin = root.join(".venv/bin");
     let functions = template.functions()?;
+    for (name, value) in &args.parameter_overrides {
+        template
+            .check_parameter(name, value)
+            .context("--parameter-overrides")?;
+    }
     let mut sup = Supervisor::default();
 
     let result = async {
@@ -409,7 +425,11 @@ async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs
             prefix: stack.to_owned(),
             visibility_timeout_override: args.visibility_timeout,
         };
-        let provisioned = provision::provision_with(template, &sdk, &options).await?;
+        let mut provisioned = provision::provision_with(template, &sdk, &options).await?;
+        // The function environment (e.g. LogLevel -> AWS_LAMBDA_LOG_LEVEL) uses the overrides.
+        for (name, value) in &args.parameter_overrides {
+            provisioned.resolver.parameters.insert(name.clone(), value.clone());
+        }
 
         // 3. Functions under `cargo lambda watch`, with the template's environment.
         let env_file = state.join(format!("functions-{stack}.env"));

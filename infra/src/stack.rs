@@ -14,7 +14,8 @@ use crate::provision::Provisioned;
 use crate::streams::StreamMapping;
 use crate::template::Function;
 
-/// Every function's resolved environment (`Globals` + its own, intrinsics resolved), merged
+/// Every function's resolved environment (`Globals` + its own, intrinsics resolved, and what
+/// Lambda adds from `LoggingConfig`: `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`), merged
 /// into the one set `cargo lambda watch` passes to all functions, plus the local endpoint
 /// variables (`AWS_ENDPOINT_URL`, region, dummy credentials) and `REDIS_URL`.
 ///
@@ -39,6 +40,14 @@ pub fn function_environment(
         }
         if let Some(fmt) = &f.log_format {
             own.insert("AWS_LAMBDA_LOG_FORMAT".into(), fmt.clone());
+        }
+        // What Lambda passes for `LoggingConfig.ApplicationLogLevel`.
+        if let Some(level) = &f.application_log_level {
+            let level = provisioned
+                .resolver
+                .string(level)
+                .with_context(|| format!("function {}: ApplicationLogLevel", f.logical_id))?;
+            own.insert("AWS_LAMBDA_LOG_LEVEL".into(), level);
         }
         for (k, v) in own {
             match env.get(&k) {
@@ -169,12 +178,15 @@ mod tests {
     use crate::template::{Physical, Resolver, Template};
 
     const TEMPLATE: &str = r#"
+Parameters:
+  LogLevel: { Type: String, Default: DEBUG }
 Globals:
   Function:
+    LoggingConfig: { LogFormat: JSON, ApplicationLogLevel: !Ref LogLevel }
     Environment: { Variables: { SHARED: same } }
 Resources:
   Q: { Type: AWS::SQS::Queue }
-  T: { Type: AWS::DynamoDB::Table }
+  T: { Type: AWS::DynamoDB::Table, Properties: { KeySchema: [{ AttributeName: id, KeyType: HASH }] } }
   A:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: a } }
@@ -245,6 +257,58 @@ Resources:
         assert_eq!(env["SHARED"], "same");
         assert_eq!(env["AWS_ENDPOINT_URL"], "http://e");
         assert_eq!(env["REDIS_URL"], "redis://127.0.0.1:6380");
+    }
+
+    #[test]
+    fn the_application_log_level_reaches_the_functions_as_aws_lambda_log_level() {
+        let t = Template::parse(TEMPLATE).unwrap();
+        let env =
+            function_environment(&t.functions().unwrap(), &provisioned(&t), "http://e", 1).unwrap();
+        assert_eq!(env["AWS_LAMBDA_LOG_LEVEL"], "DEBUG");
+        assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "JSON");
+
+        let mut p = provisioned(&t);
+        p.resolver
+            .parameters
+            .insert("LogLevel".into(), "WARN".into());
+        let env = function_environment(&t.functions().unwrap(), &p, "http://e", 1).unwrap();
+        assert_eq!(
+            env["AWS_LAMBDA_LOG_LEVEL"], "WARN",
+            "an overridden parameter"
+        );
+    }
+
+    #[test]
+    fn the_project_template_runs_every_function_at_its_log_level_parameter() {
+        let t = Template::load(&crate::workspace_root().join("template.yaml")).unwrap();
+        let mut functions = t.functions().unwrap();
+        // Only what LoggingConfig adds: the variables name resources this fake has not created.
+        functions.iter_mut().for_each(|f| f.environment.clear());
+        let env = function_environment(&functions, &provisioned(&t), "http://e", 1).unwrap();
+        assert_eq!(
+            env["AWS_LAMBDA_LOG_LEVEL"],
+            t.parameter_defaults["LogLevel"]
+        );
+        assert!(
+            !env.contains_key("RUST_LOG"),
+            "AWS_LAMBDA_LOG_LEVEL would win over it"
+        );
+    }
+
+    #[test]
+    fn a_filter_pattern_devstack_does_not_support_is_an_error_naming_the_function_and_event() {
+        let t = Template::parse(&TEMPLATE.replace(
+            r#"'{"eventName": ["INSERT"]}'"#,
+            r#"'{"eventName": [{"cidr": "10.0.0.0/24"}]}'"#,
+        ))
+        .unwrap();
+        let err = stream_mappings(&t.functions().unwrap(), &provisioned(&t), Path::new("/s"))
+            .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("function A, event Changes") && err.contains("cidr"),
+            "{err}"
+        );
     }
 
     #[test]

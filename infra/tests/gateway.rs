@@ -64,6 +64,7 @@ fn function(binary: &str, method: &str, path: &str) -> Function {
         sqs_events: vec![],
         dynamodb_events: vec![],
         log_format: None,
+        application_log_level: None,
     }
 }
 

@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use aws_config::SdkConfig;
-use devstack::provision::{Provisioned, provision};
-use devstack::template::Template;
+use sam_template::Template;
+use sam_template::provision::{Provisioned, provision};
 
 /// The template's resources under a unique prefix, and the SDK config to reach them.
 pub struct Stack {
@@ -33,7 +33,7 @@ impl Stack {
             Ok(template) => template,
             Err(e) => panic!("template.yaml does not load: {e:#}"),
         };
-        let sdk = devstack::aws::sdk_config().await;
+        let sdk = sam_template::aws::sdk_config().await;
         let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let resources = provision(&template, &sdk, &prefix)
             .await

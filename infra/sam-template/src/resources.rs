@@ -1,0 +1,159 @@
+//! `AWS::DynamoDB::Table` and `AWS::SQS::Queue` as serde types: the properties provisioning
+//! reads. A table's types serialise back in the `CreateTable` API's JSON shape (same names).
+
+use serde::{Deserialize, Serialize};
+
+use crate::de::{opt, req};
+use crate::expr::Expr;
+
+/// The `Properties` of a DynamoDB table (what devstack creates of it).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableProperties {
+    /// `TableName`; absent: `<prefix>-<LogicalId>`.
+    #[serde(default, skip_serializing)]
+    pub table_name: Option<Expr>,
+    /// `AttributeDefinitions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    /// `KeySchema` (required).
+    pub key_schema: Vec<KeySchemaElement>,
+    /// `BillingMode`: `PAY_PER_REQUEST` or `PROVISIONED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_mode: Option<String>,
+    /// `ProvisionedThroughput`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_throughput: Option<Throughput>,
+    /// `GlobalSecondaryIndexes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global_secondary_indexes: Vec<SecondaryIndex>,
+    /// `LocalSecondaryIndexes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_secondary_indexes: Vec<SecondaryIndex>,
+    /// `StreamSpecification`: the table has a stream.
+    #[serde(default, skip_serializing)]
+    pub stream_specification: Option<StreamSpecification>,
+    /// `TimeToLiveSpecification`.
+    #[serde(default, skip_serializing)]
+    pub time_to_live_specification: Option<TimeToLive>,
+}
+
+/// One of `AttributeDefinitions`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDefinition {
+    /// `AttributeName`.
+    pub attribute_name: String,
+    /// `AttributeType`: `S`, `N` or `B`.
+    pub attribute_type: String,
+}
+
+/// One of a `KeySchema`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeySchemaElement {
+    /// `AttributeName`.
+    pub attribute_name: String,
+    /// `KeyType`: `HASH` or `RANGE`.
+    pub key_type: String,
+}
+
+/// `ProvisionedThroughput` (capacity units).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Throughput {
+    /// `ReadCapacityUnits`.
+    #[serde(deserialize_with = "req")]
+    pub read_capacity_units: i64,
+    /// `WriteCapacityUnits`.
+    #[serde(deserialize_with = "req")]
+    pub write_capacity_units: i64,
+}
+
+/// One of `GlobalSecondaryIndexes` or `LocalSecondaryIndexes`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecondaryIndex {
+    /// `IndexName`.
+    pub index_name: String,
+    /// `KeySchema`.
+    pub key_schema: Vec<KeySchemaElement>,
+    /// `Projection`.
+    pub projection: Projection,
+    /// `ProvisionedThroughput` (global indexes of a `PROVISIONED` table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_throughput: Option<Throughput>,
+}
+
+/// `Projection` of an index.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Projection {
+    /// `ProjectionType`: `ALL` (the default), `KEYS_ONLY` or `INCLUDE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection_type: Option<String>,
+    /// `NonKeyAttributes` (with `INCLUDE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_key_attributes: Vec<String>,
+}
+
+/// `StreamSpecification` of a table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpecification {
+    /// `StreamViewType`: `NEW_IMAGE`, `OLD_IMAGE`, `NEW_AND_OLD_IMAGES` or `KEYS_ONLY`.
+    pub stream_view_type: String,
+}
+
+/// `TimeToLiveSpecification` of a table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLive {
+    /// `AttributeName`: the epoch-seconds attribute.
+    pub attribute_name: String,
+    /// `Enabled`.
+    #[serde(deserialize_with = "req")]
+    pub enabled: bool,
+}
+
+/// The `Properties` of an SQS queue (what devstack creates of it).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueProperties {
+    /// `QueueName`; absent: `<prefix>-<LogicalId>` (`.fifo` appended for a FIFO queue).
+    pub queue_name: Option<Expr>,
+    /// `DelaySeconds`.
+    #[serde(default, deserialize_with = "opt")]
+    pub delay_seconds: Option<u32>,
+    /// `MaximumMessageSize` (bytes).
+    #[serde(default, deserialize_with = "opt")]
+    pub maximum_message_size: Option<u32>,
+    /// `MessageRetentionPeriod` (seconds).
+    #[serde(default, deserialize_with = "opt")]
+    pub message_retention_period: Option<u32>,
+    /// `ReceiveMessageWaitTimeSeconds`.
+    #[serde(default, deserialize_with = "opt")]
+    pub receive_message_wait_time_seconds: Option<u32>,
+    /// `VisibilityTimeout` (seconds).
+    #[serde(default, deserialize_with = "opt")]
+    pub visibility_timeout: Option<u32>,
+    /// `FifoQueue`.
+    #[serde(default, deserialize_with = "opt")]
+    pub fifo_queue: Option<bool>,
+    /// `ContentBasedDeduplication`.
+    #[serde(default, deserialize_with = "opt")]
+    pub content_based_deduplication: Option<bool>,
+    /// `RedrivePolicy`.
+    pub redrive_policy: Option<RedrivePolicy>,
+}
+
+/// `RedrivePolicy` of a queue (camel-case keys, as SQS spells them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedrivePolicy {
+    /// `deadLetterTargetArn` (required): `!GetAtt <Queue>.Arn` of a queue of the template.
+    pub dead_letter_target_arn: Expr,
+    /// `maxReceiveCount` (required): receives before a message moves to the dead-letter queue.
+    #[serde(deserialize_with = "req")]
+    pub max_receive_count: u32,
+}

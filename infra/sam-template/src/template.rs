@@ -1,0 +1,240 @@
+//! The template document: parameters, `Globals.Function` and `Resources`, each resource's
+//! `Properties` typed by its `Type` at load time. A missing required property, a value of the
+//! wrong type or an unsupported intrinsic in a property devstack reads is an error naming the
+//! resource and the property; properties devstack does not read are not parsed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use crate::de::{opt, typed};
+use crate::function::{Function, FunctionMetadata, FunctionProperties, FunctionResource};
+use crate::http_api::{HttpApi, HttpApiProperties};
+use crate::resources::{QueueProperties, TableProperties};
+
+/// CloudFormation resource type of a DynamoDB table.
+pub const TABLE_TYPE: &str = "AWS::DynamoDB::Table";
+/// CloudFormation resource type of an SQS queue.
+pub const QUEUE_TYPE: &str = "AWS::SQS::Queue";
+/// SAM resource type of a Lambda function.
+pub const FUNCTION_TYPE: &str = "AWS::Serverless::Function";
+/// SAM resource type of an API Gateway HTTP API.
+pub const HTTP_API_TYPE: &str = "AWS::Serverless::HttpApi";
+
+/// A parsed SAM template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// `Resources`, by logical id, in file order.
+    pub resources: Vec<Resource>,
+    /// `Parameters` with their `Default` values, as strings (a parameter without one is absent).
+    pub parameter_defaults: BTreeMap<String, String>,
+    /// Every one of `Parameters`, by name, in file order.
+    pub parameters: IndexMap<String, Parameter>,
+    /// `Globals.Function`, under every function's own properties.
+    pub function_globals: FunctionProperties,
+}
+
+/// One entry of `Resources`.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// Logical id, e.g. `OrdersQueue`.
+    pub logical_id: String,
+    /// `Type`, e.g. `AWS::SQS::Queue`.
+    pub kind: String,
+    /// `Properties` (and a function's `Metadata`), typed by `kind`.
+    pub properties: Properties,
+}
+
+/// A resource's properties, by resource type.
+#[derive(Debug, Clone)]
+pub enum Properties {
+    /// [`FUNCTION_TYPE`].
+    Function(Box<FunctionResource>),
+    /// [`TABLE_TYPE`].
+    Table(Box<TableProperties>),
+    /// [`QUEUE_TYPE`].
+    Queue(Box<QueueProperties>),
+    /// [`HTTP_API_TYPE`].
+    HttpApi(Box<HttpApiProperties>),
+    /// A type devstack does not read (alarms, policies…).
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Document {
+    #[serde(default)]
+    parameters: IndexMap<String, Parameter>,
+    #[serde(default)]
+    globals: Globals,
+    resources: IndexMap<String, RawResource>,
+}
+
+/// One of `Parameters` (what devstack reads of it).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Parameter {
+    /// `Default`, as a string.
+    #[serde(default, deserialize_with = "opt")]
+    pub default: Option<String>,
+    /// `AllowedValues` (empty: any value).
+    #[serde(default)]
+    pub allowed_values: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Globals {
+    #[serde(default)]
+    function: FunctionProperties,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawResource {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(default)]
+    properties: Value,
+    #[serde(default)]
+    metadata: Value,
+}
+
+impl Template {
+    /// Reads and parses a template file.
+    ///
+    /// # Errors
+    /// The file cannot be read, or does not parse (see [`Template::parse`]).
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading template {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("parsing template {}", path.display()))
+    }
+
+    /// Parses template text.
+    ///
+    /// # Errors
+    /// Not YAML; no `Resources`; or a resource devstack reads (function, table, queue, HTTP
+    /// API) misses a required property, has one of the wrong type, or uses an intrinsic
+    /// devstack does not support. The message names the resource and the property, e.g.
+    /// `resource Fn (AWS::Serverless::Function): property Events.Jobs: Properties: missing field `Queue``.
+    pub fn parse(text: &str) -> Result<Self> {
+        let doc: Document = typed(serde_yaml::from_str::<Value>(text)?)?;
+        let mut resources = Vec::new();
+        for (logical_id, raw) in doc.resources {
+            let properties = match raw.kind.as_str() {
+                FUNCTION_TYPE => typed(raw.properties)
+                    .and_then(|p| {
+                        let metadata: FunctionMetadata =
+                            typed(raw.metadata).map_err(|e| anyhow::anyhow!("Metadata: {e}"))?;
+                        FunctionResource::new(p, metadata)
+                    })
+                    .map(|f| Properties::Function(Box::new(f))),
+                TABLE_TYPE => typed(raw.properties).map(|p| Properties::Table(Box::new(p))),
+                QUEUE_TYPE => typed(raw.properties).map(|p| Properties::Queue(Box::new(p))),
+                HTTP_API_TYPE => typed(raw.properties).map(|p| Properties::HttpApi(Box::new(p))),
+                _ => Ok(Properties::Other),
+            }
+            .with_context(|| format!("resource {logical_id} ({})", raw.kind))?;
+            resources.push(Resource {
+                logical_id,
+                kind: raw.kind,
+                properties,
+            });
+        }
+        let parameter_defaults = doc
+            .parameters
+            .iter()
+            .filter_map(|(name, p)| Some((name.clone(), p.default.clone()?)))
+            .collect();
+        Ok(Self {
+            resources,
+            parameter_defaults,
+            parameters: doc.parameters,
+            function_globals: doc.globals.function,
+        })
+    }
+
+    /// Checks a value given for parameter `name` (as `sam deploy --parameter-overrides` would).
+    ///
+    /// # Errors
+    /// The template has no such parameter, or the value is not one of its `AllowedValues`.
+    pub fn check_parameter(&self, name: &str, value: &str) -> Result<()> {
+        let Some(p) = self.parameters.get(name) else {
+            let known: Vec<_> = self.parameters.keys().map(String::as_str).collect();
+            anyhow::bail!(
+                "the template has no parameter {name} (parameters: {})",
+                known.join(", ")
+            );
+        };
+        if !p.allowed_values.is_empty() && !p.allowed_values.iter().any(|v| v == value) {
+            anyhow::bail!(
+                "parameter {name}: {value:?} is not one of {}",
+                p.allowed_values.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Resources of one type, in file order.
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> + 'a {
+        self.resources.iter().filter(move |r| r.kind == kind)
+    }
+
+    /// The resource with this logical id.
+    pub fn resource(&self, logical_id: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.logical_id == logical_id)
+    }
+
+    /// The tables, as `(logical id, properties)`, in file order.
+    pub fn tables(&self) -> impl Iterator<Item = (&str, &TableProperties)> + '_ {
+        self.resources.iter().filter_map(|r| match &r.properties {
+            Properties::Table(p) => Some((r.logical_id.as_str(), p.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// The queues, as `(logical id, properties)`, in file order.
+    pub fn queues(&self) -> impl Iterator<Item = (&str, &QueueProperties)> + '_ {
+        self.resources.iter().filter_map(|r| match &r.properties {
+            Properties::Queue(p) => Some((r.logical_id.as_str(), p.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// The template's HTTP API (the first `AWS::Serverless::HttpApi`), if it has one.
+    ///
+    /// # Errors
+    /// An authorizer that is not a JWT authorizer (devstack emulates JWT authorizers only).
+    pub fn http_api(&self) -> Result<Option<HttpApi>> {
+        self.resources
+            .iter()
+            .find_map(|r| match &r.properties {
+                Properties::HttpApi(p) => Some(HttpApi::new(&r.logical_id, p)),
+                _ => None,
+            })
+            .transpose()
+    }
+
+    /// Every `AWS::Serverless::Function`, with `Globals.Function` applied, in file order.
+    ///
+    /// # Errors
+    /// None today: everything is checked at load. The `Result` keeps callers unchanged when
+    /// a later check needs both a function and the rest of the template.
+    pub fn functions(&self) -> Result<Vec<Function>> {
+        Ok(self
+            .resources
+            .iter()
+            .filter_map(|r| match &r.properties {
+                Properties::Function(f) => {
+                    Some(Function::new(&r.logical_id, f, &self.function_globals))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+}
