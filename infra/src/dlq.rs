@@ -100,8 +100,7 @@ pub fn writers(template: &Template) -> Result<Vec<Writer>> {
                 continue;
             }
             let queue = value
-                .get("Ref")
-                .and_then(|v| v.as_str())
+                .as_ref_name()
                 .filter(|id| queues.contains(id))
                 .ok_or_else(|| {
                     anyhow!(
