@@ -13,7 +13,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub use order::{Order, OrderItem, OrderStatus};
 pub use product::*;
 pub use user::{NewUser, User, UserChanges};
-pub use values::{Email, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName, Version};
+pub use values::{
+    Email, ExpectedVersion, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName, Version,
+};
 
 /// The current time, truncated to milliseconds so that it prints the same in JSON and storage.
 pub fn now() -> DateTime<Utc> {

@@ -448,7 +448,7 @@ mod tests {
         )
         .unwrap_err();
 
-        assert_eq!(error.code(), "VALIDATION_ERROR");
+        assert!(matches!(error, Error::Validation(_)), "{error:?}");
         assert_eq!(
             error.to_string(),
             "items: must contain between 1 and 50 items"
@@ -542,7 +542,7 @@ mod tests {
             .transition(OrderStatus::Delivered, at("2025-01-01T00:05:00Z"))
             .unwrap_err();
 
-        assert_eq!(error.code(), "CONFLICT");
+        assert!(matches!(error, Error::Conflict(_)), "{error:?}");
         assert_eq!(
             error.to_string(),
             format!(

@@ -408,9 +408,38 @@ impl fmt::Display for Version {
     }
 }
 
+/// Which stored version a conditional write expects (optimistic locking). The HTTP layer reads
+/// it from `If-Match`; the stores only compare versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Whatever version is stored (the item must exist).
+    Any,
+    /// Only this version: a write against any other is refused as stale.
+    Exactly(Version),
+}
+
+impl ExpectedVersion {
+    /// Whether a stored `current` version satisfies this expectation.
+    pub fn matches(self, current: Version) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Exactly(expected) => expected == current,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expected_version_matches_any_version_or_exactly_its_own() {
+        let three = Version::new(3);
+
+        assert!(ExpectedVersion::Any.matches(three));
+        assert!(ExpectedVersion::Exactly(three).matches(three));
+        assert!(!ExpectedVersion::Exactly(Version::FIRST).matches(three));
+    }
 
     #[test]
     fn a_new_user_id_round_trips_through_parse() {

@@ -13,7 +13,7 @@ use crate::events::Envelope;
 /// A stored response to a `POST /orders` with an `Idempotency-Key`: replayed for a retry with
 /// the same key and body.
 ///
-/// Item in the idempotency table: `{"id":"create-order#<key>","request":<body JSON text>,
+/// Item in the idempotency table: `{"id":"idempotency#<key>","request":<body JSON text>,
 /// "status":201,"response":<body JSON text>,"location":"/orders/<id>","expires_at":<epoch s>}`,
 /// where `<key>` is the scoped key `<sub>:<Idempotency-Key>` ([`scoped_idempotency_key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
