@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod idempotency;
 pub mod memory;
 pub mod ports;
 pub mod telemetry;

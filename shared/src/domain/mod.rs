@@ -10,7 +10,7 @@ mod values;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-pub use order::{Order, OrderItem, OrderStatus};
+pub use order::{NewOrder, Order, OrderItem, OrderLine, OrderStatus};
 pub use product::*;
 pub use user::{NewUser, User, UserChanges};
 pub use values::{
