@@ -43,7 +43,8 @@ use shared::idempotency::{NextAction, try_processing};
 use shared::ports::{IdempotencyReader, OrderPlacer, Placement, ProductBatchReader, UserReader};
 use shared::{Error, FieldError};
 
-/// The request body. Rules mirror the domain's bounds; the domain parse still runs after.
+/// The request body. Every bound is the domain's own (`Order::ITEMS`, `ProductId::LENGTH`,
+/// `Quantity::RANGE`); what they let through, the domain parse refines (SKU characters).
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct CreateOrderRequest {
@@ -51,7 +52,7 @@ struct CreateOrderRequest {
     #[serde(default)]
     #[garde(inner(custom(shared::validate::parses::<UserId>)))]
     customer_id: Option<String>,
-    #[garde(length(min = 1, max = Order::MAX_ITEMS), dive)]
+    #[garde(custom(shared::validate::count(Order::ITEMS)), dive)]
     items: Vec<ItemRequest>,
 }
 
@@ -60,9 +61,9 @@ struct CreateOrderRequest {
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct ItemRequest {
-    #[garde(length(min = 1, max = ProductId::MAX_LEN))]
+    #[garde(custom(shared::validate::length(ProductId::LENGTH)))]
     product_id: String,
-    #[garde(range(min = i64::from(Quantity::MIN), max = i64::from(Quantity::MAX)))]
+    #[garde(custom(shared::validate::range(Quantity::RANGE)))]
     quantity: i64,
     /// Accepted for compatibility and ignored: the catalog sets the price.
     #[serde(default, rename = "unit_price_cents")]

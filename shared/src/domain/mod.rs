@@ -14,7 +14,8 @@ pub use order::{NewOrder, Order, OrderItem, OrderLine, OrderStatus};
 pub use product::*;
 pub use user::{NewUser, User, UserChanges};
 pub use values::{
-    Email, ExpectedVersion, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName, Version,
+    Count, Email, ExpectedVersion, Invalid, LengthBound, Money, OrderId, ProductId, Quantity,
+    RangeBound, UserId, UserName, Version,
 };
 
 /// The current time, truncated to milliseconds so that it prints the same in JSON and storage.

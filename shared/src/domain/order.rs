@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::product::Product;
-use super::values::{Invalid, Money, OrderId, ProductId, Quantity, UserId};
+use super::values::{Invalid, LengthBound, Money, OrderId, ProductId, Quantity, UserId};
 use crate::error::{Error, FieldError};
 
 /// Where an order is in its lifecycle. Serialised UPPERCASE, e.g. `"PENDING"`.
@@ -348,6 +348,8 @@ struct OrderFields {
 impl Order {
     /// Most lines one order may have.
     pub const MAX_ITEMS: usize = 50;
+    /// Its length bound: 1..=[`Order::MAX_ITEMS`] lines.
+    pub const ITEMS: LengthBound = LengthBound::items(1, Self::MAX_ITEMS);
 
     /// A new `PENDING` order; `created_at` and `updated_at` are `now`, the total is computed.
     ///
@@ -420,12 +422,7 @@ impl Order {
 }
 
 fn total_of(items: &[OrderItem]) -> Result<Money, Invalid> {
-    if items.is_empty() || items.len() > Order::MAX_ITEMS {
-        return Err(Invalid(format!(
-            "must contain between 1 and {} items",
-            Order::MAX_ITEMS
-        )));
-    }
+    Order::ITEMS.check_len(items.len())?;
     items
         .iter()
         .try_fold(Money::ZERO, |sum, item| {
@@ -579,10 +576,7 @@ mod tests {
         .unwrap_err();
 
         assert!(matches!(error, Error::Validation(_)), "{error:?}");
-        assert_eq!(
-            error.to_string(),
-            "items: must contain between 1 and 50 items"
-        );
+        assert_eq!(error.to_string(), "items: must not be empty");
     }
 
     #[test]
