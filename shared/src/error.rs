@@ -42,22 +42,8 @@ impl fmt::Display for FieldError {
 
 /// Everything that can go wrong, from a bad request field to a failed AWS call.
 ///
-/// The HTTP layer answers each variant with ([`crate::http::ErrorResponse`]):
-///
-/// | variant | status | code |
-/// |---|---|---|
-/// | [`Validation`](Error::Validation) | 400 | `VALIDATION_ERROR` |
-/// | [`Unauthorized`](Error::Unauthorized) | 401 | `UNAUTHORIZED` |
-/// | [`Forbidden`](Error::Forbidden) | 403 | `FORBIDDEN` |
-/// | [`NotFound`](Error::NotFound) | 404 | `NOT_FOUND` |
-/// | [`Conflict`](Error::Conflict) | 409 | `CONFLICT` |
-/// | [`PreconditionFailed`](Error::PreconditionFailed) | 412 | `PRECONDITION_FAILED` |
-/// | [`IdempotencyKeyReused`](Error::IdempotencyKeyReused) | 422 | `IDEMPOTENCY_KEY_REUSED` |
-/// | [`PayloadTooLarge`](Error::PayloadTooLarge) | 413 | `PAYLOAD_TOO_LARGE` |
-/// | [`PreconditionRequired`](Error::PreconditionRequired) | 428 | `PRECONDITION_REQUIRED` |
-/// | [`RateLimitExceeded`](Error::RateLimitExceeded) | 429 | `RATE_LIMIT_EXCEEDED` |
-/// | [`Internal`](Error::Internal) | 500 | `INTERNAL_ERROR` |
-/// | [`ServiceUnavailable`](Error::ServiceUnavailable) | 503 | `SERVICE_UNAVAILABLE` |
+/// The HTTP layer answers each variant with its own status and stable code: see
+/// [`crate::http::ErrorResponse`] for the table.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed; one entry per rejected field (never empty when built with

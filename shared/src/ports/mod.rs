@@ -150,7 +150,7 @@ impl Cursor {
         &self.0
     }
 
-    /// The id the page starts after, parsed as a `T` (e.g. [`UserId`]).
+    /// The id the page starts after, parsed as a `T` (e.g. [`UserId`](crate::domain::UserId)).
     ///
     /// # Errors
     /// [`Error::Validation`] on field `cursor` when it is not one we issued for a `T`.
