@@ -198,6 +198,7 @@ fn parse_groups(raw: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::ErrorResponse;
     use crate::testing::ApiRequest;
 
     #[test]

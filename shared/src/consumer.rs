@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessa
 
 use crate::error::Error;
 use crate::events::Envelope;
+use crate::http::ErrorResponse;
 
 /// Runs `process` on each record in order and reports the ones that failed by `messageId`.
 ///

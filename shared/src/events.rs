@@ -219,6 +219,7 @@ impl Destination {
 mod tests {
     use super::*;
     use crate::domain::{OrderItem, now};
+    use crate::http::ErrorResponse;
     use serde_json::json;
 
     fn order_placed() -> OrderPlaced {

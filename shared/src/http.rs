@@ -1,5 +1,5 @@
 //! HTTP helpers for the API Gateway (HTTP API, payload v2.0) functions: request parsing,
-//! JSON responses and the one error → response mapping.
+//! JSON responses and the one error → response mapping ([`problem`]).
 //!
 //! Handlers build a `Result<Response<Body>, Error>` and pass it through [`respond`], so an
 //! expected error (400, 404, 409...) is an `Ok` response and nothing escapes as a Lambda error.
@@ -14,8 +14,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{Invalid, Version};
+use crate::domain::{ExpectedVersion, Invalid, Version};
 use crate::error::{Error, FieldError};
+
+pub mod problem;
+
+pub use problem::{ErrorBody, ErrorDetail, ErrorResponse};
 
 /// What every HTTP handler returns: always a response, never a Lambda error.
 pub type HttpResult = Result<Response<Body>, Infallible>;
@@ -209,35 +213,17 @@ pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .and_then(|params| params.first(name))
 }
 
-/// What an update's `If-Match` header asks for (RFC 9110 §13.1.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IfMatch {
-    /// `If-Match: *`: update whatever version is stored (the item must exist).
-    Any,
-    /// `If-Match: "3"`: update only if the stored version is still 3.
-    Version(Version),
-}
-
-impl IfMatch {
-    /// Whether a stored `current` version satisfies this precondition.
-    pub fn matches(self, current: Version) -> bool {
-        match self {
-            Self::Any => true,
-            Self::Version(expected) => expected == current,
-        }
-    }
-}
-
-/// The `If-Match` precondition of an update: `*` or one strong entity tag as sent in `ETag`
-/// (e.g. `"3"`). A weak tag (`W/"3"`) never matches under If-Match's strong comparison, so it
-/// is answered like a stale version.
+/// The `If-Match` precondition of an update as the version the store must find: `*` is
+/// [`ExpectedVersion::Any`], one strong entity tag as sent in `ETag` (e.g. `"3"`) is
+/// [`ExpectedVersion::Exactly`]. A weak tag (`W/"3"`) never matches under If-Match's strong
+/// comparison, so it is answered like a stale version.
 ///
 /// # Errors
 /// - [`Error::PreconditionRequired`] (428) when the header is missing: updates use optimistic
 ///   locking, so a blind overwrite is refused;
 /// - [`Error::PreconditionFailed`] (412) for a weak tag or a list of several tags;
 /// - [`Error::Validation`] on field `If-Match` when it is not an entity tag at all.
-pub fn if_match(req: &Request) -> Result<IfMatch, Error> {
+pub fn if_match(req: &Request) -> Result<ExpectedVersion, Error> {
     let Some(raw) = req.headers().get(IF_MATCH) else {
         return Err(Error::PreconditionRequired(
             "this update needs an If-Match header with the ETag from a GET".to_owned(),
@@ -248,7 +234,7 @@ pub fn if_match(req: &Request) -> Result<IfMatch, Error> {
         .map_err(|_| Error::invalid("If-Match", "must be an entity tag such as \"1\""))?
         .trim();
     if raw == "*" {
-        return Ok(IfMatch::Any);
+        return Ok(ExpectedVersion::Any);
     }
     if raw.starts_with("W/") || raw.contains(',') {
         return Err(Error::PreconditionFailed(
@@ -258,7 +244,7 @@ pub fn if_match(req: &Request) -> Result<IfMatch, Error> {
     raw.strip_prefix('"')
         .and_then(|rest| rest.strip_suffix('"'))
         .and_then(|digits| digits.parse::<u64>().ok())
-        .map(|n| IfMatch::Version(Version::new(n)))
+        .map(|n| ExpectedVersion::Exactly(Version::new(n)))
         .ok_or_else(|| Error::invalid("If-Match", "must be an entity tag such as \"1\""))
 }
 

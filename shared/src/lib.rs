@@ -1,9 +1,10 @@
-//! Code shared by the shop's Lambda functions: domain values, the one error type, HTTP helpers,
-//! narrow ports (traits) with DynamoDB/SQS adapters and in-memory fakes, events, config and
-//! telemetry.
+//! Code shared by the shop's Lambda functions: domain values, the one error type, HTTP helpers
+//! (with the error -> response mapping), the Idempotency-Key protocol, narrow ports (traits)
+//! with DynamoDB/SQS adapters and in-memory fakes, events, config and telemetry.
 //!
-//! Only [`http`] knows Lambda types and only [`aws`] knows AWS SDK types; [`domain`] knows
-//! neither.
+//! [`domain`] and [`ports`] know neither HTTP, Lambda nor AWS types: the HTTP edge ([`http`],
+//! [`auth`], [`idempotency`]) speaks Lambda's, [`aws`] the SDK's, and each maps to and from the
+//! domain's values (e.g. `If-Match` to [`domain::ExpectedVersion`], [`Error`] to a status).
 
 pub mod auth;
 pub mod aws;
@@ -13,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod idempotency;
 pub mod memory;
 pub mod ports;
 pub mod telemetry;

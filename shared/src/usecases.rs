@@ -75,6 +75,7 @@ where
 mod tests {
     use super::*;
     use crate::domain::{OrderItem, UserId};
+    use crate::http::ErrorResponse;
     use crate::memory::InMemoryOrders;
 
     fn order(status_path: &[OrderStatus]) -> Order {

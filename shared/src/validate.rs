@@ -1,10 +1,12 @@
 //! garde rules and serde helpers shared by the request types (bodies and query strings) of the
 //! HTTP functions.
 //!
-//! The request types check shapes and bounds with garde; the domain parse still runs after.
-//! These helpers make the two agree: [`parses`] runs the domain parser as a garde rule, and the
-//! `trimmed*` helpers trim a value while it is deserialised, as the domain does, so that the
-//! rules measure what will be stored or looked up.
+//! The request types check shapes with garde, and every bound through the domain's own
+//! definition of it: [`length`] and [`range`] run a domain [`LengthBound`] / [`RangeBound`]
+//! (e.g. `UserName::LENGTH`, `Quantity::RANGE`) as a garde rule, and [`parses`] runs a whole
+//! domain parser. So a bound is written once, in the domain value type, and reads the same from
+//! the rules and from the domain's parse. The `trimmed*` helpers trim a value while it is
+//! deserialised, as the domain does, so that the rules measure what will be stored.
 
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -15,7 +17,7 @@ use garde::i18n::{
 };
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::Invalid;
+use crate::domain::{Invalid, LengthBound, RangeBound};
 
 /// garde's messages in the domain's words, so that a rule checked by garde and the same rule
 /// checked by a domain type read alike: `must not be empty`, `must be at most 100 long`,
@@ -114,6 +116,52 @@ where
     T::from_str(value)
         .map(|_| ())
         .map_err(|e| garde::Error::new(e.0))
+}
+
+/// garde rule: the text is within the domain's length `bound` (e.g. `UserName::LENGTH`), with
+/// the domain's message.
+///
+/// On a `String` field: `#[garde(custom(shared::validate::length(UserName::LENGTH)))]`; on an
+/// `Option<String>`, wrap it in `inner(...)`.
+pub fn length(bound: LengthBound) -> impl FnOnce(&String, &()) -> garde::Result {
+    move |value, _| bound.check(value).map_err(|e| garde::Error::new(e.0))
+}
+
+/// garde rule: garde's email address check (`must be a valid email address`), as a custom rule
+/// so that it runs in the order written, before the length rule:
+/// `#[garde(custom(shared::validate::email), custom(shared::validate::length(Email::LENGTH)))]`.
+/// The domain's [`Email`](crate::domain::Email) parse is stricter and still refines it.
+///
+/// # Errors
+/// A [`garde::Error`] when `value` is not an email address.
+pub fn email(value: &String, _context: &()) -> garde::Result {
+    garde::rules::email::apply(value, ())
+}
+
+/// garde rule: the list has a number of elements within the domain's `bound` (e.g.
+/// `Order::ITEMS`), with the domain's message.
+///
+/// On a `Vec<T>` field: `#[garde(custom(shared::validate::count(Order::ITEMS)), dive)]`.
+pub fn count<T>(bound: LengthBound) -> impl FnOnce(&Vec<T>, &()) -> garde::Result {
+    move |value, _| {
+        bound
+            .check_len(value.len())
+            .map_err(|e| garde::Error::new(e.0))
+    }
+}
+
+/// garde rule: the integer is within the domain's range `bound` (e.g. `Quantity::RANGE`), with
+/// the domain's message.
+///
+/// On an integer field: `#[garde(custom(shared::validate::range(Quantity::RANGE)))]`; on an
+/// `Option<u16>`, wrap it in `inner(...)`.
+pub fn range<N: Copy + Into<i64>>(bound: RangeBound) -> impl FnOnce(&N, &()) -> garde::Result {
+    move |value, _| {
+        bound
+            .check((*value).into())
+            .map(|_| ())
+            .map_err(|e| garde::Error::new(e.0))
+    }
 }
 
 /// serde `deserialize_with` for a `String`: the string without surrounding whitespace.

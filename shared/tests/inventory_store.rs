@@ -26,12 +26,13 @@ use shared::Error;
 use shared::aws::transact::OutboxItem;
 use shared::aws::{DynamoProducts, DynamoReservations};
 use shared::config::{EventStoreConfig, ProductsConfig, ReservationsConfig};
+use shared::domain::ExpectedVersion;
 use shared::domain::{
     Category, NewProduct, OrderId, OrderItem, OrderStatus, Product, ProductChanges, ProductId,
     Reservation, ReservationStatus, StockDelta, UserId, Version, now,
 };
 use shared::events::{Envelope, OrderCancelled, OrderPlaced, StockRejected, StockReserved};
-use shared::http::IfMatch;
+use shared::http::ErrorResponse;
 use shared::ports::{
     PageLimit, ProductBatchReader, ProductDeleter, ProductLister, ProductReader, ProductUpdater,
     ProductWriter, ReleaseOutcome, ReserveOutcome, StockAdjuster, StockReservations,
@@ -552,7 +553,7 @@ async fn concurrent_updates_with_the_same_version_let_exactly_one_through() {
     let results = join_all(
         changes
             .iter()
-            .map(|c| products.update(&id, IfMatch::Version(Version::FIRST), c)),
+            .map(|c| products.update(&id, ExpectedVersion::Exactly(Version::FIRST), c)),
     )
     .await;
 
@@ -576,19 +577,27 @@ async fn an_update_replaces_the_catalog_fields_and_tells_404_from_412() {
     let changes = ProductChanges::parse("Kettle", "Boils", "Kitchen", 2500).unwrap();
 
     let updated = products
-        .update(&pid("A"), IfMatch::Version(Version::FIRST), &changes)
+        .update(
+            &pid("A"),
+            ExpectedVersion::Exactly(Version::FIRST),
+            &changes,
+        )
         .await
         .unwrap();
     let stale = products
-        .update(&pid("A"), IfMatch::Version(Version::FIRST), &changes)
+        .update(
+            &pid("A"),
+            ExpectedVersion::Exactly(Version::FIRST),
+            &changes,
+        )
         .await
         .unwrap_err();
     let any = products
-        .update(&pid("A"), IfMatch::Any, &changes)
+        .update(&pid("A"), ExpectedVersion::Any, &changes)
         .await
         .unwrap();
     let missing = products
-        .update(&pid("NOPE"), IfMatch::Any, &changes)
+        .update(&pid("NOPE"), ExpectedVersion::Any, &changes)
         .await
         .unwrap_err();
 

@@ -16,6 +16,7 @@ use shared::aws::DynamoOrders;
 use shared::aws::transact::OutboxItem;
 use shared::domain::{Order, OrderId, OrderItem, OrderStatus, UserId, now};
 use shared::events::{Envelope, OrderCancelled, OrderPlaced};
+use shared::http::ErrorResponse;
 use shared::ports::{
     IdempotencyReader, IdempotentResponse, OrderFilter, OrderLister, OrderPlacer, OrderReader,
     OrderSettlement, OrderTransitions, PageLimit, Placement, Settled, Transitioned,

@@ -22,8 +22,9 @@ use std::collections::HashSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::Error;
 use shared::aws::DynamoUsers;
+use shared::domain::ExpectedVersion;
 use shared::domain::{Email, NewUser, User, UserChanges, UserId, Version, now};
-use shared::http::IfMatch;
+use shared::http::ErrorResponse;
 use shared::ports::{
     Cursor, PageLimit, UserByEmail, UserDeleter, UserLister, UserReader, UserUpdater, UserWriter,
 };
@@ -230,7 +231,7 @@ async fn of_two_concurrent_updates_from_the_same_version_exactly_one_wins_and_no
     let users = stack.users();
     let user = a_user(1);
     users.insert(&user).await.unwrap();
-    let read = IfMatch::Version(user.version);
+    let read = ExpectedVersion::Exactly(user.version);
     let (ada, eve) = (
         changes("Ada", "ada@example.com"),
         changes("Eve", "eve@example.com"),
@@ -270,7 +271,7 @@ async fn an_update_with_a_stale_version_is_refused_and_changes_nothing() {
     users
         .update(
             &user.id,
-            IfMatch::Version(Version::FIRST),
+            ExpectedVersion::Exactly(Version::FIRST),
             &changes("A", "a@example.com"),
         )
         .await
@@ -280,7 +281,7 @@ async fn an_update_with_a_stale_version_is_refused_and_changes_nothing() {
     let error = users
         .update(
             &user.id,
-            IfMatch::Version(Version::FIRST),
+            ExpectedVersion::Exactly(Version::FIRST),
             &changes("B", "b@example.com"),
         )
         .await
@@ -311,8 +312,8 @@ async fn updates_with_if_match_star_apply_to_whatever_version_is_stored() {
     );
 
     let (first, second) = tokio::join!(
-        users.update(&user.id, IfMatch::Any, &ada),
-        users.update(&user.id, IfMatch::Any, &eve)
+        users.update(&user.id, ExpectedVersion::Any, &ada),
+        users.update(&user.id, ExpectedVersion::Any, &eve)
     );
 
     assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
@@ -332,7 +333,7 @@ async fn changing_the_email_frees_the_old_one_and_takes_the_new_one() {
     let updated = users
         .update(
             &one.id,
-            IfMatch::Version(Version::FIRST),
+            ExpectedVersion::Exactly(Version::FIRST),
             &changes("One", "new@example.com"),
         )
         .await
@@ -377,7 +378,7 @@ async fn an_update_to_another_users_email_is_a_conflict_and_changes_nothing() {
     let error = users
         .update(
             &one.id,
-            IfMatch::Version(Version::FIRST),
+            ExpectedVersion::Exactly(Version::FIRST),
             &changes("One", "user2@example.com"),
         )
         .await
@@ -396,10 +397,10 @@ async fn updating_or_deleting_an_unknown_user_is_not_found() {
     let id = UserId::new();
 
     let update = users
-        .update(&id, IfMatch::Any, &changes("A", "a@example.com"))
+        .update(&id, ExpectedVersion::Any, &changes("A", "a@example.com"))
         .await
         .unwrap_err();
-    let delete = users.delete(&id, IfMatch::Any).await.unwrap_err();
+    let delete = users.delete(&id, ExpectedVersion::Any).await.unwrap_err();
 
     assert_eq!(update.code(), "NOT_FOUND", "{update:?}");
     assert_eq!(delete.code(), "NOT_FOUND", "{delete:?}");
@@ -415,7 +416,7 @@ async fn deleting_a_user_frees_its_email() {
     users.insert(&user).await.unwrap();
 
     users
-        .delete(&user.id, IfMatch::Version(Version::FIRST))
+        .delete(&user.id, ExpectedVersion::Exactly(Version::FIRST))
         .await
         .unwrap();
 
@@ -437,12 +438,16 @@ async fn deleting_with_a_stale_version_is_refused_and_keeps_the_user() {
     let user = a_user(1);
     users.insert(&user).await.unwrap();
     let updated = users
-        .update(&user.id, IfMatch::Any, &changes("A", "user1@example.com"))
+        .update(
+            &user.id,
+            ExpectedVersion::Any,
+            &changes("A", "user1@example.com"),
+        )
         .await
         .unwrap();
 
     let error = users
-        .delete(&user.id, IfMatch::Version(Version::FIRST))
+        .delete(&user.id, ExpectedVersion::Exactly(Version::FIRST))
         .await
         .unwrap_err();
 

@@ -32,23 +32,19 @@
 //! `customer_id: does not exist`), `401 UNAUTHORIZED`, `403 FORBIDDEN`, `413
 //! PAYLOAD_TOO_LARGE`, `422 IDEMPOTENCY_KEY_REUSED`, `500 INTERNAL_ERROR`.
 
-use std::collections::BTreeSet;
-
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use shared::auth::{Principal, Role};
-use shared::domain::{Order, OrderId, OrderItem, ProductId, Quantity, UserId, now};
+use shared::domain::{NewOrder, Order, OrderId, OrderLine, ProductId, Quantity, UserId, now};
 use shared::events::{Envelope, OrderPlaced};
-use shared::http::{HttpResult, correlation_id, created, idempotency_key, parse_body, respond};
-use shared::ports::{
-    IdempotencyReader, IdempotentResponse, OrderPlacer, Placement, ProductBatchReader, UserReader,
-    scoped_idempotency_key,
-};
+use shared::http::{HttpResult, correlation_id, created, parse_body, respond};
+use shared::idempotency::{NextAction, try_processing};
+use shared::ports::{IdempotencyReader, OrderPlacer, Placement, ProductBatchReader, UserReader};
 use shared::{Error, FieldError};
 
-/// The request body. Rules mirror the domain's bounds; the domain parse still runs after.
+/// The request body. Every bound is the domain's own (`Order::ITEMS`, `ProductId::LENGTH`,
+/// `Quantity::RANGE`); what they let through, the domain parse refines (SKU characters).
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct CreateOrderRequest {
@@ -56,7 +52,7 @@ struct CreateOrderRequest {
     #[serde(default)]
     #[garde(inner(custom(shared::validate::parses::<UserId>)))]
     customer_id: Option<String>,
-    #[garde(length(min = 1, max = Order::MAX_ITEMS), dive)]
+    #[garde(custom(shared::validate::count(Order::ITEMS)), dive)]
     items: Vec<ItemRequest>,
 }
 
@@ -65,20 +61,14 @@ struct CreateOrderRequest {
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct ItemRequest {
-    #[garde(length(min = 1, max = ProductId::MAX_LEN))]
+    #[garde(custom(shared::validate::length(ProductId::LENGTH)))]
     product_id: String,
-    #[garde(range(min = i64::from(Quantity::MIN), max = i64::from(Quantity::MAX)))]
+    #[garde(custom(shared::validate::range(Quantity::RANGE)))]
     quantity: i64,
     /// Accepted for compatibility and ignored: the catalog sets the price.
     #[serde(default, rename = "unit_price_cents")]
     #[garde(skip)]
     _client_price: Option<IgnoredAny>,
-}
-
-/// A line that parsed, before pricing.
-struct Line {
-    product_id: ProductId,
-    quantity: Quantity,
 }
 
 /// What the handler needs: the orders store (place + stored responses), the users store (the
@@ -117,33 +107,22 @@ where
         Role::Customer => Some(principal.user_id()?),
         Role::Admin => None,
     };
-    let key = idempotency_key(req)?.map(|key| scoped_idempotency_key(principal.subject(), &key));
-    let raw_body = String::from_utf8_lossy(req.body().as_ref()).into_owned();
-    if let Some(key) = &key
-        && let Some(stored) = deps.orders.get(key).await?
-    {
-        return replay(&stored, &raw_body);
-    }
-    let body: CreateOrderRequest = parse_body(req)?;
-    let (customer_id, lines) = parse(&body, caller)?;
-    if deps.users.get(&customer_id).await?.is_none() {
+    let attempt = match try_processing(deps.orders, req, principal.subject()).await? {
+        NextAction::ReturnSavedResponse(saved) => return Ok(saved),
+        NextAction::StartProcessing(attempt) => attempt,
+    };
+    let asked = parse(&parse_body(req)?, caller)?;
+    if deps.users.get(&asked.customer_id).await?.is_none() {
         return Err(Error::invalid("customer_id", "does not exist"));
     }
-    let items = price(deps.products, &lines).await?;
+    let catalog = deps.products.get_many(&asked.product_ids()).await?;
     let now = now();
-    let order = Order::place(OrderId::new(), customer_id, items, now)?;
+    let order = asked.price(&catalog, OrderId::new(), now)?;
     let correlation_id = correlation_id(req);
     let event = Envelope::wrap(&OrderPlaced::from(&order), &correlation_id, now)?;
-    let location = format!("/orders/{}", order.id());
-    let response = created(&location, &order);
-    let stored = key.as_ref().map(|key| IdempotentResponse {
-        key: key.clone(),
-        request: raw_body.clone(),
-        status: response.status().as_u16(),
-        response: String::from_utf8_lossy(response.body().as_ref()).into_owned(),
-        location: Some(location),
-    });
-    match deps.orders.place(&order, &event, stored.as_ref()).await? {
+    let response = created(&format!("/orders/{}", order.id()), &order);
+    let saved = attempt.save_response(&response);
+    match deps.orders.place(&order, &event, saved.as_ref()).await? {
         Placement::Placed => {
             tracing::info!(
                 order_id = %order.id(),
@@ -155,42 +134,15 @@ where
             Ok(response)
         }
         // A concurrent request with the same key won the race: answer what it answered.
-        Placement::KeyAlreadyUsed => {
-            let key = key.unwrap_or_default();
-            let stored = deps.orders.get(&key).await?.ok_or_else(|| {
-                Error::internal("idempotency record", format!("key {key} vanished"))
-            })?;
-            replay(&stored, &raw_body)
-        }
+        Placement::KeyAlreadyUsed => attempt.saved_by_another(deps.orders).await,
     }
 }
 
-/// The stored response again, or 422 when the body differs from the first request's.
-fn replay(stored: &IdempotentResponse, body: &str) -> Result<Response<Body>, Error> {
-    if !stored.same_request(body) {
-        return Err(Error::IdempotencyKeyReused(
-            "this Idempotency-Key was already used with a different request body".to_owned(),
-        ));
-    }
-    let status = StatusCode::from_u16(stored.status)
-        .map_err(|e| Error::internal("stored idempotent response", e))?;
-    let mut builder = Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("idempotent-replayed", "true");
-    if let Some(location) = &stored.location {
-        builder = builder.header("location", location);
-    }
-    builder
-        .body(Body::Text(stored.response.clone()))
-        .map_err(|e| Error::internal("building replayed response", e))
-}
-
-/// The order's customer and lines, or every bad field at once.
+/// The order asked for, or every bad field at once.
 ///
 /// `caller` is the calling customer's id (`None` for an admin): a customer's order is theirs,
 /// and naming anyone else is [`Error::Forbidden`]; an admin must name the customer.
-fn parse(body: &CreateOrderRequest, caller: Option<UserId>) -> Result<(UserId, Vec<Line>), Error> {
+fn parse(body: &CreateOrderRequest, caller: Option<UserId>) -> Result<NewOrder, Error> {
     let mut errors = Vec::new();
     let customer = match (caller, body.customer_id.as_deref()) {
         (Some(own), None) => Some(own),
@@ -220,49 +172,15 @@ fn parse(body: &CreateOrderRequest, caller: Option<UserId>) -> Result<(UserId, V
             .map_err(|e| errors.push(FieldError::new(format!("items[{index}].quantity"), e.0)))
             .ok();
         if let (Some(product_id), Some(quantity)) = (product_id, quantity) {
-            lines.push(Line {
+            lines.push(OrderLine {
                 product_id,
                 quantity,
             });
         }
     }
     match customer {
-        Some(customer) if errors.is_empty() => Ok((customer, lines)),
+        Some(customer_id) if errors.is_empty() => Ok(NewOrder { customer_id, lines }),
         _ => Err(Error::validation(errors)),
-    }
-}
-
-/// The lines with the catalog's unit prices; every line naming a missing product is an error.
-async fn price<P: ProductBatchReader>(
-    products: &P,
-    lines: &[Line],
-) -> Result<Vec<OrderItem>, Error> {
-    let ids: Vec<ProductId> = lines
-        .iter()
-        .map(|l| l.product_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let catalog = products.get_many(&ids).await?;
-    let mut items = Vec::with_capacity(lines.len());
-    let mut errors = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        let Some(product) = catalog.get(&line.product_id) else {
-            errors.push(FieldError::new(
-                format!("items[{index}].product_id"),
-                "does not exist",
-            ));
-            continue;
-        };
-        match OrderItem::new(line.product_id.clone(), line.quantity, product.price) {
-            Ok(item) => items.push(item),
-            Err(e) => errors.push(FieldError::new(format!("items[{index}].product_id"), e.0)),
-        }
-    }
-    if errors.is_empty() {
-        Ok(items)
-    } else {
-        Err(Error::validation(errors))
     }
 }
 
@@ -710,16 +628,41 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_failure_is_an_opaque_500_and_commits_nothing() {
-        let world = World::new();
-        world.orders.fail_with("table does not exist");
+        // Each store fails in turn; the others keep working, so anything the handler had
+        // committed would still be there to see.
+        type Fail = fn(&World);
+        let failures: [(&str, Fail); 3] = [
+            ("users read", |w| w.users.fail_with("table does not exist")),
+            ("catalog read", |w| {
+                w.products.fail_with("table does not exist")
+            }),
+            ("order commit", |w| {
+                w.orders.fail_commits_with("transaction cancelled")
+            }),
+        ];
+        for (failing, fail) in failures {
+            let world = World::new();
+            fail(&world);
+            let req = ApiRequest::new("POST", "/orders")
+                .as_customer(world.customer.id)
+                .header("idempotency-key", "k-500")
+                .body(&world.body(one_line()));
 
-        let (status, body, _) = world.post(&world.body(one_line())).await;
+            let (status, body, _) = world.send(req).await;
 
-        assert_eq!(status, 500);
-        assert_eq!(
-            body,
-            json!({"error": {"code": "INTERNAL_ERROR", "message": "internal error"}})
-        );
-        assert!(world.orders.outbox().is_empty());
+            assert_eq!(status, 500, "{failing}: {body}");
+            assert_eq!(
+                body,
+                json!({"error": {"code": "INTERNAL_ERROR", "message": "internal error"}}),
+                "{failing}"
+            );
+            assert!(world.orders.all().is_empty(), "{failing}");
+            assert!(world.orders.outbox().is_empty(), "{failing}");
+            let scoped = format!("{}:k-500", world.customer.id);
+            assert!(
+                world.orders.get(&scoped).await.unwrap().is_none(),
+                "{failing}: no response saved"
+            );
+        }
     }
 }

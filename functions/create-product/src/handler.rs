@@ -19,41 +19,36 @@ use serde::Deserialize;
 use shared::Error;
 use shared::auth::Principal;
 use shared::domain::{
-    Category, Description, MAX_INITIAL_STOCK, MAX_PRICE, NewProduct, ProductId, ProductName, now,
+    Category, Description, NewProduct, PRICE_RANGE, ProductId, ProductName, STOCK_RANGE, now,
 };
 use shared::http::{HttpResult, created, parse_body, respond, with_etag};
 use shared::ports::ProductWriter;
 
-/// Highest `price_cents` accepted (the domain's [`MAX_PRICE`]).
-const MAX_PRICE_CENTS: i64 = MAX_PRICE.cents() as i64;
-/// Highest initial `stock` accepted (the domain's [`MAX_INITIAL_STOCK`]).
-const MAX_STOCK: i64 = MAX_INITIAL_STOCK as i64;
-
-/// The request body. Rules mirror the domain's bounds; the domain parse still runs after.
-/// Numbers are read as `i64` so that a negative value gets a range message rather than a type
+/// The request body. Every bound is the domain's own (`ProductName::LENGTH`, `PRICE_RANGE`,
+/// ...); what the bounds let through, the domain parse refines (characters). Numbers are read as `i64` so that a negative value gets a range message rather than a type
 /// error.
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct CreateProductRequest {
     /// Display name, trimmed.
     #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(length(chars, min = 1, max = ProductName::MAX_CHARS))]
+    #[garde(custom(shared::validate::length(ProductName::LENGTH)))]
     name: String,
     /// Free text, trimmed; may be empty.
     #[serde(default, deserialize_with = "shared::validate::trimmed")]
-    #[garde(length(chars, max = Description::MAX_CHARS))]
+    #[garde(custom(shared::validate::length(Description::LENGTH)))]
     description: String,
     /// Trimmed. Its characters (`a-z 0-9 -`, after lowercasing) are the domain parse's check:
     /// garde's `pattern` rule would need the `regex` feature for one field.
     #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(length(chars, min = 1, max = Category::MAX_LEN))]
+    #[garde(custom(shared::validate::length(Category::LENGTH)))]
     category: String,
     /// Price of one unit, in cents.
-    #[garde(range(min = 0, max = MAX_PRICE_CENTS))]
+    #[garde(custom(shared::validate::range(PRICE_RANGE)))]
     price_cents: i64,
     /// Initial stock, in units.
     #[serde(default)]
-    #[garde(range(min = 0, max = MAX_STOCK))]
+    #[garde(custom(shared::validate::range(STOCK_RANGE)))]
     stock: i64,
 }
 
@@ -89,6 +84,10 @@ mod tests {
     use shared::domain::UserId;
     use shared::memory::InMemoryProducts;
     use shared::testing::{ApiRequest, status_and_json};
+    /// Highest `price_cents` accepted (the domain's bound).
+    const MAX_PRICE_CENTS: i64 = PRICE_RANGE.max;
+    /// Highest initial `stock` accepted (the domain's bound).
+    const MAX_STOCK: i64 = STOCK_RANGE.max;
 
     const TEAPOT: &str = r#"{"name":"T","category":"k","price_cents":1}"#;
 

@@ -27,18 +27,21 @@ use shared::domain::{Email, NewUser, UserId, UserName, now};
 use shared::http::{HttpResult, created, parse_body, respond, with_etag};
 use shared::ports::UserWriter;
 
-/// The request body: the editable fields only. Rules mirror the domain's bounds; the domain
-/// parse still runs after.
+/// The request body: the editable fields only. The bounds are the domain's own
+/// (`UserName::LENGTH`, `Email::LENGTH`); what they let through, the domain parse refines.
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct CreateUserRequest {
     /// Display name, trimmed.
     #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(length(chars, min = 1, max = UserName::MAX_CHARS))]
+    #[garde(custom(shared::validate::length(UserName::LENGTH)))]
     name: String,
     /// Email address, trimmed (the domain lowercases it).
     #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(email, length(bytes, max = Email::MAX_LEN))]
+    #[garde(
+        custom(shared::validate::email),
+        custom(shared::validate::length(Email::LENGTH))
+    )]
     email: String,
 }
 

@@ -13,8 +13,9 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::Error;
 use shared::auth::Principal;
+use shared::domain::ExpectedVersion;
 use shared::domain::UserId;
-use shared::http::{HttpResult, IfMatch, if_match, path_param, respond};
+use shared::http::{HttpResult, if_match, path_param, respond};
 use shared::ports::UserDeleter;
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
@@ -28,7 +29,7 @@ async fn delete_user<D: UserDeleter>(users: &D, req: &Request) -> Result<Respons
     let expected = match if_match(req) {
         Ok(expected) => expected,
         // Unlike updates, a delete without If-Match is allowed: it deletes whatever is stored.
-        Err(Error::PreconditionRequired(_)) => IfMatch::Any,
+        Err(Error::PreconditionRequired(_)) => ExpectedVersion::Any,
         Err(other) => return Err(other),
     };
     users.delete(&id, expected).await?;

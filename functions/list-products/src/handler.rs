@@ -23,7 +23,8 @@ use shared::domain::Category;
 use shared::http::{HttpResult, json_response, parse_query, respond};
 use shared::ports::{Cursor, PageLimit, ProductLister, page_request};
 
-/// The query string. Rules mirror the domain's bounds; the domain parse still runs after.
+/// The query string. Every bound is the domain's own (`Category::LENGTH`, `PageLimit::RANGE`,
+/// `Cursor::LENGTH`); the category's characters are the domain parse's.
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct ListProductsQuery {
@@ -31,13 +32,13 @@ struct ListProductsQuery {
     /// lowercasing) are the domain parse's check: garde's `pattern` rule would need the `regex`
     /// feature for one field.
     #[serde(default, deserialize_with = "shared::validate::trimmed_non_empty")]
-    #[garde(length(chars, min = 1, max = Category::MAX_LEN))]
+    #[garde(inner(custom(shared::validate::length(Category::LENGTH))))]
     category: Option<String>,
     /// Page size.
-    #[garde(range(min = 1, max = PageLimit::MAX))]
+    #[garde(inner(custom(shared::validate::range(PageLimit::RANGE))))]
     limit: Option<u16>,
     /// The `next` of the previous page; checked by the lister, which issued it.
-    #[garde(length(bytes, max = Cursor::MAX_LEN))]
+    #[garde(inner(custom(shared::validate::length(Cursor::LENGTH))))]
     cursor: Option<String>,
 }
 

@@ -24,19 +24,23 @@ use shared::domain::Email;
 use shared::http::{HttpResult, json_response, parse_query, respond};
 use shared::ports::{Cursor, Page, PageLimit, UserByEmail, UserLister, page_request};
 
-/// The query string. Rules mirror the domain's bounds; the domain parse still runs after.
+/// The query string. Every bound is the domain's own (`PageLimit::RANGE`, `Cursor::LENGTH`,
+/// `Email::LENGTH`); the domain parse refines the email.
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct ListUsersQuery {
     /// Page size.
-    #[garde(range(min = 1, max = PageLimit::MAX))]
+    #[garde(inner(custom(shared::validate::range(PageLimit::RANGE))))]
     limit: Option<u16>,
     /// The `next` of the previous page; checked by the lister, which issued it.
-    #[garde(length(bytes, max = Cursor::MAX_LEN))]
+    #[garde(inner(custom(shared::validate::length(Cursor::LENGTH))))]
     cursor: Option<String>,
     /// One user by email, trimmed (the domain lowercases it).
     #[serde(default, deserialize_with = "shared::validate::trimmed_opt")]
-    #[garde(email, length(bytes, max = Email::MAX_LEN))]
+    #[garde(inner(
+        custom(shared::validate::email),
+        custom(shared::validate::length(Email::LENGTH))
+    ))]
     email: Option<String>,
 }
 

@@ -26,36 +26,34 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::Error;
 use shared::auth::Principal;
-use shared::domain::{Category, Description, MAX_PRICE, ProductChanges, ProductId, ProductName};
+use shared::domain::{Category, Description, PRICE_RANGE, ProductChanges, ProductId, ProductName};
 use shared::http::{
     HttpResult, if_match, json_response, parse_body, path_param, respond, with_etag,
 };
 use shared::ports::ProductUpdater;
 
-/// Highest `price_cents` accepted (the domain's [`MAX_PRICE`]).
-const MAX_PRICE_CENTS: i64 = MAX_PRICE.cents() as i64;
-
-/// The request body: the catalog fields only. Rules mirror the domain's bounds; the domain
-/// parse still runs after. The price is read as `i64` so that a negative value gets a range
+/// The request body: the catalog fields only. Every bound is the domain's own
+/// (`ProductName::LENGTH`, `PRICE_RANGE`, ...); what the bounds let through, the domain parse
+/// refines (characters). The price is read as `i64` so that a negative value gets a range
 /// message rather than a type error.
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct UpdateProductRequest {
     /// Display name, trimmed.
     #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(length(chars, min = 1, max = ProductName::MAX_CHARS))]
+    #[garde(custom(shared::validate::length(ProductName::LENGTH)))]
     name: String,
     /// Free text, trimmed; may be empty.
     #[serde(default, deserialize_with = "shared::validate::trimmed")]
-    #[garde(length(chars, max = Description::MAX_CHARS))]
+    #[garde(custom(shared::validate::length(Description::LENGTH)))]
     description: String,
     /// Trimmed. Its characters (`a-z 0-9 -`, after lowercasing) are the domain parse's check:
     /// garde's `pattern` rule would need the `regex` feature for one field.
     #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(length(chars, min = 1, max = Category::MAX_LEN))]
+    #[garde(custom(shared::validate::length(Category::LENGTH)))]
     category: String,
     /// Price of one unit, in cents.
-    #[garde(range(min = 0, max = MAX_PRICE_CENTS))]
+    #[garde(custom(shared::validate::range(PRICE_RANGE)))]
     price_cents: i64,
 }
 
@@ -93,6 +91,8 @@ mod tests {
     use shared::domain::{NewProduct, Product, UserId, Version, now};
     use shared::memory::InMemoryProducts;
     use shared::testing::{ApiRequest, status_and_json};
+    /// Highest `price_cents` accepted (the domain's bound).
+    const MAX_PRICE_CENTS: i64 = PRICE_RANGE.max;
 
     const BODY: &str =
         r#"{"name":"Kettle","description":"Boils","category":"kitchen","price_cents":2500}"#;

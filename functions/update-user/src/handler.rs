@@ -32,17 +32,21 @@ use shared::http::{
 use shared::ports::UserUpdater;
 
 /// The request body: the editable fields only; `id`, `role`, `version` and timestamps are
-/// refused. Rules mirror the domain's bounds; the domain parse still runs after.
+/// refused. The bounds are the domain's own (`UserName::LENGTH`, `Email::LENGTH`); what they
+/// let through, the domain parse refines.
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 struct UpdateUserRequest {
     /// The new display name, trimmed.
     #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(length(chars, min = 1, max = UserName::MAX_CHARS))]
+    #[garde(custom(shared::validate::length(UserName::LENGTH)))]
     name: String,
     /// The new email address, trimmed (the domain lowercases it).
     #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(email, length(bytes, max = Email::MAX_LEN))]
+    #[garde(
+        custom(shared::validate::email),
+        custom(shared::validate::length(Email::LENGTH))
+    )]
     email: String,
 }
 

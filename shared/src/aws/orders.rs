@@ -98,8 +98,10 @@ impl DynamoOrders {
         })
     }
 
+    /// The idempotency table id of a stored response: `idempotency#<key>`, where `<key>` is
+    /// whatever key the idempotency protocol chose (already scoped to its caller).
     fn idempotency_id(key: &str) -> String {
-        format!("create-order#{key}")
+        format!("idempotency#{key}")
     }
 
     /// An `Update` of the order's status (and `updated_at`) conditioned on its current status.

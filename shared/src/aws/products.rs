@@ -16,9 +16,9 @@ use aws_sdk_dynamodb::types::{
 use serde::Deserialize;
 
 use super::table::{Put, Table};
+use crate::domain::ExpectedVersion;
 use crate::domain::{Category, Product, ProductChanges, ProductId, StockDelta, Version, now};
 use crate::error::Error;
-use crate::http::IfMatch;
 use crate::ports::{
     Cursor, Page, PageLimit, ProductBatchReader, ProductDeleter, ProductLister, ProductReader,
     ProductUpdater, ProductWriter, StockAdjuster,
@@ -274,7 +274,7 @@ impl ProductUpdater for DynamoProducts {
     async fn update(
         &self,
         id: &ProductId,
-        precondition: IfMatch,
+        precondition: ExpectedVersion,
         changes: &ProductChanges,
     ) -> Result<Product, Error> {
         let mut request = self
@@ -303,8 +303,8 @@ impl ProductUpdater for DynamoProducts {
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         request = match precondition {
-            IfMatch::Any => request.condition_expression("attribute_exists(#id)"),
-            IfMatch::Version(expected) => request
+            ExpectedVersion::Any => request.condition_expression("attribute_exists(#id)"),
+            ExpectedVersion::Exactly(expected) => request
                 .condition_expression("attribute_exists(#id) AND #version = :expected")
                 .expression_attribute_values(":expected", self.value(&expected)?),
         };
@@ -317,8 +317,8 @@ impl ProductUpdater for DynamoProducts {
         };
         let stored = self.read_stored(old)?;
         let expected = match precondition {
-            IfMatch::Version(expected) => expected.to_string(),
-            IfMatch::Any => "any".to_owned(),
+            ExpectedVersion::Exactly(expected) => expected.to_string(),
+            ExpectedVersion::Any => "any".to_owned(),
         };
         Err(Error::PreconditionFailed(format!(
             "product {id} is at version {}, not {expected}; read it again and retry",

@@ -273,8 +273,8 @@ impl StockReservations for DynamoReservations {
             .await
     }
 
-    /// Reads the reservation, then: none -> [marker, `CANCELLED` record]; `RESERVED` ->
-    /// [marker, `RESERVED` -> `RELEASED`, one stock increment per product]; anything else ->
+    /// Reads the reservation, then: none -> \[marker, `CANCELLED` record\]; `RESERVED` ->
+    /// \[marker, `RESERVED` -> `RELEASED`, one stock increment per product\]; anything else ->
     /// nothing. A lost race (the record appeared or changed meanwhile) reads again; a product
     /// deleted since the reservation is left out of the increments.
     #[tracing::instrument(skip_all, fields(order_id = %cancelled.order_id, event_id = %envelope.event_id))]

@@ -27,9 +27,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::table::Table;
 use super::transact::{failed_conditions, put_new};
+use crate::domain::ExpectedVersion;
 use crate::domain::{Email, Invalid, User, UserChanges, UserId, Version, now};
 use crate::error::Error;
-use crate::http::IfMatch;
 use crate::ports::{
     Cursor, Page, PageLimit, UserByEmail, UserDeleter, UserLister, UserReader, UserUpdater,
     UserWriter,
@@ -342,12 +342,12 @@ impl UserUpdater for DynamoUsers {
     async fn update(
         &self,
         id: &UserId,
-        expected: IfMatch,
+        expected: ExpectedVersion,
         changes: &UserChanges,
     ) -> Result<User, Error> {
         let rounds = match expected {
-            IfMatch::Any => ANY_VERSION_ATTEMPTS,
-            IfMatch::Version(_) => 1,
+            ExpectedVersion::Any => ANY_VERSION_ATTEMPTS,
+            ExpectedVersion::Exactly(_) => 1,
         };
         for _ in 0..rounds {
             let current = self
@@ -388,10 +388,10 @@ impl UserDeleter for DynamoUsers {
     /// Consistent `GetItem`, version check, then one transaction deleting the user
     /// (`version = :read_version`) and its email guard.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn delete(&self, id: &UserId, expected: IfMatch) -> Result<(), Error> {
+    async fn delete(&self, id: &UserId, expected: ExpectedVersion) -> Result<(), Error> {
         let rounds = match expected {
-            IfMatch::Any => ANY_VERSION_ATTEMPTS,
-            IfMatch::Version(_) => 1,
+            ExpectedVersion::Any => ANY_VERSION_ATTEMPTS,
+            ExpectedVersion::Exactly(_) => 1,
         };
         for _ in 0..rounds {
             let current = self

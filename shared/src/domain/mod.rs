@@ -10,10 +10,13 @@ mod values;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-pub use order::{Order, OrderItem, OrderStatus};
+pub use order::{NewOrder, Order, OrderItem, OrderLine, OrderStatus};
 pub use product::*;
 pub use user::{NewUser, User, UserChanges};
-pub use values::{Email, Invalid, Money, OrderId, ProductId, Quantity, UserId, UserName, Version};
+pub use values::{
+    Count, Email, ExpectedVersion, Invalid, LengthBound, Money, OrderId, ProductId, Quantity,
+    RangeBound, UserId, UserName, Version,
+};
 
 /// The current time, truncated to milliseconds so that it prints the same in JSON and storage.
 pub fn now() -> DateTime<Utc> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::order::OrderItem;
-use super::values::{Invalid, Money, OrderId, ProductId, Version};
+use super::values::{Invalid, LengthBound, Money, OrderId, ProductId, RangeBound, Version};
 use crate::error::{Error, FieldError};
 
 impl ProductId {
@@ -87,6 +87,8 @@ text_value!(
 impl ProductName {
     /// Longest name accepted, in characters.
     pub const MAX_CHARS: usize = 200;
+    /// Its length bound after trimming: 1..=[`ProductName::MAX_CHARS`] characters.
+    pub const LENGTH: LengthBound = LengthBound::chars(1, Self::MAX_CHARS);
 
     /// Parses a name: trims, then checks length and characters.
     ///
@@ -94,12 +96,7 @@ impl ProductName {
     /// [`Invalid`] when empty, longer than 200 characters or containing a control character.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let name = raw.trim();
-        if name.is_empty() {
-            return Err(Invalid("must not be empty".to_owned()));
-        }
-        if name.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid("must be at most 200 characters".to_owned()));
-        }
+        Self::LENGTH.check(name)?;
         if name.chars().any(char::is_control) {
             return Err(Invalid("must not contain control characters".to_owned()));
         }
@@ -110,6 +107,8 @@ impl ProductName {
 impl Description {
     /// Longest description accepted, in characters.
     pub const MAX_CHARS: usize = 2000;
+    /// Its length bound after trimming: at most [`Description::MAX_CHARS`] characters.
+    pub const LENGTH: LengthBound = LengthBound::chars(0, Self::MAX_CHARS);
 
     /// Parses a description: trims, then checks length and characters.
     ///
@@ -118,9 +117,7 @@ impl Description {
     /// than `\n`, `\r` and `\t`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let text = raw.trim();
-        if text.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid("must be at most 2000 characters".to_owned()));
-        }
+        Self::LENGTH.check(text)?;
         if text
             .chars()
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
@@ -136,6 +133,8 @@ impl Description {
 impl Category {
     /// Longest category accepted, in characters.
     pub const MAX_LEN: usize = 50;
+    /// Its length bound after trimming: 1..=[`Category::MAX_LEN`] characters.
+    pub const LENGTH: LengthBound = LengthBound::chars(1, Self::MAX_LEN);
 
     /// Parses a category: trims and lowercases, then checks length and characters.
     ///
@@ -143,12 +142,7 @@ impl Category {
     /// [`Invalid`] when empty, longer than 50 or containing anything but `a-z 0-9 -`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let category = raw.trim().to_lowercase();
-        if category.is_empty() {
-            return Err(Invalid("must not be empty".to_owned()));
-        }
-        if category.chars().count() > Self::MAX_LEN {
-            return Err(Invalid("must be at most 50 characters".to_owned()));
-        }
+        Self::LENGTH.check(&category)?;
         if !category
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -167,17 +161,22 @@ pub const MAX_PRICE: Money = OrderItem::MAX_UNIT_PRICE;
 /// Most units a product may be created with: 1 000 000.
 pub const MAX_INITIAL_STOCK: u64 = 1_000_000;
 
+/// The range bound of a price in cents: 0..=[`MAX_PRICE`].
+pub const PRICE_RANGE: RangeBound = RangeBound::new(0, MAX_PRICE.cents() as i64);
+
+/// The range bound of an initial stock in units: 0..=[`MAX_INITIAL_STOCK`].
+pub const STOCK_RANGE: RangeBound = RangeBound::new(0, MAX_INITIAL_STOCK as i64);
+
 /// Parses a price in cents. Takes `i64` so that a negative price gets the same message as
 /// one that is too high.
 ///
 /// # Errors
 /// [`Invalid`] outside 0..=100 000 000.
 pub fn parse_price(cents: i64) -> Result<Money, Invalid> {
+    let cents = PRICE_RANGE.check(cents)?;
     u64::try_from(cents)
-        .ok()
-        .filter(|c| *c <= MAX_PRICE.cents())
         .map(Money::from_cents)
-        .ok_or_else(|| Invalid(format!("must be between 0 and {}", MAX_PRICE.cents())))
+        .map_err(|_| Invalid("must be a whole number of cents".to_owned()))
 }
 
 /// Parses an initial stock in units. Takes `i64` so that a negative stock gets the same
@@ -186,10 +185,8 @@ pub fn parse_price(cents: i64) -> Result<Money, Invalid> {
 /// # Errors
 /// [`Invalid`] outside 0..=1 000 000.
 pub fn parse_stock(units: i64) -> Result<u64, Invalid> {
-    u64::try_from(units)
-        .ok()
-        .filter(|u| *u <= MAX_INITIAL_STOCK)
-        .ok_or_else(|| Invalid(format!("must be between 0 and {MAX_INITIAL_STOCK}")))
+    let units = STOCK_RANGE.check(units)?;
+    u64::try_from(units).map_err(|_| Invalid("must be a whole number of units".to_owned()))
 }
 
 /// A signed change of a product's stock, in units: non-zero, at most 1 000 000 either way.
@@ -552,10 +549,10 @@ mod tests {
             fields,
             [
                 FieldError::new("name", "must not be empty"),
-                FieldError::new("description", "must be at most 2000 characters"),
+                FieldError::new("description", "must be at most 2000 long"),
                 FieldError::new("category", "must contain only letters a-z, digits and '-'"),
-                FieldError::new("price_cents", "must be between 0 and 100000000"),
-                FieldError::new("stock", "must be between 0 and 1000000"),
+                FieldError::new("price_cents", "must be at least 0"),
+                FieldError::new("stock", "must be at least 0"),
             ]
         );
     }

@@ -212,7 +212,7 @@ mod tests {
 
         let error = User::email_taken(&email);
 
-        assert_eq!(error.code(), "CONFLICT");
+        assert!(matches!(error, Error::Conflict(_)), "{error:?}");
         assert_eq!(
             error.to_string(),
             "email ada@example.com is already registered"

@@ -19,6 +19,126 @@ impl Invalid {
     }
 }
 
+/// What a [`LengthBound`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Unicode scalar values (`str::chars`).
+    Chars,
+    /// UTF-8 bytes (`str::len`).
+    Bytes,
+    /// Elements of a list.
+    Items,
+}
+
+/// A length bound of a value: the one place where a field's length limits and their messages
+/// are written. The value's `parse` checks it, and so do the request rules
+/// (`shared::validate::length`), so the two cannot disagree.
+///
+/// Messages: `must not be empty` (below a minimum of 1), `must be at least <min> long`,
+/// `must be at most <max> long`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthBound {
+    /// Fewest accepted.
+    pub min: usize,
+    /// Most accepted.
+    pub max: usize,
+    /// What is counted.
+    pub count: Count,
+}
+
+impl LengthBound {
+    /// `min..=max` characters.
+    pub const fn chars(min: usize, max: usize) -> Self {
+        Self {
+            min,
+            max,
+            count: Count::Chars,
+        }
+    }
+
+    /// `min..=max` bytes.
+    pub const fn bytes(min: usize, max: usize) -> Self {
+        Self {
+            min,
+            max,
+            count: Count::Bytes,
+        }
+    }
+
+    /// `min..=max` elements.
+    pub const fn items(min: usize, max: usize) -> Self {
+        Self {
+            min,
+            max,
+            count: Count::Items,
+        }
+    }
+
+    /// Checks `text`'s length (in [`Count::Chars`] or, otherwise, bytes).
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is out of bounds.
+    pub fn check(self, text: &str) -> Result<(), Invalid> {
+        let n = match self.count {
+            Count::Chars => text.chars().count(),
+            Count::Bytes | Count::Items => text.len(),
+        };
+        self.check_len(n)
+    }
+
+    /// Checks a length `n` already counted (e.g. the number of items of a list).
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is out of bounds.
+    pub fn check_len(self, n: usize) -> Result<(), Invalid> {
+        if n < self.min {
+            return Err(if self.min == 1 {
+                Invalid::new("must not be empty")
+            } else {
+                Invalid(format!("must be at least {} long", self.min))
+            });
+        }
+        if n > self.max {
+            return Err(Invalid(format!("must be at most {} long", self.max)));
+        }
+        Ok(())
+    }
+}
+
+/// An integer range bound of a value (inclusive): the one place where a number's limits and
+/// their messages are written, checked by the value's `parse` and by the request rules
+/// (`shared::validate::range`).
+///
+/// Messages: `must be at least <min>`, `must be at most <max>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeBound {
+    /// Smallest accepted.
+    pub min: i64,
+    /// Largest accepted.
+    pub max: i64,
+}
+
+impl RangeBound {
+    /// `min..=max`.
+    pub const fn new(min: i64, max: i64) -> Self {
+        Self { min, max }
+    }
+
+    /// Checks `n`.
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is out of range.
+    pub fn check(self, n: i64) -> Result<i64, Invalid> {
+        if n < self.min {
+            return Err(Invalid(format!("must be at least {}", self.min)));
+        }
+        if n > self.max {
+            return Err(Invalid(format!("must be at most {}", self.max)));
+        }
+        Ok(n)
+    }
+}
+
 macro_rules! uuid_v7_id {
     ($(#[$doc:meta])* $name:ident) => {
         uuid_v7_id!($(#[$doc])* $name, accepts [7], "must be a version 7 UUID");
@@ -106,6 +226,8 @@ pub struct Email(String);
 impl Email {
     /// Longest address accepted, in bytes (RFC 5321 path limit minus the angle brackets).
     pub const MAX_LEN: usize = 254;
+    /// Its length bound: at most [`Email::MAX_LEN`] bytes.
+    pub const LENGTH: LengthBound = LengthBound::bytes(0, Self::MAX_LEN);
 
     /// Parses an address: trims, lowercases, then checks `local@domain.tld`.
     ///
@@ -114,12 +236,10 @@ impl Email {
     /// letters, digits and inner `-`, each 1..=63 long; the last label is not all digits.
     ///
     /// # Errors
-    /// [`Invalid`] with `must be a valid email address`, or `must be at most 254 bytes`.
+    /// [`Invalid`] with `must be a valid email address`, or `must be at most 254 long`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let email = raw.trim().to_lowercase();
-        if email.len() > Self::MAX_LEN {
-            return Err(Invalid::new("must be at most 254 bytes"));
-        }
+        Self::LENGTH.check(&email)?;
         if !looks_like_email(&email) {
             return Err(Invalid::new("must be a valid email address"));
         }
@@ -185,6 +305,8 @@ pub struct UserName(String);
 impl UserName {
     /// Longest name accepted, in characters.
     pub const MAX_CHARS: usize = 100;
+    /// Its length bound after trimming: 1..=[`UserName::MAX_CHARS`] characters.
+    pub const LENGTH: LengthBound = LengthBound::chars(1, Self::MAX_CHARS);
 
     /// Parses a name: trims surrounding whitespace, then checks its length and characters.
     ///
@@ -193,12 +315,7 @@ impl UserName {
     /// control character.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let name = raw.trim();
-        if name.is_empty() {
-            return Err(Invalid::new("must not be empty"));
-        }
-        if name.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid::new("must be at most 100 characters"));
-        }
+        Self::LENGTH.check(name)?;
         if name.chars().any(char::is_control) {
             return Err(Invalid::new("must not contain control characters"));
         }
@@ -280,17 +397,18 @@ impl Quantity {
     pub const MIN: u32 = 1;
     /// Largest quantity accepted.
     pub const MAX: u32 = 1000;
+    /// Its range bound: [`Quantity::MIN`]..=[`Quantity::MAX`].
+    pub const RANGE: RangeBound = RangeBound::new(Self::MIN as i64, Self::MAX as i64);
 
     /// Parses a quantity. Takes `i64` so that negative input gets the same message as zero.
     ///
     /// # Errors
-    /// [`Invalid`] outside 1..=1000.
+    /// [`Invalid`] outside 1..=1000 (`must be at least 1`, `must be at most 1000`).
     pub fn parse(raw: i64) -> Result<Self, Invalid> {
-        u32::try_from(raw)
-            .ok()
-            .filter(|n| (Self::MIN..=Self::MAX).contains(n))
+        let n = Self::RANGE.check(raw)?;
+        u32::try_from(n)
             .map(Self)
-            .ok_or_else(|| Invalid::new("must be between 1 and 1000"))
+            .map_err(|_| Invalid::new("must be a whole number of units"))
     }
 
     /// The quantity.
@@ -320,18 +438,15 @@ pub struct ProductId(String);
 impl ProductId {
     /// Longest product id accepted, in characters.
     pub const MAX_LEN: usize = 64;
+    /// Its length bound: 1..=[`ProductId::MAX_LEN`] bytes.
+    pub const LENGTH: LengthBound = LengthBound::bytes(1, Self::MAX_LEN);
 
     /// Parses a product id as given (no trimming: a space is an error).
     ///
     /// # Errors
     /// [`Invalid`] when empty, longer than 64, or containing another character.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return Err(Invalid::new("must not be empty"));
-        }
-        if raw.len() > Self::MAX_LEN {
-            return Err(Invalid::new("must be at most 64 characters"));
-        }
+        Self::LENGTH.check(raw)?;
         if !raw
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -408,9 +523,38 @@ impl fmt::Display for Version {
     }
 }
 
+/// Which stored version a conditional write expects (optimistic locking). The HTTP layer reads
+/// it from `If-Match`; the stores only compare versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Whatever version is stored (the item must exist).
+    Any,
+    /// Only this version: a write against any other is refused as stale.
+    Exactly(Version),
+}
+
+impl ExpectedVersion {
+    /// Whether a stored `current` version satisfies this expectation.
+    pub fn matches(self, current: Version) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Exactly(expected) => expected == current,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expected_version_matches_any_version_or_exactly_its_own() {
+        let three = Version::new(3);
+
+        assert!(ExpectedVersion::Any.matches(three));
+        assert!(ExpectedVersion::Exactly(three).matches(three));
+        assert!(!ExpectedVersion::Exactly(Version::FIRST).matches(three));
+    }
 
     #[test]
     fn a_new_user_id_round_trips_through_parse() {
@@ -514,7 +658,7 @@ mod tests {
 
         assert_eq!(
             Email::parse(&raw),
-            Err(Invalid("must be at most 254 bytes".into()))
+            Err(Invalid("must be at most 254 long".into()))
         );
     }
 
@@ -531,13 +675,46 @@ mod tests {
     fn a_quantity_is_between_1_and_1000() {
         assert_eq!(Quantity::parse(1).unwrap().get(), 1);
         assert_eq!(Quantity::parse(1000).unwrap().get(), 1000);
-        for raw in [0, -1, 1001, i64::MAX] {
-            assert_eq!(
-                Quantity::parse(raw),
-                Err(Invalid("must be between 1 and 1000".into())),
-                "{raw}"
-            );
+        for (raw, message) in [
+            (0, "must be at least 1"),
+            (-1, "must be at least 1"),
+            (1001, "must be at most 1000"),
+            (i64::MAX, "must be at most 1000"),
+        ] {
+            assert_eq!(Quantity::parse(raw), Err(Invalid(message.into())), "{raw}");
         }
+    }
+
+    #[test]
+    fn a_length_bound_names_the_limit_it_breaks() {
+        let name = LengthBound::chars(1, 3);
+        let code = LengthBound::bytes(2, 3);
+
+        assert_eq!(name.check("ééé"), Ok(()));
+        assert_eq!(name.check(""), Err(Invalid("must not be empty".into())));
+        assert_eq!(
+            name.check("abcd"),
+            Err(Invalid("must be at most 3 long".into()))
+        );
+        assert_eq!(code.check("é"), Ok(()));
+        assert_eq!(
+            code.check("a"),
+            Err(Invalid("must be at least 2 long".into()))
+        );
+        assert_eq!(
+            code.check("éé"),
+            Err(Invalid("must be at most 3 long".into()))
+        );
+    }
+
+    #[test]
+    fn a_range_bound_names_the_limit_it_breaks() {
+        let range = RangeBound::new(-2, 5);
+
+        assert_eq!(range.check(-2), Ok(-2));
+        assert_eq!(range.check(5), Ok(5));
+        assert_eq!(range.check(-3), Err(Invalid("must be at least -2".into())));
+        assert_eq!(range.check(6), Err(Invalid("must be at most 5".into())));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::ports::{
     Transitioned,
 };
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     orders: BTreeMap<OrderId, Order>,
     outbox: Vec<Envelope>,
@@ -30,6 +30,7 @@ struct State {
 pub struct InMemoryOrders {
     state: Mutex<State>,
     failure: Mutex<Option<String>>,
+    commit_failure: Mutex<Option<String>>,
 }
 
 impl InMemoryOrders {
@@ -50,6 +51,22 @@ impl InMemoryOrders {
     /// From now on every call fails with an [`Error::Internal`] carrying `message`.
     pub fn fail_with(&self, message: &str) {
         *lock(&self.failure) = Some(message.to_owned());
+    }
+
+    /// From now on every write transaction ([`OrderPlacer::place`],
+    /// [`OrderTransitions::transition`]) fails at commit with an [`Error::Internal`] carrying
+    /// `message`, after its writes were staged: like a failed `TransactWriteItems`, none of them
+    /// is kept. Reads keep working, so a test can look at the store afterwards.
+    pub fn fail_commits_with(&self, message: &str) {
+        *lock(&self.commit_failure) = Some(message.to_owned());
+    }
+
+    /// Commits `staged` (a copy of the state with a transaction's writes applied) unless
+    /// commits are made to fail; then the staged writes are dropped.
+    fn commit(&self, state: &mut State, staged: State) -> Result<(), Error> {
+        injected(&self.commit_failure)?;
+        *state = staged;
+        Ok(())
     }
 
     /// The order with `id`, if stored.
@@ -87,13 +104,15 @@ impl OrderPlacer for InMemoryOrders {
                 order.id()
             )));
         }
-        state.orders.insert(order.id(), order.clone());
-        state.outbox.push(event.clone());
+        let mut staged = state.clone();
+        staged.orders.insert(order.id(), order.clone());
+        staged.outbox.push(event.clone());
         if let Some(response) = idempotent {
-            state
+            staged
                 .responses
                 .insert(response.key.clone(), response.clone());
         }
+        self.commit(&mut state, staged)?;
         Ok(Placement::Placed)
     }
 }
@@ -158,8 +177,10 @@ impl OrderTransitions for InMemoryOrders {
             Some(stored) if stored.status() == from => {}
             _ => return Ok(Transitioned::Stale),
         }
-        state.orders.insert(updated.id(), updated.clone());
-        state.outbox.extend(event.cloned());
+        let mut staged = state.clone();
+        staged.orders.insert(updated.id(), updated.clone());
+        staged.outbox.extend(event.cloned());
+        self.commit(&mut state, staged)?;
         Ok(Transitioned::Done(updated.clone()))
     }
 }

@@ -9,13 +9,13 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{injected, lock};
+use crate::domain::ExpectedVersion;
 use crate::domain::{
     Category, INSUFFICIENT_STOCK, MAX_RESERVATION_PRODUCTS, OrderId, Product, ProductChanges,
     ProductId, Reservation, ReservationLine, ReservationStatus, StockDelta, merge_lines, now,
 };
 use crate::error::Error;
 use crate::events::{Envelope, OrderCancelled, OrderPlaced, StockRejected, StockReserved};
-use crate::http::IfMatch;
 use crate::ports::{
     Cursor, Page, PageLimit, ProductBatchReader, ProductDeleter, ProductLister, ProductReader,
     ProductUpdater, ProductWriter, ReleaseOutcome, ReserveOutcome, StockAdjuster,
@@ -159,7 +159,7 @@ impl ProductUpdater for InMemoryProducts {
     async fn update(
         &self,
         id: &ProductId,
-        precondition: IfMatch,
+        precondition: ExpectedVersion,
         changes: &ProductChanges,
     ) -> Result<Product, Error> {
         injected(&self.failure)?;

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{injected, lock};
+use crate::domain::ExpectedVersion;
 use crate::domain::{Email, User, UserChanges, UserId, now};
 use crate::error::Error;
-use crate::http::IfMatch;
 use crate::ports::{
     Cursor, Page, PageLimit, UserByEmail, UserDeleter, UserLister, UserReader, UserUpdater,
     UserWriter,
@@ -57,7 +57,7 @@ fn taken_by_another(users: &BTreeMap<UserId, User>, email: &Email, except: UserI
 fn current<'a>(
     users: &'a BTreeMap<UserId, User>,
     id: &UserId,
-    expected: IfMatch,
+    expected: ExpectedVersion,
 ) -> Result<&'a User, Error> {
     let user = users.get(id).ok_or_else(|| Error::not_found("user", id))?;
     if expected.matches(user.version) {
@@ -132,7 +132,7 @@ impl UserUpdater for InMemoryUsers {
     async fn update(
         &self,
         id: &UserId,
-        expected: IfMatch,
+        expected: ExpectedVersion,
         changes: &UserChanges,
     ) -> Result<User, Error> {
         injected(&self.failure)?;
@@ -148,7 +148,7 @@ impl UserUpdater for InMemoryUsers {
 
 #[async_trait]
 impl UserDeleter for InMemoryUsers {
-    async fn delete(&self, id: &UserId, expected: IfMatch) -> Result<(), Error> {
+    async fn delete(&self, id: &UserId, expected: ExpectedVersion) -> Result<(), Error> {
         injected(&self.failure)?;
         let mut users = lock(&self.users);
         current(&users, id, expected)?;
@@ -161,6 +161,7 @@ impl UserDeleter for InMemoryUsers {
 mod tests {
     use super::*;
     use crate::domain::{NewUser, Version};
+    use crate::http::ErrorResponse;
 
     fn user(n: usize) -> User {
         NewUser::parse(&format!("User {n}"), &format!("u{n}@example.com"))
@@ -236,7 +237,7 @@ mod tests {
         let updated = store
             .update(
                 &ada.id,
-                IfMatch::Version(Version::FIRST),
+                ExpectedVersion::Exactly(Version::FIRST),
                 &changes("Ada", "ada@example.com"),
             )
             .await
@@ -244,7 +245,7 @@ mod tests {
         let stale = store
             .update(
                 &ada.id,
-                IfMatch::Version(Version::FIRST),
+                ExpectedVersion::Exactly(Version::FIRST),
                 &changes("Eve", "eve@example.com"),
             )
             .await
@@ -261,15 +262,27 @@ mod tests {
         let store = InMemoryUsers::with([one.clone(), two.clone()]);
 
         let taken = store
-            .update(&one.id, IfMatch::Any, &changes("One", "u2@example.com"))
+            .update(
+                &one.id,
+                ExpectedVersion::Any,
+                &changes("One", "u2@example.com"),
+            )
             .await
             .unwrap_err();
         store
-            .update(&one.id, IfMatch::Any, &changes("One", "new@example.com"))
+            .update(
+                &one.id,
+                ExpectedVersion::Any,
+                &changes("One", "new@example.com"),
+            )
             .await
             .unwrap();
         let reuse = store
-            .update(&two.id, IfMatch::Any, &changes("Two", "u1@example.com"))
+            .update(
+                &two.id,
+                ExpectedVersion::Any,
+                &changes("Two", "u1@example.com"),
+            )
             .await;
 
         assert_eq!(taken.code(), "CONFLICT");
@@ -281,8 +294,11 @@ mod tests {
         let ada = user(1);
         let store = InMemoryUsers::with([ada.clone()]);
 
-        store.delete(&ada.id, IfMatch::Any).await.unwrap();
-        let again = store.delete(&ada.id, IfMatch::Any).await.unwrap_err();
+        store.delete(&ada.id, ExpectedVersion::Any).await.unwrap();
+        let again = store
+            .delete(&ada.id, ExpectedVersion::Any)
+            .await
+            .unwrap_err();
         let mut newcomer = user(2);
         newcomer.email = ada.email.clone();
 

@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Invalid;
+use crate::domain::{Invalid, LengthBound, RangeBound};
 use crate::error::Error;
 use crate::events::Envelope;
 
@@ -51,21 +51,23 @@ impl PageLimit {
     pub const DEFAULT: PageLimit = PageLimit(20);
     /// Largest limit accepted.
     pub const MAX: u16 = 100;
+    /// Its range bound: 1..=[`PageLimit::MAX`].
+    pub const RANGE: RangeBound = RangeBound::new(1, Self::MAX as i64);
 
     /// Parses a limit from a query string value.
     ///
     /// # Errors
-    /// [`Invalid`] when it is not an integer in 1..=100.
+    /// [`Invalid`] when it is not an integer (`must be an integer`) or not in 1..=100
+    /// (`must be at least 1`, `must be at most 100`).
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        raw.trim()
-            .parse::<u16>()
-            .map_err(|_| Self::out_of_range())
-            .and_then(Self::try_from)
-    }
-
-    /// The message for anything that is not a limit.
-    fn out_of_range() -> Invalid {
-        Invalid("must be an integer between 1 and 100".to_owned())
+        let n: i64 = raw
+            .trim()
+            .parse()
+            .map_err(|_| Invalid("must be an integer".to_owned()))?;
+        let n = Self::RANGE.check(n)?;
+        u16::try_from(n)
+            .map(Self)
+            .map_err(|_| Invalid("must be an integer".to_owned()))
     }
 
     /// The limit.
@@ -79,13 +81,9 @@ impl TryFrom<u16> for PageLimit {
     type Error = Invalid;
 
     /// # Errors
-    /// [`Invalid`] (the same message as [`PageLimit::parse`]) when `n` is not in 1..=100.
+    /// [`Invalid`] (the messages of [`PageLimit::RANGE`]) when `n` is not in 1..=100.
     fn try_from(n: u16) -> Result<Self, Invalid> {
-        if (1..=Self::MAX).contains(&n) {
-            Ok(Self(n))
-        } else {
-            Err(Self::out_of_range())
-        }
+        Self::RANGE.check(i64::from(n)).map(|_| Self(n))
     }
 }
 
@@ -133,6 +131,8 @@ impl Cursor {
     /// `EMAIL#<address>` guard key: the base64 of `{"id":"EMAIL#<254-byte address>"}`, about
     /// 360 characters.
     pub const MAX_LEN: usize = 512;
+    /// Its length bound as sent back by a client: at most [`Cursor::MAX_LEN`] bytes.
+    pub const LENGTH: LengthBound = LengthBound::bytes(0, Self::MAX_LEN);
 
     /// A cursor for the page that starts after `id`.
     pub fn after(id: impl fmt::Display) -> Self {
@@ -150,7 +150,7 @@ impl Cursor {
         &self.0
     }
 
-    /// The id the page starts after, parsed as a `T` (e.g. [`UserId`]).
+    /// The id the page starts after, parsed as a `T` (e.g. [`UserId`](crate::domain::UserId)).
     ///
     /// # Errors
     /// [`Error::Validation`] on field `cursor` when it is not one we issued for a `T`.
@@ -182,10 +182,7 @@ mod tests {
         assert_eq!((limit, cursor), (PageLimit::DEFAULT, None));
         assert_eq!(five.get(), 5);
         assert_eq!(given.unwrap().as_str(), "abc");
-        assert_eq!(
-            error.to_string(),
-            "limit: must be an integer between 1 and 100"
-        );
+        assert_eq!(error.to_string(), "limit: must be at least 1");
     }
 
     #[test]
@@ -230,11 +227,15 @@ mod tests {
     fn a_page_limit_from_a_number_is_between_1_and_100_with_the_parse_message() {
         assert_eq!(PageLimit::try_from(1).unwrap().get(), 1);
         assert_eq!(PageLimit::try_from(100).unwrap().get(), 100);
-        for n in [0, 101, u16::MAX] {
+        for (n, message) in [
+            (0, "must be at least 1"),
+            (101, "must be at most 100"),
+            (u16::MAX, "must be at most 100"),
+        ] {
             let error = PageLimit::try_from(n).unwrap_err();
 
             assert_eq!(error, PageLimit::parse(&n.to_string()).unwrap_err(), "{n}");
-            assert_eq!(error.0, "must be an integer between 1 and 100", "{n}");
+            assert_eq!(error.0, message, "{n}");
         }
     }
 }

@@ -10,16 +10,16 @@ use crate::domain::{Order, OrderId, OrderStatus, UserId};
 use crate::error::Error;
 use crate::events::Envelope;
 
-/// A stored response to a `POST /orders` with an `Idempotency-Key`: replayed for a retry with
-/// the same key and body.
+/// A saved response to a `POST` with an `Idempotency-Key`, committed with the work it answers
+/// and replayed for a retry with the same key and body ([`crate::idempotency`] owns the
+/// protocol: the key's scope, the body comparison, the replay).
 ///
-/// Item in the idempotency table: `{"id":"create-order#<key>","request":<body JSON text>,
-/// "status":201,"response":<body JSON text>,"location":"/orders/<id>","expires_at":<epoch s>}`,
-/// where `<key>` is the scoped key `<sub>:<Idempotency-Key>` ([`scoped_idempotency_key`]).
+/// Item in the idempotency table: `{"id":"idempotency#<key>","request":<body JSON text>,
+/// "status":201,"response":<body JSON text>,"location":"/orders/<id>","expires_at":<epoch s>}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotentResponse {
-    /// The key scoped to the caller, `<sub>:<Idempotency-Key>`, as made by
-    /// [`scoped_idempotency_key`] (not the header value alone).
+    /// The key as the protocol chose it: scoped to the caller, `<sub>:<Idempotency-Key>`
+    /// ([`crate::idempotency::scoped_key`]), not the header value alone.
     pub key: String,
     /// The request body, as JSON text, compared (as parsed JSON) with a retry's body.
     pub request: String,
@@ -29,22 +29,6 @@ pub struct IdempotentResponse {
     pub response: String,
     /// The `Location` header answered the first time, if any.
     pub location: Option<String>,
-}
-
-impl IdempotentResponse {
-    /// Whether `body` is the same request as the stored one: equal as JSON values, so
-    /// whitespace and key order do not matter. A body that is not JSON never matches.
-    pub fn same_request(&self, body: &str) -> bool {
-        let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
-        matches!((parse(&self.request), parse(body)), (Some(a), Some(b)) if a == b)
-    }
-}
-
-/// The key a response is stored and looked up under: `<subject>:<key>`, the caller's token
-/// `sub` and the `Idempotency-Key` header value as sent. The key is scoped to the caller so
-/// that one caller can never replay another's stored response, even with the same header value.
-pub fn scoped_idempotency_key(subject: &str, key: &str) -> String {
-    format!("{subject}:{key}")
 }
 
 /// What [`OrderPlacer::place`] did.
@@ -178,18 +162,4 @@ pub trait OrderSettlement: Send + Sync {
         id: &OrderId,
         to: OrderStatus,
     ) -> Result<Settled, Error>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_idempotency_key_is_scoped_to_the_caller() {
-        let alice = scoped_idempotency_key("alice", "retry-1");
-        let bob = scoped_idempotency_key("bob", "retry-1");
-
-        assert_eq!(alice, "alice:retry-1");
-        assert_ne!(alice, bob);
-    }
 }

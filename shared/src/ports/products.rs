@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::{Cursor, Page, PageLimit};
+use crate::domain::ExpectedVersion;
 use crate::domain::{Category, Product, ProductChanges, ProductId, StockDelta};
 use crate::error::Error;
 use crate::events::{Envelope, OrderCancelled, OrderPlaced};
-use crate::http::IfMatch;
 
 /// Stores a new product (`dynamodb:PutItem`).
 #[async_trait]
@@ -77,7 +77,7 @@ pub trait ProductUpdater: Send + Sync {
     async fn update(
         &self,
         id: &ProductId,
-        precondition: IfMatch,
+        precondition: ExpectedVersion,
         changes: &ProductChanges,
     ) -> Result<Product, Error>;
 }

@@ -13,9 +13,9 @@
 use async_trait::async_trait;
 
 use super::{Cursor, Page, PageLimit};
+use crate::domain::ExpectedVersion;
 use crate::domain::{Email, User, UserChanges, UserId};
 use crate::error::Error;
-use crate::http::IfMatch;
 
 /// Stores a new user and claims its email (`dynamodb:PutItem`, in one transaction).
 #[async_trait]
@@ -68,8 +68,8 @@ pub trait UserUpdater: Send + Sync {
     /// Applies `changes` to user `id` if its stored version satisfies `expected`, and returns
     /// the user as stored: version + 1, `updated_at` now. A changed email frees the old one.
     ///
-    /// With [`IfMatch::Any`] a concurrent change is retried a few times on the fresh version;
-    /// with [`IfMatch::Version`] it is a 412 at once.
+    /// With [`ExpectedVersion::Any`] a concurrent change is retried a few times on the fresh version;
+    /// with [`ExpectedVersion::Exactly`] it is a 412 at once.
     ///
     /// # Errors
     /// - [`Error::NotFound`] (`user`) when there is no such user;
@@ -80,7 +80,7 @@ pub trait UserUpdater: Send + Sync {
     async fn update(
         &self,
         id: &UserId,
-        expected: IfMatch,
+        expected: ExpectedVersion,
         changes: &UserChanges,
     ) -> Result<User, Error>;
 }
@@ -89,7 +89,7 @@ pub trait UserUpdater: Send + Sync {
 /// transaction).
 #[async_trait]
 pub trait UserDeleter: Send + Sync {
-    /// Deletes user `id` if its stored version satisfies `expected` (pass [`IfMatch::Any`]
+    /// Deletes user `id` if its stored version satisfies `expected` (pass [`ExpectedVersion::Any`]
     /// when the client sent no `If-Match`). Its email can then be registered again.
     ///
     /// # Errors
@@ -97,5 +97,5 @@ pub trait UserDeleter: Send + Sync {
     /// - [`Error::PreconditionFailed`] ([`User::modified`]) when the stored version is not
     ///   `expected`, or changed between the read and the delete;
     /// - [`Error::Internal`] on failure.
-    async fn delete(&self, id: &UserId, expected: IfMatch) -> Result<(), Error>;
+    async fn delete(&self, id: &UserId, expected: ExpectedVersion) -> Result<(), Error>;
 }
