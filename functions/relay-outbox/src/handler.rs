@@ -35,7 +35,6 @@ use lambda_runtime::LambdaEvent;
 use shared::Error;
 use shared::aws::transact::OutboxItem;
 use shared::events::{Destination, Envelope};
-use shared::http::ErrorResponse;
 use shared::ports::EventPublisher;
 
 /// The consumer queues, one publisher each.
