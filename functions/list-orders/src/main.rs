@@ -5,12 +5,10 @@ mod handler;
 
 use lambda_http::{Error, run, service_fn};
 use shared::aws::{self, DynamoOrders};
-use shared::config::OrdersConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let config = OrdersConfig::from_env()?;
-    let orders = DynamoOrders::new(&aws::load().await, config.orders_table);
+    let orders = DynamoOrders::from_env(&aws::load().await)?;
     run(service_fn(|req| handler::handle(&orders, req))).await
 }

@@ -5,15 +5,11 @@ mod handler;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::aws::{self, DynamoOrders};
-use shared::config::{EventStoreConfig, OrdersConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let config = OrdersConfig::from_env()?;
-    let store = EventStoreConfig::from_env()?;
-    let orders = DynamoOrders::new(&aws::load().await, config.orders_table)
-        .with_event_store(store.outbox_table, store.idempotency_table);
+    let orders = DynamoOrders::with_event_store_from_env(&aws::load().await)?;
     run(service_fn(|event: LambdaEvent<_>| {
         handler::handle(&orders, event)
     }))

@@ -14,10 +14,10 @@
 //! **Nothing is dropped.** A record that retrying could never make publishable — its
 //! `NewImage` is not an outbox item, the item holds no event envelope, the event type has no
 //! consumer, or it is not an `INSERT` at all although the template's filter lets only inserts
-//! through — is a [`Poison`] record. It goes whole and unchanged (the stream record as Lambda
-//! delivered it, serialised back as the JSON of one `aws_lambda_events` [`EventRecord`]: every
-//! field it had, unchanged, with `null` for the optional ones it lacked) as the body of one
-//! message to the relay's dead-letter queue (`OUTBOX_DEAD_LETTER_QUEUE_URL`), with message
+//! through, or it is not even a stream record — is a [`Poison`] record. It goes whole and
+//! unchanged (the record's JSON as Lambda delivered it: [`StreamEvent`] keeps each record as a
+//! JSON value and parses a typed [`EventRecord`] from it, so no field the typed record lacks is
+//! lost) as the body of one message to the relay's dead-letter queue (`OUTBOX_DEAD_LETTER_QUEUE_URL`), with message
 //! attributes `reason` (a [`Poison::code`]), `detail` and `sequence_number`; it is logged at
 //! error level, and an alarm watches that queue. It is acknowledged only once SQS accepted that
 //! message: when the dead-letter send fails, the record is reported like a failed publish and
@@ -29,9 +29,11 @@
 use std::convert::Infallible;
 
 use async_trait::async_trait;
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::LambdaEvent;
+use serde::Deserialize;
+use serde_json::Value;
 use shared::Error;
 use shared::aws::transact::OutboxItem;
 use shared::events::{Destination, Envelope};
@@ -55,9 +57,21 @@ impl<P> Queues<P> {
     }
 }
 
+/// A DynamoDB stream event (`{"Records": [...]}`) with each record kept as the JSON Lambda
+/// delivered, so that a poison record is dead-lettered exactly as received; each is parsed
+/// into an `aws_lambda_events` [`EventRecord`] on its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamEvent {
+    /// `Records`, oldest first within a shard.
+    #[serde(rename = "Records", default)]
+    pub records: Vec<Value>,
+}
+
 /// Why a stream record can never be published (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Poison {
+    /// The record does not deserialise as a DynamoDB stream record at all.
+    NotAStreamRecord,
     /// `eventName` is not `INSERT` (a `MODIFY` or `REMOVE` past the template's filter).
     NotAnInsert,
     /// `NewImage` does not deserialise as an `OutboxItem`.
@@ -72,6 +86,7 @@ impl Poison {
     /// The stable code sent as the `reason` message attribute, e.g. `NOT_AN_OUTBOX_ITEM`.
     pub fn code(self) -> &'static str {
         match self {
+            Self::NotAStreamRecord => "NOT_A_STREAM_RECORD",
             Self::NotAnInsert => "NOT_AN_INSERT",
             Self::NotAnOutboxItem => "NOT_AN_OUTBOX_ITEM",
             Self::NoEnvelope => "NO_ENVELOPE",
@@ -107,14 +122,19 @@ pub trait DeadLetterQueue: Send + Sync {
 pub async fn handle<P: EventPublisher, D: DeadLetterQueue>(
     queues: &Queues<P>,
     dead_letters: &D,
-    event: LambdaEvent<Event>,
+    event: LambdaEvent<StreamEvent>,
 ) -> Result<DynamoDbEventResponse, Infallible> {
     let mut response = DynamoDbEventResponse::default();
-    for record in &event.payload.records {
-        let sequence_number = record.change.sequence_number.clone();
-        let result = match route(record) {
+    for raw in &event.payload.records {
+        let sequence_number = raw
+            .pointer("/dynamodb/SequenceNumber")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let result = match route(raw) {
             Ok((destination, envelope)) => publish(queues, destination, &envelope).await,
-            Err((reason, detail)) => dead_letter(dead_letters, record, reason, detail).await,
+            Err((reason, detail)) => {
+                dead_letter(dead_letters, raw, sequence_number.clone(), reason, detail).await
+            }
         };
         if let Err(error) = result {
             tracing::error!(
@@ -132,14 +152,16 @@ pub async fn handle<P: EventPublisher, D: DeadLetterQueue>(
 }
 
 /// The queue and envelope of a publishable record, or why it is poison (with the detail).
-fn route(record: &EventRecord) -> Result<(Destination, Envelope), (Poison, String)> {
+fn route(raw: &Value) -> Result<(Destination, Envelope), (Poison, String)> {
+    let record = EventRecord::deserialize(raw)
+        .map_err(|e| (Poison::NotAStreamRecord, format!("record: {e}")))?;
     if record.event_name != "INSERT" {
         return Err((
             Poison::NotAnInsert,
             format!("eventName is {:?}", record.event_name),
         ));
     }
-    let item = serde_dynamo::from_item::<_, OutboxItem>(record.change.new_image.clone())
+    let item = serde_dynamo::from_item::<_, OutboxItem>(record.change.new_image)
         .map_err(|e| (Poison::NotAnOutboxItem, format!("NewImage: {e}")))?;
     let envelope = Envelope::from_json(&item.envelope)
         .map_err(|e| (Poison::NoEnvelope, format!("envelope: {}", e.chain())))?;
@@ -170,21 +192,22 @@ async fn publish<P: EventPublisher>(
 
 async fn dead_letter<D: DeadLetterQueue>(
     dead_letters: &D,
-    record: &EventRecord,
+    raw: &Value,
+    sequence_number: Option<String>,
     reason: Poison,
     detail: String,
 ) -> Result<(), Error> {
-    let body = serde_json::to_string(record)
-        .map_err(|e| Error::internal("serialising a stream record for the dead-letter queue", e))?;
     let letter = DeadLetter {
-        body,
+        body: raw.to_string(),
         reason,
         detail,
-        sequence_number: record.change.sequence_number.clone(),
+        sequence_number,
     };
+    let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
+    let (event_id, event_name) = (text("eventID"), text("eventName"));
     tracing::error!(
-        event_id = record.event_id,
-        event_name = record.event_name,
+        event_id,
+        event_name,
         sequence_number = letter.sequence_number,
         reason = reason.code(),
         detail = letter.detail,
@@ -283,25 +306,11 @@ mod tests {
         foreign
     }
 
-    fn event(records: Vec<Value>) -> LambdaEvent<Event> {
-        let payload = serde_json::from_value(json!({ "Records": records })).unwrap();
+    /// The event as the runtime hands it over: deserialised from the invocation's bytes.
+    fn event(records: Vec<Value>) -> LambdaEvent<StreamEvent> {
+        let bytes = json!({ "Records": records }).to_string();
+        let payload = serde_json::from_str(&bytes).unwrap();
         LambdaEvent::new(payload, Context::default())
-    }
-
-    /// The record `value` as the relay sees it, serialised back (what a dead letter's body holds).
-    fn as_delivered(value: &Value) -> Value {
-        let record: EventRecord = serde_json::from_value(value.clone()).unwrap();
-        serde_json::to_value(record).unwrap()
-    }
-
-    /// `body` without what serialising an [`EventRecord`] adds for fields the record did not
-    /// have: `null` optional fields and an empty `OldImage`.
-    fn without_absent_fields(mut body: Value) -> Value {
-        let object = body.as_object_mut().unwrap();
-        object.retain(|_, v| !v.is_null());
-        let change = object["dynamodb"].as_object_mut().unwrap();
-        change.retain(|k, v| !(v.is_null() || (k == "OldImage" && *v == json!({}))));
-        body
     }
 
     #[tokio::test]
@@ -338,12 +347,7 @@ mod tests {
         assert_eq!(sent[0].sequence_number.as_deref(), Some("7"));
         assert!(!sent[0].detail.is_empty());
         let body: Value = serde_json::from_str(&sent[0].body).unwrap();
-        assert_eq!(body, as_delivered(&poison));
-        assert_eq!(
-            without_absent_fields(body),
-            poison,
-            "every field, unchanged"
-        );
+        assert_eq!(body, poison, "every field, unchanged");
     }
 
     #[tokio::test]
@@ -354,6 +358,7 @@ mod tests {
         no_envelope["dynamodb"]["NewImage"]["envelope"] = json!({"S": "not json"});
         let mut unknown_type = envelope();
         unknown_type.event_type = "PaymentTaken".into();
+        let not_a_record = json!({"eventName": 42, "dynamodb": {"SequenceNumber": "5"}});
 
         let Ok(response) = handle(
             &queues,
@@ -363,6 +368,7 @@ mod tests {
                 no_envelope,
                 record("3", "INSERT", &unknown_type),
                 foreign("4"),
+                not_a_record.clone(),
             ]),
         )
         .await;
@@ -380,8 +386,11 @@ mod tests {
                 ("2".to_owned(), Poison::NoEnvelope),
                 ("3".to_owned(), Poison::NoDestination),
                 ("4".to_owned(), Poison::NotAnOutboxItem),
+                ("5".to_owned(), Poison::NotAStreamRecord),
             ]
         );
+        let last: Value = serde_json::from_str(&dead_letters.sent()[4].body).unwrap();
+        assert_eq!(last, not_a_record, "kept as delivered");
         assert!(queues.orders.published().is_empty());
         assert!(queues.inventory.published().is_empty());
     }
@@ -459,6 +468,7 @@ mod tests {
     #[test]
     fn reason_codes_are_stable() {
         let codes = [
+            Poison::NotAStreamRecord,
             Poison::NotAnInsert,
             Poison::NotAnOutboxItem,
             Poison::NoEnvelope,
@@ -469,6 +479,7 @@ mod tests {
         assert_eq!(
             codes,
             [
+                "NOT_A_STREAM_RECORD",
                 "NOT_AN_INSERT",
                 "NOT_AN_OUTBOX_ITEM",
                 "NO_ENVELOPE",

@@ -46,6 +46,17 @@ impl Resolver {
         }
     }
 
+    /// The resolver for planning names before anything exists: the default region and
+    /// account, `prefix` as the stack name, no resources.
+    pub fn for_planning(template: &Template, prefix: &str) -> Self {
+        Self::new(
+            template,
+            crate::aws::DEFAULT_REGION,
+            crate::aws::ACCOUNT_ID,
+            prefix,
+        )
+    }
+
     /// Resolves an expression to a string.
     ///
     /// # Errors

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::table::Table;
 use super::transact::{Dedup, Outbox, expires_at, failed_conditions, put_new};
+use crate::config::{ConfigError, EventStoreConfig, OrdersConfig};
 use crate::domain::{Order, OrderId, OrderStatus, now};
 use crate::error::Error;
 use crate::events::Envelope;
@@ -55,6 +56,24 @@ impl DynamoOrders {
     /// A repository on `table` with a client built from `sdk`.
     pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
         Self::with_client(Client::new(sdk), table)
+    }
+
+    /// The repository a function's `main` builds: the table from `ORDERS_TABLE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable when it is missing.
+    pub fn from_env(sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(sdk, OrdersConfig::from_env()?.orders_table))
+    }
+
+    /// [`DynamoOrders::from_env`] that also commits events and idempotency records: the
+    /// tables from `OUTBOX_TABLE` and `IDEMPOTENCY_TABLE` ([`DynamoOrders::with_event_store`]).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first missing variable.
+    pub fn with_event_store_from_env(sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        let store = EventStoreConfig::from_env()?;
+        Ok(Self::from_env(sdk)?.with_event_store(store.outbox_table, store.idempotency_table))
     }
 
     /// A repository on `table` with an existing client.

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::{
 use serde::Deserialize;
 
 use super::table::{Put, Table};
+use crate::config::{ConfigError, ProductsConfig};
 use crate::domain::ExpectedVersion;
 use crate::domain::{Category, Product, ProductChanges, ProductId, StockDelta, Version, now};
 use crate::error::Error;
@@ -52,6 +53,14 @@ impl DynamoProducts {
     /// A repository on `table` with a client built from `sdk`.
     pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
         Self::with_client(Client::new(sdk), table)
+    }
+
+    /// The repository a function's `main` builds: the table from `PRODUCTS_TABLE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable when it is missing.
+    pub fn from_env(sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(sdk, ProductsConfig::from_env()?.products_table))
     }
 
     /// A repository on `table` with an existing client.

@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::table::Table;
 use super::transact::{failed_conditions, put_new};
+use crate::config::{ConfigError, UsersConfig};
 use crate::domain::ExpectedVersion;
 use crate::domain::{Email, Invalid, User, UserChanges, UserId, Version, now};
 use crate::error::Error;
@@ -69,6 +70,14 @@ impl DynamoUsers {
     /// A repository on `table` with a client built from `sdk`.
     pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
         Self::with_client(Client::new(sdk), table)
+    }
+
+    /// The repository a function's `main` builds: the table from `USERS_TABLE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable when it is missing.
+    pub fn from_env(sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(sdk, UsersConfig::from_env()?.users_table))
     }
 
     /// A repository on `table` with an existing client.

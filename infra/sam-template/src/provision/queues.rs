@@ -70,12 +70,7 @@ pub fn queue_plans(
     prefix: &str,
     visibility_timeout_override: Option<u32>,
 ) -> Result<Vec<QueuePlan>> {
-    let resolver = Resolver::new(
-        template,
-        crate::aws::DEFAULT_REGION,
-        crate::aws::ACCOUNT_ID,
-        prefix,
-    );
+    let resolver = Resolver::for_planning(template, prefix);
     template
         .queues()
         .map(|(id, props)| {

@@ -32,12 +32,7 @@ pub struct TablePlan {
 /// # Errors
 /// A `TableName` uses an intrinsic devstack cannot resolve before anything exists.
 pub fn table_plans(template: &Template, prefix: &str) -> Result<Vec<TablePlan>> {
-    let resolver = Resolver::new(
-        template,
-        crate::aws::DEFAULT_REGION,
-        crate::aws::ACCOUNT_ID,
-        prefix,
-    );
+    let resolver = Resolver::for_planning(template, prefix);
     template
         .tables()
         .map(|(id, props)| {
