@@ -17,7 +17,12 @@ use crate::template::Function;
 /// Every function's resolved environment (`Globals` + its own, intrinsics resolved, and what
 /// Lambda adds from `LoggingConfig`: `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`), merged
 /// into the one set `cargo lambda watch` passes to all functions, plus the local endpoint
-/// variables (`AWS_ENDPOINT_URL`, region, dummy credentials) and `REDIS_URL`.
+/// variables (`AWS_ENDPOINT_URL`, region, dummy credentials).
+///
+/// The template's caches resolve to the local redis-server: `!GetAtt <Cache>.PrimaryEndPoint.Address`
+/// is `127.0.0.1` and `.Port` is `redis_port`. Locally the cache has neither TLS nor IAM
+/// authentication, so when the template has a cache, `CACHE_TLS=false` and `CACHE_AUTH=none`
+/// replace the template's values (the variables `shared::cache::CacheConfig` reads).
 ///
 /// # Errors
 /// Two functions give one variable different values (the local cloud could not honour both;
@@ -28,12 +33,21 @@ pub fn function_environment(
     endpoint: &str,
     redis_port: u16,
 ) -> Result<BTreeMap<String, String>> {
+    let mut resolver = provisioned.resolver.clone();
+    for id in provisioned.caches.keys() {
+        if let Some(cache) = resolver.resources.get_mut(id) {
+            for attribute in ["PrimaryEndPoint.Port", "ReaderEndPoint.Port"] {
+                cache
+                    .attributes
+                    .insert(attribute.to_owned(), redis_port.to_string());
+            }
+        }
+    }
     let mut env: BTreeMap<String, (String, String)> = BTreeMap::new();
     for f in functions {
         let mut own = BTreeMap::new();
         for (k, v) in &f.environment {
-            let v = provisioned
-                .resolver
+            let v = resolver
                 .string(v)
                 .with_context(|| format!("function {}: variable {k}", f.logical_id))?;
             own.insert(k.clone(), v);
@@ -43,8 +57,7 @@ pub fn function_environment(
         }
         // What Lambda passes for `LoggingConfig.ApplicationLogLevel`.
         if let Some(level) = &f.application_log_level {
-            let level = provisioned
-                .resolver
+            let level = resolver
                 .string(level)
                 .with_context(|| format!("function {}: ApplicationLogLevel", f.logical_id))?;
             own.insert("AWS_LAMBDA_LOG_LEVEL".into(), level);
@@ -66,8 +79,10 @@ pub fn function_environment(
         out.insert(k, v);
     }
     out.insert("AWS_ENDPOINT_URL".into(), endpoint.to_owned());
-    out.entry("REDIS_URL".into())
-        .or_insert_with(|| format!("redis://127.0.0.1:{redis_port}"));
+    if !provisioned.caches.is_empty() {
+        out.insert("CACHE_TLS".into(), "false".into());
+        out.insert("CACHE_AUTH".into(), "none".into());
+    }
     Ok(out)
 }
 
@@ -243,6 +258,7 @@ Resources:
                     arn: "arn:q".into(),
                 },
             )]),
+            caches: BTreeMap::new(),
             resolver,
         }
     }
@@ -256,7 +272,60 @@ Resources:
         assert_eq!(env["ONLY_A"], "x");
         assert_eq!(env["SHARED"], "same");
         assert_eq!(env["AWS_ENDPOINT_URL"], "http://e");
-        assert_eq!(env["REDIS_URL"], "redis://127.0.0.1:6380");
+        assert!(
+            !env.contains_key("CACHE_TLS"),
+            "no cache in the template: {env:?}"
+        );
+    }
+
+    #[test]
+    fn a_cache_endpoint_resolves_to_the_local_redis_without_tls_or_iam() {
+        let t = Template::parse(
+            r#"
+Resources:
+  C:
+    Type: AWS::ElastiCache::ReplicationGroup
+    Properties: { ReplicationGroupDescription: c }
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: f } }
+    Properties:
+      Environment:
+        Variables:
+          CACHE_ENDPOINT: !GetAtt C.PrimaryEndPoint.Address
+          CACHE_PORT: !GetAtt C.PrimaryEndPoint.Port
+          CACHE_NAME: !Ref C
+          CACHE_TLS: "true"
+          CACHE_AUTH: iam
+"#,
+        )
+        .unwrap();
+        let mut resolver = Resolver::new(&t, "us-east-1", "123456789012", "s");
+        resolver.resources.insert(
+            "C".into(),
+            Physical {
+                reference: "s-c".into(),
+                attributes: BTreeMap::from([
+                    ("PrimaryEndPoint.Address".to_owned(), "127.0.0.1".to_owned()),
+                    ("PrimaryEndPoint.Port".to_owned(), "6379".to_owned()),
+                ]),
+            },
+        );
+        let p = Provisioned {
+            tables: BTreeMap::new(),
+            streams: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            caches: BTreeMap::from([("C".to_owned(), "s-c".to_owned())]),
+            resolver,
+        };
+
+        let env = function_environment(&t.functions().unwrap(), &p, "http://e", 6390).unwrap();
+
+        assert_eq!(env["CACHE_ENDPOINT"], "127.0.0.1");
+        assert_eq!(env["CACHE_PORT"], "6390");
+        assert_eq!(env["CACHE_NAME"], "s-c");
+        assert_eq!(env["CACHE_TLS"], "false");
+        assert_eq!(env["CACHE_AUTH"], "none");
     }
 
     #[test]

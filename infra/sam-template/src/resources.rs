@@ -157,3 +157,34 @@ pub struct RedrivePolicy {
     #[serde(deserialize_with = "req")]
     pub max_receive_count: u32,
 }
+
+/// The `Properties` of an `AWS::ElastiCache::ReplicationGroup` (what devstack creates of it on
+/// the emulator; the functions reach the local redis-server instead).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicationGroupProperties {
+    /// `ReplicationGroupId`; absent: `<prefix>-<logical id>`, lowercase.
+    #[serde(default)]
+    pub replication_group_id: Option<Expr>,
+    /// `ReplicationGroupDescription` (required by CloudFormation).
+    #[serde(default)]
+    pub replication_group_description: Option<String>,
+    /// `Engine`: `redis` or `valkey`.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// `EngineVersion`, e.g. `7.1`.
+    #[serde(default, deserialize_with = "opt")]
+    pub engine_version: Option<String>,
+    /// `CacheNodeType`, e.g. `cache.t4g.micro` (often `!Ref` to a parameter).
+    #[serde(default)]
+    pub cache_node_type: Option<Expr>,
+    /// `NumCacheClusters`: the primary and its replicas.
+    #[serde(default, deserialize_with = "opt")]
+    pub num_cache_clusters: Option<i32>,
+    /// `TransitEncryptionEnabled`.
+    #[serde(default, deserialize_with = "opt")]
+    pub transit_encryption_enabled: Option<bool>,
+    /// `Port` (6379 when absent).
+    #[serde(default, deserialize_with = "opt")]
+    pub port: Option<i32>,
+}

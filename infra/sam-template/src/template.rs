@@ -14,7 +14,7 @@ use serde_yaml::Value;
 use crate::de::{opt, typed};
 use crate::function::{Function, FunctionMetadata, FunctionProperties, FunctionResource};
 use crate::http_api::{HttpApi, HttpApiProperties};
-use crate::resources::{QueueProperties, TableProperties};
+use crate::resources::{QueueProperties, ReplicationGroupProperties, TableProperties};
 
 /// CloudFormation resource type of a DynamoDB table.
 pub const TABLE_TYPE: &str = "AWS::DynamoDB::Table";
@@ -24,6 +24,9 @@ pub const QUEUE_TYPE: &str = "AWS::SQS::Queue";
 pub const FUNCTION_TYPE: &str = "AWS::Serverless::Function";
 /// SAM resource type of an API Gateway HTTP API.
 pub const HTTP_API_TYPE: &str = "AWS::Serverless::HttpApi";
+
+/// CloudFormation resource type of an ElastiCache replication group (the cache).
+pub const CACHE_TYPE: &str = "AWS::ElastiCache::ReplicationGroup";
 
 /// A parsed SAM template.
 #[derive(Debug, Clone)]
@@ -60,6 +63,8 @@ pub enum Properties {
     Queue(Box<QueueProperties>),
     /// [`HTTP_API_TYPE`].
     HttpApi(Box<HttpApiProperties>),
+    /// [`CACHE_TYPE`].
+    Cache(Box<ReplicationGroupProperties>),
     /// A type devstack does not read (alarms, policies…).
     Other,
 }
@@ -137,6 +142,7 @@ impl Template {
                 TABLE_TYPE => typed(raw.properties).map(|p| Properties::Table(Box::new(p))),
                 QUEUE_TYPE => typed(raw.properties).map(|p| Properties::Queue(Box::new(p))),
                 HTTP_API_TYPE => typed(raw.properties).map(|p| Properties::HttpApi(Box::new(p))),
+                CACHE_TYPE => typed(raw.properties).map(|p| Properties::Cache(Box::new(p))),
                 _ => Ok(Properties::Other),
             }
             .with_context(|| format!("resource {logical_id} ({})", raw.kind))?;
@@ -202,6 +208,15 @@ impl Template {
     pub fn queues(&self) -> impl Iterator<Item = (&str, &QueueProperties)> + '_ {
         self.resources.iter().filter_map(|r| match &r.properties {
             Properties::Queue(p) => Some((r.logical_id.as_str(), p.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// The caches (ElastiCache replication groups), as `(logical id, properties)`, in file
+    /// order.
+    pub fn caches(&self) -> impl Iterator<Item = (&str, &ReplicationGroupProperties)> + '_ {
+        self.resources.iter().filter_map(|r| match &r.properties {
+            Properties::Cache(p) => Some((r.logical_id.as_str(), p.as_ref())),
             _ => None,
         })
     }

@@ -6,6 +6,7 @@
 //! template names the resource): `devstack up` uses the stack name as prefix, tests use a unique
 //! prefix each and so never see each other's data.
 
+mod caches;
 mod queues;
 mod tables;
 
@@ -14,6 +15,10 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_sqs::types::QueueAttributeName;
 
+pub use caches::{
+    CachePlan, DEFAULT_CACHE_PORT, LOCAL_CACHE_ADDRESS, cache_plans, create_cache,
+    replication_group_id,
+};
 pub use queues::{QueueInfo, QueuePlan, find_queue, queue_arn, queue_plans};
 pub use tables::{TablePlan, table_plans};
 
@@ -39,6 +44,10 @@ pub struct Provisioned {
     pub streams: BTreeMap<String, String>,
     /// Queues by logical id.
     pub queues: BTreeMap<String, QueueInfo>,
+    /// Caches (replication group ids) by logical id. Locally `!GetAtt <id>.PrimaryEndPoint.Address`
+    /// is [`LOCAL_CACHE_ADDRESS`] and `.Port` is [`DEFAULT_CACHE_PORT`] (devstack then points it
+    /// at its redis-server's port).
+    pub caches: BTreeMap<String, String>,
     /// Resolves `!Ref`/`!GetAtt`/`!Sub` to the resources above.
     pub resolver: Resolver,
 }
@@ -167,6 +176,41 @@ pub async fn provision_with(
             .with_context(|| format!("setting the redrive policy of {}", plan.name))?;
     }
 
+    // Caches: the replication group on the emulator's control plane; the endpoint is the
+    // local redis-server.
+    let elasticache = aws_sdk_elasticache::Client::new(sdk);
+    let mut caches = BTreeMap::new();
+    for plan in cache_plans(template, &options.prefix)? {
+        create_cache(&elasticache, &plan)
+            .await
+            .with_context(|| format!("creating cache {} ({})", plan.name, plan.logical_id))?;
+        resolver.resources.insert(
+            plan.logical_id.clone(),
+            Physical {
+                reference: plan.name.clone(),
+                attributes: BTreeMap::from([
+                    (
+                        "PrimaryEndPoint.Address".to_owned(),
+                        LOCAL_CACHE_ADDRESS.to_owned(),
+                    ),
+                    (
+                        "PrimaryEndPoint.Port".to_owned(),
+                        DEFAULT_CACHE_PORT.to_string(),
+                    ),
+                    (
+                        "ReaderEndPoint.Address".to_owned(),
+                        LOCAL_CACHE_ADDRESS.to_owned(),
+                    ),
+                    (
+                        "ReaderEndPoint.Port".to_owned(),
+                        DEFAULT_CACHE_PORT.to_string(),
+                    ),
+                ]),
+            },
+        );
+        caches.insert(plan.logical_id, plan.name);
+    }
+
     // Other resources a function may reference: the API id and function names.
     for r in &template.resources {
         resolver
@@ -181,6 +225,7 @@ pub async fn provision_with(
         tables,
         streams,
         queues,
+        caches,
         resolver,
     })
 }
