@@ -1,5 +1,5 @@
 # The two commands that matter: `make dev` (the local cloud) and `make test` (every test).
-.PHONY: dev test lint fmt bootstrap seed routes localstack-init release sam-build deploy
+.PHONY: dev test bench lint fmt bootstrap seed routes localstack-init release sam-build deploy
 
 ## Run the whole cloud side locally: emulator + Redis + functions + API Gateway on :3000.
 ## Extra flags: make dev DEV_FLAGS="--visibility-timeout 5"
@@ -9,6 +9,10 @@ dev: bootstrap
 ## Run every test (installs what is missing on a fresh machine).
 test:
 	bash scripts/test.sh
+
+## Cached vs uncached GET /products/{id} through the gateway (wrk): req/s, p50, p99.
+bench:
+	bash scripts/bench.sh
 
 ## Formatting, clippy with warnings as errors, template lint.
 lint: bootstrap

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #: Installs what the local cloud and the tests need, only when missing:
 #:   - .venv/ (project-local): moto[server] (AWS API emulator), cargo-lambda, cfn-lint, awscli
-#:   - redis-server (Debian package; needs root or sudo)
+#:   - redis-server (Debian package; needs root or sudo); wrk too when BOOTSTRAP_BENCH=1
 #:   - cargo-nextest (cargo install, when not on PATH)
 # Idempotent; safe to run before every `make dev` / `make test`.
 set -euo pipefail
@@ -27,19 +27,22 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-*; touch "$stamp"
 fi
 
-# --- redis-server -----------------------------------------------------------------------------
-if ! command -v redis-server >/dev/null 2>&1; then
+# --- Debian packages: redis-server (the local cache); wrk only for `make bench` --------------
+apt_install() { # apt_install <command> <package>: installs <package> when <command> is missing
+  command -v "$1" >/dev/null 2>&1 && return 0
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
   if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || sudo -n true 2>/dev/null; }; then
-    say "installing redis-server (apt)"
+    say "installing $2 (apt)"
     $SUDO apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$2" >/dev/null
   else
-    say "redis-server is missing and cannot be installed here. Install it yourself:"
-    say "  Debian/Ubuntu: sudo apt-get install redis-server    macOS: brew install redis"
+    say "$2 is missing and cannot be installed here. Install it yourself:"
+    say "  Debian/Ubuntu: sudo apt-get install $2    macOS: brew install $2"
     exit 1
   fi
-fi
+}
+apt_install redis-server redis-server
+[ "${BOOTSTRAP_BENCH:-}" != 1 ] || apt_install wrk wrk
 
 # --- cargo-nextest ------------------------------------------------------------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then

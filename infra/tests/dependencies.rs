@@ -1,0 +1,114 @@
+//! A failing dependency, end to end through the running local cloud (`make test`): DynamoDB
+//! hung, down or throttling — injected by devstack's fault proxy for the requests that name one
+//! product only, so other tests are not disturbed — gives `503 SERVICE_UNAVAILABLE` with
+//! `Retry-After`, well within the function's timeout, and never a `500`; a throttle that passes
+//! is retried away.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+mod local;
+
+use std::time::Duration;
+
+use local::{add_fault, admin, clear_fault, create_product, get, requests};
+use serde_json::json;
+
+/// The functions' `Timeout` in template.yaml (Globals).
+const FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A product that is in the table but not in the cache (never read yet); its path and id.
+async fn uncached_product() -> (String, String) {
+    let c = admin();
+    let product = create_product(&c, "faults", 1).await;
+    let id = product["id"].as_str().unwrap().to_owned();
+    (format!("/products/{id}"), id)
+}
+
+fn assert_unavailable(status: u16, retry_after: Option<&str>, body: &serde_json::Value) {
+    assert_eq!(status, 503, "{body}");
+    let seconds: u64 = retry_after.expect("a Retry-After header").parse().unwrap();
+    assert!(seconds >= 1, "Retry-After: {seconds}");
+    assert_eq!(
+        *body,
+        json!({"error": {"code": "SERVICE_UNAVAILABLE", "message": "service unavailable"}})
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn a_hung_dynamodb_answers_503_with_retry_after_well_within_the_function_timeout() {
+    let c = admin();
+    let (path, id) = uncached_product().await;
+    let rule = add_fault(&["dynamodb", "--operation", "GetItem", "--match", &id, "--hang"]);
+
+    let (status, retry_after, body, took) = get(&c, &path).await;
+    clear_fault(&rule);
+
+    assert_unavailable(status, retry_after.as_deref(), &body);
+    assert!(
+        took < FUNCTION_TIMEOUT / 2,
+        "answered in {took:?}, the function may run {FUNCTION_TIMEOUT:?}"
+    );
+    let (status, _, _, _) = get(&c, &path).await;
+    assert_eq!(status, 200, "the fault cleared, the read works again");
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn dynamodb_down_answers_503_not_500() {
+    let c = admin();
+    let (path, id) = uncached_product().await;
+    let rule = add_fault(&["dynamodb", "--operation", "GetItem", "--match", &id, "--down"]);
+
+    let (status, retry_after, body, _) = get(&c, &path).await;
+    clear_fault(&rule);
+
+    assert_unavailable(status, retry_after.as_deref(), &body);
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn a_throttle_that_passes_is_retried_and_one_that_persists_is_a_503_after_the_retries() {
+    let c = admin();
+    let (path, id) = uncached_product().await;
+    let once = add_fault(&[
+        "dynamodb", "--operation", "GetItem", "--match", &id, "--throttle", "--count", "1",
+    ]);
+
+    let before = requests("GetItem", &id);
+    let (status, _, body, _) = get(&c, &path).await;
+    let tries = requests("GetItem", &id) - before;
+    clear_fault(&once);
+
+    assert_eq!(status, 200, "retried past one throttle: {body}");
+    assert_eq!(tries, 2, "one throttled attempt, one that passed");
+
+    let (path, id) = uncached_product().await;
+    let always = add_fault(&["dynamodb", "--operation", "GetItem", "--match", &id, "--throttle"]);
+    let before = requests("GetItem", &id);
+    let (status, retry_after, body, _) = get(&c, &path).await;
+    let tries = requests("GetItem", &id) - before;
+    clear_fault(&always);
+
+    assert_unavailable(status, retry_after.as_deref(), &body);
+    assert_eq!(tries, 3, "the SDK's standard retry mode: 3 attempts");
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn a_slow_dynamodb_within_the_timeouts_still_answers_200() {
+    let c = admin();
+    let (path, id) = uncached_product().await;
+    let rule = add_fault(&[
+        "dynamodb", "--operation", "GetItem", "--match", &id, "--latency", "300ms",
+    ]);
+
+    let (status, _, _, took) = get(&c, &path).await;
+    clear_fault(&rule);
+
+    assert_eq!(status, 200);
+    assert!(took >= Duration::from_millis(300), "the latency was added: {took:?}");
+}

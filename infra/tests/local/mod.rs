@@ -1,0 +1,141 @@
+//! Helpers of the tests that drive the running local cloud through the gateway and through the
+//! `devstack` CLI (`fault`, `requests`, `restart`): `cache.rs` and `outage.rs`.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own subset of these helpers"
+)]
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The running stack's gateway (`DEVSTACK_GATEWAY`, default `http://127.0.0.1:3000`).
+pub fn gateway() -> String {
+    std::env::var("DEVSTACK_GATEWAY").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
+}
+
+/// The running stack's name (`DEVSTACK_STACK_NAME`, default `shop`).
+pub fn stack_name() -> String {
+    std::env::var("DEVSTACK_STACK_NAME").unwrap_or_else(|_| "shop".into())
+}
+
+/// A client whose every request carries an admin's bearer token; 30 s per request at most.
+pub fn admin() -> reqwest::Client {
+    let request = devstack::idp::TokenRequest {
+        subject: "cache-admin".into(),
+        groups: vec!["admin".into()],
+        ttl: Duration::from_secs(3600),
+        scopes: vec![],
+    };
+    let token = devstack::edge::token(
+        &devstack::workspace_root().join(".devstack"),
+        &stack_name(),
+        &request,
+    )
+    .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Runs the `devstack` CLI on the running stack; its stdout. Panics (with stderr) when it fails.
+pub fn devstack(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_devstack"))
+        .arg("--template")
+        .arg(devstack::workspace_root().join("template.yaml"))
+        .args(["--stack-name", &stack_name()])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "devstack {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Adds a fault rule (`devstack fault add …`); its id.
+pub fn add_fault(args: &[&str]) -> String {
+    let mut all = vec!["fault", "add"];
+    all.extend_from_slice(args);
+    devstack(&all).trim().to_owned()
+}
+
+/// Removes one fault rule.
+pub fn clear_fault(id: &str) {
+    devstack(&["fault", "clear", id]);
+}
+
+/// How many DynamoDB `operation` requests whose body contains `needle` the fault proxy forwarded.
+pub fn requests(operation: &str, needle: &str) -> u64 {
+    let out = devstack(&["requests", "--match", needle, "--operation", operation]);
+    out.split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {out:?}"))
+}
+
+/// A new product in `category` (unique id); its JSON.
+pub async fn create_product(c: &reqwest::Client, category: &str, stock: u64) -> Value {
+    let resp = c
+        .post(format!("{}/products", gateway()))
+        .json(&json!({
+            "name": "Jacquard loom",
+            "description": "Punched cards.",
+            "category": category,
+            "price_cents": 1200,
+            "stock": stock
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.unwrap()
+}
+
+/// `GET path`: status, `Retry-After` (if any), body (JSON or null) and how long it took.
+pub async fn get(c: &reqwest::Client, path: &str) -> (u16, Option<String>, Value, Duration) {
+    let started = Instant::now();
+    let resp = c.get(format!("{}{path}", gateway())).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, retry_after, body, started.elapsed())
+}
+
+/// Polls `GET path` until `done(body)` holds (60 s at most); the last 200 body.
+pub async fn poll(c: &reqwest::Client, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _, body, _) = get(c, path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        if done(&body) || Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The `q`-quantile (0..=1) of `samples`, in ms.
+pub fn quantile_ms(samples: &mut [Duration], q: f64) -> u128 {
+    if samples.is_empty() {
+        return 0;
+    }
+    samples.sort();
+    let rank = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[rank].as_millis()
+}
