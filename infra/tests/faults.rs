@@ -272,6 +272,11 @@ async fn a_hang_rule_ends_in_the_clients_own_timeout() {
 
     assert!(matches!(err, SdkError::TimeoutError(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        p.faults.rules.list()[0].hits,
+        1,
+        "the request reached the rule"
+    );
 }
 
 #[tokio::test]
