@@ -3,14 +3,18 @@
 //! It provisions the template's tables and queues on an AWS API emulator (moto server, or
 //! LocalStack), runs the functions under `cargo lambda watch`, emulates API Gateway HTTP API
 //! routes (payload v2.0) and SQS and DynamoDB stream event source mappings in front of them,
-//! injects messages, lists or redrives dead-letter queues and seeds sample data.
+//! injects messages, lists or redrives dead-letter queues and seeds sample data. The functions
+//! reach the emulator through a fault proxy ([`fault`]) that `devstack fault …` drives through
+//! the control API ([`control`]); the emulator and Redis can die and be restarted ([`up`]).
 //! The library half is also what the tests use to provision resources under unique names.
 
 pub mod authorizer;
 pub mod aws;
+pub mod control;
 pub mod dlq;
 pub mod edge;
 pub mod esm;
+pub mod fault;
 pub mod filter;
 pub mod gateway;
 pub mod idp;
@@ -23,6 +27,7 @@ pub mod stack;
 pub mod streams;
 pub mod template;
 pub mod throttle;
+pub mod up;
 
 use std::path::PathBuf;
 

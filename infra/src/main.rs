@@ -1,26 +1,22 @@
-//! `devstack` CLI: `up` runs the local cloud from `template.yaml`; `token` prints a signed token
-//! from its identity provider; `send` injects a message into a queue; `dlq list|redrive` shows
-//! or moves back dead messages; `routes` prints what the template declares; `localstack-init`
-//! prints the LocalStack init script.
+//! `devstack` CLI: `up` runs the local cloud from `template.yaml`; `fault`, `restart` and
+//! `requests` drive a running one (fault injection, dependency restarts, the proxy's request
+//! log); `token` prints a signed token from its identity provider; `send` injects a message into
+//! a queue; `dlq list|redrive` shows or moves back dead messages; `routes` prints what the
+//! template declares; `localstack-init` prints the LocalStack init script.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
+use devstack::control::{self, Dependency};
+use devstack::dlq;
 use devstack::edge;
-use devstack::gateway::{self, Gateway, Routes};
+use devstack::fault::{Action, RequestFilter, Rule, RuleSpec};
 use devstack::idp::TokenRequest;
-use devstack::invoke::Invoker;
-use devstack::procs::{self, Supervisor};
-use devstack::provision::{self, ProvisionOptions, find_queue, queue_plans};
-use devstack::stack;
-use devstack::template::{Function, HttpApi, Template};
-use devstack::{dlq, esm, streams};
-use tokio::process::Command;
-use tokio::sync::watch;
+use devstack::provision::{find_queue, queue_plans};
+use devstack::template::Template;
+use devstack::up::{self, print_routes, project_root};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,6 +84,34 @@ enum Cmd {
     /// Load sample users, products and orders into the running stack (fixed ids: running it
     /// again changes nothing). The README's walkthrough uses them.
     Seed,
+    /// Fault injection into the running stack: add latency to, hang, drop, throttle or fail
+    /// the functions' DynamoDB or SQS calls (through the fault proxy in front of the emulator),
+    /// take Redis down and up, list and clear faults.
+    #[command(subcommand)]
+    Fault(FaultCmd),
+    /// Start a dependency of the running stack again: `redis` (same port, empty), or
+    /// `emulator` (tables and queues re-created empty, since moto keeps data in memory; the
+    /// stream mappings move to the new stream ARNs; queue URLs do not change).
+    ///
+    /// Refused when devstack did not start it (it was already listening: reused).
+    Restart {
+        /// What to restart.
+        dependency: DependencyArg,
+    },
+    /// Count the requests the fault proxy received from the functions (of its last 10 000),
+    /// e.g. `devstack requests --match SKU-1 --operation GetItem` to see whether a read reached
+    /// DynamoDB.
+    Requests {
+        /// Substring of the request body (its first 4 KiB), e.g. a key.
+        #[arg(long = "match")]
+        body_contains: Option<String>,
+        /// Operation, e.g. GetItem, Query, SendMessage.
+        #[arg(long)]
+        operation: Option<String>,
+        /// Service: dynamodb, sqs, ...
+        #[arg(long)]
+        service: Option<String>,
+    },
     /// Print the routes and event source mappings the template declares.
     Routes,
     /// Print the LocalStack init script generated from the template.
@@ -127,6 +151,104 @@ enum DlqCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum FaultCmd {
+    /// Add a rule and print its id. The first active rule matching a request applies.
+    ///
+    /// Examples:
+    ///   devstack fault add dynamodb --operation GetItem --throttle
+    ///   devstack fault add dynamodb --latency 800ms --count 5
+    ///   devstack fault add sqs --operation SendMessage --error 500:InternalError
+    ///   devstack fault add dynamodb --match SKU-1 --hang
+    #[command(verbatim_doc_comment)]
+    Add(FaultAddArgs),
+    /// Stop (`down`) or start again (`up`) the redis-server devstack started.
+    Redis {
+        /// `down` or `up`.
+        state: RedisState,
+    },
+    /// Print the rules with their hit counts, and Redis's and the emulator's state.
+    List,
+    /// Remove every rule (and start Redis again if a fault took it down), or only rule <ID>.
+    Clear {
+        /// A rule id from `devstack fault list`.
+        id: Option<u64>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["latency", "hang", "down", "throttle", "error"])))]
+struct FaultAddArgs {
+    /// The service whose calls the rule matches.
+    service: ServiceArg,
+    /// Only this operation (e.g. GetItem, PutItem, Query, TransactWriteItems, SendMessage).
+    #[arg(long)]
+    operation: Option<String>,
+    /// Only requests whose body contains this substring (e.g. a key such as SKU-1).
+    #[arg(long = "match")]
+    body_contains: Option<String>,
+    /// Wait this long, then forward (e.g. 800ms, 2s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    latency: Option<Duration>,
+    /// Never answer (the caller's timeout fires).
+    #[arg(long)]
+    hang: bool,
+    /// Close the connection without an answer (as if the service were down).
+    #[arg(long)]
+    down: bool,
+    /// Answer the service's throttling error (DynamoDB ProvisionedThroughputExceededException,
+    /// SQS ThrottlingException).
+    #[arg(long)]
+    throttle: bool,
+    /// Answer this HTTP status with an error code, as <status>[:<code>] (e.g. 500,
+    /// 503:ServiceUnavailable).
+    #[arg(long, value_parser = status_and_code)]
+    error: Option<(u16, Option<String>)>,
+    /// Apply to the next N matching requests only.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    count: Option<u32>,
+}
+
+/// A service the fault proxy can fault.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ServiceArg {
+    /// Amazon DynamoDB.
+    Dynamodb,
+    /// Amazon SQS.
+    Sqs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RedisState {
+    /// Stop it.
+    Down,
+    /// Start it again.
+    Up,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DependencyArg {
+    /// redis-server.
+    Redis,
+    /// The AWS API emulator (moto server).
+    Emulator,
+}
+
+/// `<status>[:<code>]` of `--error`.
+fn status_and_code(s: &str) -> Result<(u16, Option<String>), String> {
+    let (status, code) = match s.split_once(':') {
+        Some((st, code)) => (st, Some(code.to_owned()).filter(|c| !c.is_empty())),
+        None => (s, None),
+    };
+    let status: u16 = status.parse().map_err(|_| {
+        format!("{s}: expected <status>[:<code>], e.g. 500 or 503:ServiceUnavailable")
+    })?;
+    if !(400..=599).contains(&status) {
+        return Err(format!("{status}: an injected error is 400-599"));
+    }
+    Ok((status, code))
+}
+
 #[derive(Debug, clap::Args)]
 struct UpArgs {
     /// API Gateway emulation port.
@@ -141,6 +263,13 @@ struct UpArgs {
     /// Redis port (redis-server is started here unless something already listens).
     #[arg(long, default_value_t = 6379)]
     redis_port: u16,
+    /// Fault proxy port: the functions' AWS_ENDPOINT_URL; it forwards to the emulator
+    /// (`devstack fault add` injects faults there).
+    #[arg(long, default_value_t = 4567)]
+    proxy_port: u16,
+    /// Control API port (`devstack fault`, `restart`, `requests` talk to it).
+    #[arg(long, default_value_t = 4599)]
+    control_port: u16,
     /// Override every queue's VisibilityTimeout (seconds), e.g. to see DLQ redrive quickly.
     #[arg(long)]
     visibility_timeout: Option<u32>,
@@ -191,7 +320,52 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let template = Template::load(&cli.template)?;
     match cli.command {
-        Cmd::Up(args) => up(&cli.template, &cli.stack_name, &template, args).await,
+        Cmd::Up(args) => {
+            let options = up::Options {
+                gateway_port: args.gateway_port,
+                lambda_port: args.lambda_port,
+                emulator_port: args.emulator_port,
+                redis_port: args.redis_port,
+                proxy_port: args.proxy_port,
+                control_port: args.control_port,
+                visibility_timeout: args.visibility_timeout,
+                no_reload: args.no_reload,
+                tls: args.tls,
+                concurrency: args.concurrency,
+                parameter_overrides: args.parameter_overrides,
+            };
+            up::up(&cli.template, &cli.stack_name, &template, options).await
+        }
+        Cmd::Fault(cmd) => {
+            let client =
+                control::Client::from_ready_file(&project_root(&cli.template)?, &cli.stack_name)?;
+            fault(&client, cmd).await
+        }
+        Cmd::Restart { dependency } => {
+            let client =
+                control::Client::from_ready_file(&project_root(&cli.template)?, &cli.stack_name)?;
+            let dependency = match dependency {
+                DependencyArg::Redis => Dependency::Redis,
+                DependencyArg::Emulator => Dependency::Emulator,
+            };
+            println!("{}", client.restart(dependency).await?.message);
+            Ok(())
+        }
+        Cmd::Requests {
+            body_contains,
+            operation,
+            service,
+        } => {
+            let client =
+                control::Client::from_ready_file(&project_root(&cli.template)?, &cli.stack_name)?;
+            let filter = RequestFilter {
+                service,
+                operation,
+                body_contains,
+            };
+            println!("{}", client.requests(&filter).await?);
+            Ok(())
+        }
         Cmd::Send { queue, body, file } => {
             let body = match (body, file) {
                 (Some(b), _) => b,
@@ -293,293 +467,134 @@ async fn dead_letters(template: &Template, stack: &str, cmd: DlqCmd) -> Result<(
     Ok(())
 }
 
-fn print_routes(functions: &[Function], api: Option<&HttpApi>) -> Result<()> {
-    for r in Routes::from_template(functions, api)?.all() {
-        let auth = r.authorizer.as_deref().map_or_else(
-            || "public".to_owned(),
-            |a| {
-                if r.scopes.is_empty() {
-                    format!("JWT {a}")
-                } else {
-                    format!("JWT {a}, scopes {}", r.scopes.join(" "))
+async fn fault(client: &control::Client, cmd: FaultCmd) -> Result<()> {
+    match cmd {
+        FaultCmd::Add(a) => {
+            let action = if let Some(d) = a.latency {
+                Action::Latency {
+                    ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
                 }
-            },
-        );
-        let throttle = api.map(|a| a.throttle(&r.route_key)).unwrap_or_default();
-        let throttle = match (throttle.rate_per_sec, throttle.burst) {
-            (None, None) => String::new(),
-            (rate, burst) => format!(
-                ", {}/s burst {}",
-                rate.map_or_else(|| "-".to_owned(), |r| r.to_string()),
-                burst.map_or_else(|| "-".to_owned(), |b| b.to_string())
-            ),
-        };
-        println!(
-            "  {:<28} -> {} ({}) [{auth}{throttle}]",
-            r.route_key, r.function_id, r.function
-        );
-    }
-    for f in functions {
-        for e in &f.sqs_events {
-            println!(
-                "  SQS {:<24} -> {} ({}), batch {}{}",
-                e.name,
-                f.logical_id,
-                f.binary,
-                e.batch_size,
-                if e.report_batch_item_failures {
-                    ", ReportBatchItemFailures"
-                } else {
-                    ""
+            } else if a.hang {
+                Action::Hang
+            } else if a.down {
+                Action::Down
+            } else if a.throttle {
+                Action::Throttle
+            } else if let Some((status, code)) = a.error {
+                Action::Error { status, code }
+            } else {
+                bail!("give one of --latency, --hang, --down, --throttle, --error");
+            };
+            let spec = RuleSpec {
+                service: match a.service {
+                    ServiceArg::Dynamodb => "dynamodb",
+                    ServiceArg::Sqs => "sqs",
                 }
-            );
+                .to_owned(),
+                operation: a.operation,
+                body_contains: a.body_contains,
+                action,
+                count: a.count,
+            };
+            let rule = client.add_fault(&spec).await?;
+            println!("{}", rule.id);
         }
-        for e in &f.dynamodb_events {
-            println!(
-                "  DynamoDB {:<19} -> {} ({}), batch {}{}{}",
-                e.name,
-                f.logical_id,
-                f.binary,
-                e.batch_size,
-                if e.report_batch_item_failures {
-                    ", ReportBatchItemFailures"
-                } else {
-                    ""
-                },
-                if e.enabled { "" } else { ", disabled" }
-            );
+        FaultCmd::Redis { state } => {
+            let answer = match state {
+                RedisState::Down => client.redis_down().await?,
+                RedisState::Up => client.redis_up().await?,
+            };
+            println!("{}", answer.message);
+        }
+        FaultCmd::List => {
+            let list = client.faults().await?;
+            println!("redis: {}   emulator: {}", list.redis, list.emulator);
+            if list.rules.is_empty() {
+                println!("no fault rules");
+            }
+            for rule in &list.rules {
+                println!("{}", describe(rule));
+            }
+        }
+        FaultCmd::Clear { id } => {
+            let cleared = match id {
+                Some(id) => client.remove_fault(id).await?,
+                None => client.clear_faults().await?,
+            };
+            println!("removed {} rule(s)", cleared.removed);
+            if let Some(redis) = cleared.redis {
+                println!("{redis}");
+            }
         }
     }
     Ok(())
 }
 
-/// The folder of the template: the project root, where `.devstack/` lives.
-fn project_root(template_path: &Path) -> Result<PathBuf> {
-    Ok(template_path
-        .canonicalize()
-        .with_context(|| format!("{} not found", template_path.display()))?
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+/// One line of `devstack fault list`.
+fn describe(rule: &Rule) -> String {
+    let s = &rule.spec;
+    let action = match &s.action {
+        Action::Latency { ms } => format!("latency {ms}ms"),
+        Action::Hang => "hang".to_owned(),
+        Action::Down => "down".to_owned(),
+        Action::Throttle => "throttle".to_owned(),
+        Action::Error { status, code } => match code {
+            Some(c) => format!("error {status}:{c}"),
+            None => format!("error {status}"),
+        },
+    };
+    let left = match rule.remaining {
+        None => String::new(),
+        Some(0) => "  (spent)".to_owned(),
+        Some(n) => format!("  ({n} left)"),
+    };
+    format!(
+        "  {:>3}  {} {}{}  {action}  hits {}{left}",
+        rule.id,
+        s.service,
+        s.operation.as_deref().unwrap_or("*"),
+        s.body_contains
+            .as_deref()
+            .map_or_else(String::new, |m| format!(" match {m:?}")),
+        rule.hits
+    )
 }
 
-async fn up(template_path: &Path, stack: &str, template: &Template, args: UpArgs) -> Result<()> {
-    let root = project_root(template_path)?;
-    let state = root.join(".devstack");
-    let logs = state.join("logs");
-    std::fs::create_dir_all(&logs)?;
-    let ready_file = state.join(format!("ready-{stack}.json"));
-    let _ = std::fs::remove_file(&ready_file);
-    let venv_bin = root.join(".venv/bin");
-    let functions = template.functions()?;
-    for (name, value) in &args.parameter_overrides {
-        template
-            .check_parameter(name, value)
-            .context("--parameter-overrides")?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_a_status_with_an_optional_code() {
+        assert_eq!(status_and_code("500"), Ok((500, None)));
+        assert_eq!(
+            status_and_code("503:ServiceUnavailable"),
+            Ok((503, Some("ServiceUnavailable".into())))
+        );
+        assert!(status_and_code("200").is_err());
+        assert!(status_and_code("abc").is_err());
     }
-    let mut sup = Supervisor::default();
 
-    let result = async {
-        // Ports only devstack's own processes may hold: refuse before starting or building
-        // anything, so a second `devstack up` fails at once and leaves the first one alone.
-        for (port, flag) in [(args.lambda_port, "--lambda-port"), (args.gateway_port, "--gateway-port")] {
-            if procs::port_open(port).await {
-                bail!("127.0.0.1:{port} is in use (another devstack?): stop it or pass {flag}");
-            }
-        }
-        // 1. AWS API emulator and Redis: reuse what listens, else start our own.
-        // AWS_ENDPOINT_URL, when set, names the emulator (LocalStack elsewhere, say).
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .unwrap_or_else(|_| format!("http://127.0.0.1:{}", args.emulator_port));
-        let emulator_port = port_of(&endpoint).unwrap_or(args.emulator_port);
-        let emulator = if procs::port_open(emulator_port).await {
-            "reused".to_owned()
-        } else {
-            let moto = venv_bin.join("moto_server");
-            if !moto.exists() {
-                bail!("{} is missing: run scripts/bootstrap.sh (or `make dev`)", moto.display());
-            }
-            // Through a wrapper that serialises DynamoDB requests: moto alone lets concurrent
-            // conditional transactions both pass (see infra/moto/serialized_moto.py).
-            let mut cmd = Command::new(venv_bin.join("python"));
-            cmd.arg(devstack::workspace_root().join("infra/moto/serialized_moto.py"))
-                .args(["-H", "127.0.0.1", "-p", &emulator_port.to_string()]);
-            sup.spawn("moto server", cmd, Some(&logs.join("emulator.log")))?;
-            procs::wait_for_port("moto server", emulator_port, Duration::from_secs(60)).await?;
-            "moto server (started)".to_owned()
-        };
-        let redis = if procs::port_open(args.redis_port).await {
-            "reused".to_owned()
-        } else {
-            let mut cmd = Command::new("redis-server");
-            cmd.args(["--bind", "127.0.0.1", "--port", &args.redis_port.to_string()])
-                .args(["--save", "", "--appendonly", "no"]);
-            sup.spawn("redis-server", cmd, Some(&logs.join("redis.log")))
-                .context("redis-server not found: run scripts/bootstrap.sh, or install it (apt-get install redis-server / brew install redis)")?;
-            procs::wait_for_port("redis-server", args.redis_port, Duration::from_secs(20)).await?;
-            "redis-server (started)".to_owned()
-        };
-
-        // 2. Tables and queues.
-        let sdk = devstack_sdk(&endpoint).await;
-        let options = ProvisionOptions {
-            prefix: stack.to_owned(),
-            visibility_timeout_override: args.visibility_timeout,
-        };
-        let mut provisioned = provision::provision_with(template, &sdk, &options).await?;
-        // The function environment (e.g. LogLevel -> AWS_LAMBDA_LOG_LEVEL) uses the overrides.
-        for (name, value) in &args.parameter_overrides {
-            provisioned.resolver.parameters.insert(name.clone(), value.clone());
-        }
-
-        // 3. Functions under `cargo lambda watch`, with the template's environment.
-        let env_file = state.join(format!("functions-{stack}.env"));
-        let env = stack::function_environment(&functions, &provisioned, &endpoint, args.redis_port)?;
-        std::fs::write(&env_file, env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())?;
-        let cargo_lambda = venv_bin.join("cargo-lambda");
-        if !cargo_lambda.exists() {
-            bail!("{} is missing: run scripts/bootstrap.sh (or `make dev`)", cargo_lambda.display());
-        }
-        tracing::info!("building the functions (first time: a few minutes)");
-        let mut build = Command::new("cargo");
-        build.current_dir(&root).args(["build", "--bins"]);
-        for f in &functions {
-            build.args(["-p", &f.binary]);
-        }
-        let status = build.status().await.context("running cargo build")?;
-        if !status.success() {
-            bail!("cargo build of the functions failed");
-        }
-        let path = std::env::join_paths(
-            std::iter::once(venv_bin.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-        )?;
-        let mut watch_cmd = Command::new("cargo");
-        watch_cmd
-            .current_dir(&root)
-            .env("PATH", path)
-            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &args.lambda_port.to_string()])
-            .args(["--concurrency", &args.concurrency.to_string()])
-            .arg("--env-file")
-            .arg(&env_file);
-        if args.no_reload {
-            watch_cmd.arg("--ignore-changes");
-        }
-        sup.spawn("cargo lambda watch", watch_cmd, None)?;
-        procs::wait_for_port("cargo lambda watch", args.lambda_port, Duration::from_secs(120)).await?;
-        let invoker = Invoker::new(&format!("http://127.0.0.1:{}", args.lambda_port));
-
-        // 4. API Gateway emulation (routes, throttling, JWT authorizers trusting the local
-        // identity provider) and event source mappings.
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let api = template.http_api()?;
-        let routes = Routes::from_template(&functions, api.as_ref())?;
-        let scheme = if args.tls { "https" } else { "http" };
-        let gateway_url = format!("{scheme}://127.0.0.1:{}", args.gateway_port);
-        let edge = edge::build(template, api.as_ref(), &routes, &state, &gateway_url)?;
-        let client_id = edge.idp.audience().to_owned();
-        let gw = Arc::new(Gateway {
-            routes,
-            invoker: invoker.clone(),
-            authorizers: edge.authorizers,
-            throttles: edge.throttles,
-            documents: edge.documents,
-        });
-        let listener = std::net::TcpListener::bind(("127.0.0.1", args.gateway_port))
-            .with_context(|| format!("binding the gateway on 127.0.0.1:{}", args.gateway_port))?;
-        let mut gw_stop = stop_rx.clone();
-        let gw_shutdown = async move {
-            let _ = gw_stop.changed().await;
-        };
-        let certificate = if args.tls {
-            let (path, cert, key) = edge::tls_certificate(&state)?;
-            Some((path, cert, key))
-        } else {
-            None
-        };
-        let gateway_task = match &certificate {
-            Some((_, cert, key)) => tokio::spawn(gateway::serve_tls(gw, listener, cert.clone(), key.clone(), gw_shutdown)),
-            None => {
-                listener.set_nonblocking(true)?;
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                tokio::spawn(gateway::serve(gw, listener, gw_shutdown))
-            }
-        };
-        let mappings = stack::mappings(&functions, &provisioned, args.concurrency)?;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let mut esm_tasks: Vec<_> = mappings
-            .iter()
-            .cloned()
-            .map(|m| tokio::spawn(esm::run(m, sqs.clone(), invoker.clone(), stop_rx.clone())))
-            .collect();
-        let stream_mappings = stack::stream_mappings(&functions, &provisioned, &state.join("checkpoints"))?;
-        let dynamodb_streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-        esm_tasks.extend(stream_mappings.into_iter().map(|m| {
-            tokio::spawn(streams::run(m, dynamodb_streams.clone(), invoker.clone(), stop_rx.clone()))
-        }));
-
-        // 5. Ready.
-        println!("\ndevstack is up (stack {stack})");
-        println!("  API Gateway (HTTP API v2.0)  {gateway_url}");
-        if let Some((path, _, _)) = &certificate {
-            println!("  TLS certificate (self-signed) {}", path.display());
-        }
-        println!("  identity provider (issuer)   {gateway_url}  client id {client_id}");
-        println!("    token: cargo run -p devstack -- --stack-name {stack} token --sub <user id> --groups customer");
-        println!("  Lambda Invoke API            http://127.0.0.1:{}", args.lambda_port);
-        println!("  AWS API emulator             {endpoint}  [{emulator}]");
-        println!("  Redis                        redis://127.0.0.1:{}  [{redis}]", args.redis_port);
-        println!("  tables: {}", provisioned.tables.values().cloned().collect::<Vec<_>>().join(", "));
-        println!("  queues: {}", provisioned.queues.values().map(|q| q.name.clone()).collect::<Vec<_>>().join(", "));
-        println!("routes and event source mappings:");
-        print_routes(&functions, api.as_ref())?;
-        println!("Ctrl-C stops what devstack started.\n");
-        let ready = serde_json::json!({
-            "gateway": gateway_url,
-            "issuer": gateway_url,
-            "client_id": client_id,
-            "tls_certificate": certificate.as_ref().map(|(path, _, _)| path.display().to_string()),
-            "lambda": format!("http://127.0.0.1:{}", args.lambda_port),
-            "endpoint": endpoint,
-            "stack_name": stack,
-            "tables": provisioned.tables,
-            "streams": provisioned.streams,
-            "queues": provisioned.queues.iter().map(|(k, q)| (k.clone(), serde_json::json!({"name": q.name, "url": q.url, "arn": q.arn}))).collect::<BTreeMap<_, _>>(),
-        });
-        std::fs::write(&ready_file, serde_json::to_vec_pretty(&ready)?)?;
-
-        // 6. Until Ctrl-C, SIGTERM or a child dies.
-        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let reason = loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break "interrupted".to_owned(),
-                _ = sigterm.recv() => break "terminated".to_owned(),
-                _ = tick.tick() => if let Some((name, status)) = sup.exited() {
-                    break format!("{name} exited ({status})");
-                },
-            }
-        };
-        // Not println!: after Ctrl-C, a pipe on stdout (`make dev | tee`) may be gone.
-        tracing::info!("devstack: stopping ({reason})");
-        let _ = stop_tx.send(true);
-        for t in esm_tasks {
-            let _ = t.await;
-        }
-        let _ = gateway_task.await;
-        Ok(())
+    #[test]
+    fn fault_add_needs_exactly_one_action() {
+        assert!(Cli::try_parse_from(["devstack", "fault", "add", "dynamodb"]).is_err());
+        assert!(
+            Cli::try_parse_from(["devstack", "fault", "add", "dynamodb", "--hang", "--down"])
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "devstack",
+                "fault",
+                "add",
+                "dynamodb",
+                "--operation",
+                "GetItem",
+                "--throttle",
+                "--count",
+                "1"
+            ])
+            .is_ok()
+        );
     }
-    .await;
-    let _ = std::fs::remove_file(&ready_file);
-    sup.stop_all().await;
-    result
-}
-
-/// SDK config pointing at `endpoint`.
-async fn devstack_sdk(endpoint: &str) -> aws_config::SdkConfig {
-    let base = devstack::aws::sdk_config().await;
-    base.into_builder().endpoint_url(endpoint).build()
-}
-
-fn port_of(url: &str) -> Option<u16> {
-    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }

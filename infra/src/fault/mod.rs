@@ -1,0 +1,23 @@
+//! Fault injection for the local cloud: a proxy in front of the AWS API emulator
+//! ([`proxy::Proxy`]) that the functions' `AWS_ENDPOINT_URL` points at, the rules that add
+//! latency to, hang, drop, throttle or fail requests by service, operation and body
+//! ([`rules`]), service-shaped error answers ([`answer`]) and the log of requests that
+//! `devstack requests` counts.
+//!
+//! devstack's own clients (provisioning, event source mappings, seed, dlq) talk to the emulator
+//! directly: a fault reaches the functions only.
+
+pub mod answer;
+pub mod proxy;
+pub mod rules;
+
+pub use rules::{Action, Call, RequestFilter, RequestLog, Rule, RuleSpec, Rules};
+
+/// What the proxy and the control API share: the rules and the request log.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Active (and spent) rules.
+    pub rules: Rules,
+    /// The last requests the proxy received.
+    pub log: RequestLog,
+}
