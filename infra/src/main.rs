@@ -276,6 +276,10 @@ struct UpArgs {
     /// Do not reload functions on code changes.
     #[arg(long)]
     no_reload: bool,
+    /// Do not throttle any route (the template's ThrottlingRateLimit/BurstLimit are ignored):
+    /// for load tests such as `make bench`, which would otherwise measure 429s.
+    #[arg(long)]
+    no_throttle: bool,
     /// Serve the gateway over HTTPS with a self-signed certificate for localhost and
     /// 127.0.0.1 (created once in .devstack/tls/cert.pem: trust it with `curl --cacert`).
     #[arg(long)]
@@ -330,6 +334,7 @@ async fn run(cli: Cli) -> Result<()> {
                 control_port: args.control_port,
                 visibility_timeout: args.visibility_timeout,
                 no_reload: args.no_reload,
+                no_throttle: args.no_throttle,
                 tls: args.tls,
                 concurrency: args.concurrency,
                 parameter_overrides: args.parameter_overrides,

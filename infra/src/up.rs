@@ -59,6 +59,8 @@ pub struct Options {
     pub visibility_timeout: Option<u32>,
     /// `cargo lambda watch --ignore-changes`.
     pub no_reload: bool,
+    /// No route throttling (for `make bench`; the template's limits would answer 429).
+    pub no_throttle: bool,
     /// Serve the gateway over HTTPS.
     pub tls: bool,
     /// Instances per function and batches in flight per queue.
@@ -389,7 +391,11 @@ async fn run(
         routes,
         invoker: invoker.clone(),
         authorizers: edge.authorizers,
-        throttles: edge.throttles,
+        throttles: if opts.no_throttle {
+            crate::throttle::Throttles::none()
+        } else {
+            edge.throttles
+        },
         documents: edge.documents,
     });
     let listener = std::net::TcpListener::bind(("127.0.0.1", opts.gateway_port))

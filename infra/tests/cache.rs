@@ -43,8 +43,10 @@ async fn a_second_product_read_is_served_from_redis_and_each_catalog_write_shows
     let resp = c
         .put(format!("{}{path}", gateway()))
         .header("If-Match", "\"1\"")
-        .json(&json!({"name": "Jacquard loom II", "description": "More cards.",
-                      "category": body["category"], "price_cents": 1300}))
+        .json(
+            &json!({"name": "Jacquard loom II", "description": "More cards.",
+                      "category": body["category"], "price_cents": 1300}),
+        )
         .send()
         .await
         .unwrap();
@@ -105,15 +107,24 @@ async fn a_reservation_and_a_cancellations_release_show_on_the_next_read() {
         .unwrap();
     // The cached entry (stock 7) would otherwise be served for 300 s.
     let reserved = poll(&c, &path, |p| p["stock"] == 4).await;
-    assert_eq!(reserved["stock"], 4, "the reservation shows on the next read");
-    let confirmed = poll(&c, &format!("/orders/{}", order["id"].as_str().unwrap()), |o| {
-        o["status"] != "PENDING"
-    })
+    assert_eq!(
+        reserved["stock"], 4,
+        "the reservation shows on the next read"
+    );
+    let confirmed = poll(
+        &c,
+        &format!("/orders/{}", order["id"].as_str().unwrap()),
+        |o| o["status"] != "PENDING",
+    )
     .await;
     assert_eq!(confirmed["status"], "CONFIRMED");
 
     let resp = c
-        .delete(format!("{}/orders/{}", gateway(), order["id"].as_str().unwrap()))
+        .delete(format!(
+            "{}/orders/{}",
+            gateway(),
+            order["id"].as_str().unwrap()
+        ))
         .send()
         .await
         .unwrap();

@@ -29,8 +29,11 @@ async fn uncached_product() -> (String, String) {
 
 fn assert_unavailable(status: u16, retry_after: Option<&str>, body: &serde_json::Value) {
     assert_eq!(status, 503, "{body}");
-    let seconds: u64 = retry_after.expect("a Retry-After header").parse().unwrap();
-    assert!(seconds >= 1, "Retry-After: {seconds}");
+    let seconds: u64 = retry_after.unwrap_or_default().parse().unwrap_or(0);
+    assert!(
+        seconds >= 1,
+        "a Retry-After of at least 1 s: {retry_after:?}"
+    );
     assert_eq!(
         *body,
         json!({"error": {"code": "SERVICE_UNAVAILABLE", "message": "service unavailable"}})
@@ -42,7 +45,14 @@ fn assert_unavailable(status: u16, retry_after: Option<&str>, body: &serde_json:
 async fn a_hung_dynamodb_answers_503_with_retry_after_well_within_the_function_timeout() {
     let c = admin();
     let (path, id) = uncached_product().await;
-    let rule = add_fault(&["dynamodb", "--operation", "GetItem", "--match", &id, "--hang"]);
+    let rule = add_fault(&[
+        "dynamodb",
+        "--operation",
+        "GetItem",
+        "--match",
+        &id,
+        "--hang",
+    ]);
 
     let (status, retry_after, body, took) = get(&c, &path).await;
     clear_fault(&rule);
@@ -61,7 +71,14 @@ async fn a_hung_dynamodb_answers_503_with_retry_after_well_within_the_function_t
 async fn dynamodb_down_answers_503_not_500() {
     let c = admin();
     let (path, id) = uncached_product().await;
-    let rule = add_fault(&["dynamodb", "--operation", "GetItem", "--match", &id, "--down"]);
+    let rule = add_fault(&[
+        "dynamodb",
+        "--operation",
+        "GetItem",
+        "--match",
+        &id,
+        "--down",
+    ]);
 
     let (status, retry_after, body, _) = get(&c, &path).await;
     clear_fault(&rule);
@@ -75,7 +92,14 @@ async fn a_throttle_that_passes_is_retried_and_one_that_persists_is_a_503_after_
     let c = admin();
     let (path, id) = uncached_product().await;
     let once = add_fault(&[
-        "dynamodb", "--operation", "GetItem", "--match", &id, "--throttle", "--count", "1",
+        "dynamodb",
+        "--operation",
+        "GetItem",
+        "--match",
+        &id,
+        "--throttle",
+        "--count",
+        "1",
     ]);
 
     let before = requests("GetItem", &id);
@@ -87,7 +111,14 @@ async fn a_throttle_that_passes_is_retried_and_one_that_persists_is_a_503_after_
     assert_eq!(tries, 2, "one throttled attempt, one that passed");
 
     let (path, id) = uncached_product().await;
-    let always = add_fault(&["dynamodb", "--operation", "GetItem", "--match", &id, "--throttle"]);
+    let always = add_fault(&[
+        "dynamodb",
+        "--operation",
+        "GetItem",
+        "--match",
+        &id,
+        "--throttle",
+    ]);
     let before = requests("GetItem", &id);
     let (status, retry_after, body, _) = get(&c, &path).await;
     let tries = requests("GetItem", &id) - before;
@@ -103,12 +134,21 @@ async fn a_slow_dynamodb_within_the_timeouts_still_answers_200() {
     let c = admin();
     let (path, id) = uncached_product().await;
     let rule = add_fault(&[
-        "dynamodb", "--operation", "GetItem", "--match", &id, "--latency", "300ms",
+        "dynamodb",
+        "--operation",
+        "GetItem",
+        "--match",
+        &id,
+        "--latency",
+        "300ms",
     ]);
 
     let (status, _, _, took) = get(&c, &path).await;
     clear_fault(&rule);
 
     assert_eq!(status, 200);
-    assert!(took >= Duration::from_millis(300), "the latency was added: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "the latency was added: {took:?}"
+    );
 }

@@ -16,7 +16,9 @@ mod local;
 
 use std::time::{Duration, Instant};
 
-use local::{add_fault, admin, create_product, devstack, gateway, get, poll, quantile_ms, requests};
+use local::{
+    add_fault, admin, create_product, devstack, gateway, get, poll, quantile_ms, requests,
+};
 use serde_json::json;
 
 const RATE_PER_SEC: u64 = 50;
@@ -24,8 +26,7 @@ const LOAD: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 #[ignore = "needs the running local cloud: run make test (outage phase)"]
-async fn redis_killed_under_50_reads_per_second_for_30_s_every_answer_is_a_200_and_hits_resume()
-{
+async fn redis_killed_under_50_reads_per_second_for_30_s_every_answer_is_a_200_and_hits_resume() {
     let c = admin();
     let mut ids = Vec::new();
     for _ in 0..5 {
@@ -55,8 +56,10 @@ async fn redis_killed_under_50_reads_per_second_for_30_s_every_answer_is_a_200_a
             let resp = c
                 .put(format!("{}/products/{changed}", gateway()))
                 .header("If-Match", "\"1\"")
-                .json(&json!({"name": "Renamed during the outage", "description": "",
-                              "category": "outage", "price_cents": 1200}))
+                .json(
+                    &json!({"name": "Renamed during the outage", "description": "",
+                              "category": "outage", "price_cents": 1200}),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -91,11 +94,19 @@ async fn redis_killed_under_50_reads_per_second_for_30_s_every_answer_is_a_200_a
         let p99 = quantile_ms(&mut v, 0.99);
         (v.len(), p50, p99)
     };
-    for (label, from, to) in [("redis up", 0, 5), ("redis down", 5, 25), ("redis back", 25, 30)] {
+    for (label, from, to) in [
+        ("redis up", 0, 5),
+        ("redis down", 5, 25),
+        ("redis back", 25, 30),
+    ] {
         let (count, p50, p99) = phase(from, to);
         println!("latency {label:<10}: {count} requests, p50 {p50} ms, p99 {p99} ms");
     }
-    assert_eq!(results.len() as u64, RATE_PER_SEC * LOAD.as_secs(), "the load ran");
+    assert_eq!(
+        results.len() as u64,
+        RATE_PER_SEC * LOAD.as_secs(),
+        "the load ran"
+    );
     assert!(bad.is_empty(), "non-200 answers: {bad:?}");
 
     // Redis back: hits resume (after the breaker's open interval), and the renamed product is
@@ -138,7 +149,8 @@ async fn the_local_cloud_answers_health_while_redis_or_the_emulator_is_down() {
     add_fault(&["dynamodb", "--down"]);
     add_fault(&["sqs", "--down"]);
     let (emulator_down, _, _, _) = get(&c, "/health").await;
-    let (unknown, retry_after, _, _) = get(&c, "/products/00000000-0000-0000-0000-000000000000").await;
+    let (unknown, retry_after, _, _) =
+        get(&c, &format!("/products/{}", uuid::Uuid::new_v4())).await;
     devstack(&["fault", "clear"]);
 
     assert_eq!(redis_down, 200);
