@@ -178,7 +178,9 @@ impl<K: Clock> Breaker<K> {
         let recovered = match (*state, permit) {
             (State::Closed { .. }, _) => Recovery::Steady,
             // A normal call that started before the breaker opened says nothing about now.
-            (State::Open { .. } | State::HalfOpen { .. }, Permit::Normal) => return Recovery::Steady,
+            (State::Open { .. } | State::HalfOpen { .. }, Permit::Normal) => {
+                return Recovery::Steady;
+            }
             (State::Open { .. } | State::HalfOpen { .. }, Permit::Probe) => Recovery::Recovered,
         };
         *state = State::Closed { failures: 0 };

@@ -3,6 +3,14 @@
 //! `REDIS_URL`, e.g. `redis://127.0.0.1:6391`) on a real Redis, each test under its own key
 //! prefix. The dead-Redis test starts its own redis-server on `CACHE_TEST_SPARE_PORT` (6392).
 
+// The scenarios and setup helpers live outside `#[test]` functions, where
+// `allow-unwrap-in-tests` does not reach; a failure there should panic like an assertion.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test scenarios and setup helpers panic on failure by design"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -196,7 +204,10 @@ async fn cache_an_unknown_product_is_cached_as_absent_until_it_is_created() {
 #[tokio::test]
 async fn cache_every_product_write_port_invalidates_the_product() {
     let p = product("p1", "books", 5);
-    let cached = Cached::new(InMemoryProducts::with([p.clone()]), Some(InMemoryCache::new()));
+    let cached = Cached::new(
+        InMemoryProducts::with([p.clone()]),
+        Some(InMemoryCache::new()),
+    );
     let read = || async { cached.get(&p.id).await.unwrap() };
     assert_eq!(read().await, Some(p.clone()));
 
@@ -221,7 +232,11 @@ async fn cache_every_product_write_port_invalidates_the_product() {
     };
     let envelope = Envelope::wrap(&placed, "req-1", now()).unwrap();
     cached.reserve(&envelope, &placed).await.unwrap();
-    assert_eq!(read().await.unwrap().stock, 4, "a reservation shows at once");
+    assert_eq!(
+        read().await.unwrap().stock,
+        4,
+        "a reservation shows at once"
+    );
 
     let cancelled = OrderCancelled {
         order_id: placed.order_id,
@@ -239,7 +254,10 @@ async fn cache_every_product_write_port_invalidates_the_product() {
 #[tokio::test]
 async fn cache_a_write_that_fails_still_invalidates() {
     let p = product("p1", "books", 5);
-    let cached = Cached::new(InMemoryProducts::with([p.clone()]), Some(InMemoryCache::new()));
+    let cached = Cached::new(
+        InMemoryProducts::with([p.clone()]),
+        Some(InMemoryCache::new()),
+    );
     cached.get(&p.id).await.unwrap();
 
     let error = cached.adjust(&p.id, StockDelta::parse(-9).unwrap()).await;
@@ -371,7 +389,10 @@ async fn cache_redis_an_entry_is_under_the_documented_key() {
     let config = redis_config();
     let prefix = config.key_prefix.clone();
     let cache = redis(config);
-    let cached = Cached::new(Store::with([product("p1", "books", 3)]), Some(cache.clone()));
+    let cached = Cached::new(
+        Store::with([product("p1", "books", 3)]),
+        Some(cache.clone()),
+    );
     let id = ProductId::parse("p1").unwrap();
 
     cached.get(&id).await.unwrap();
@@ -382,7 +403,14 @@ async fn cache_redis_an_entry_is_under_the_documented_key() {
     assert_eq!(key, keys);
     let lookup = cache.resolve(Entry::Product(&id)).await.unwrap();
     assert_eq!(lookup.value, key);
-    assert!(cache.peek(&lookup).await.unwrap().unwrap().contains("\"id\":\"p1\""));
+    assert!(
+        cache
+            .peek(&lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("\"id\":\"p1\"")
+    );
     let now_ms = u64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -390,7 +418,10 @@ async fn cache_redis_an_entry_is_under_the_documented_key() {
             .as_millis(),
     )
     .unwrap();
-    assert!(generation <= now_ms && generation > now_ms - 60_000, "{generation}");
+    assert!(
+        generation <= now_ms && generation > now_ms - 60_000,
+        "{generation}"
+    );
 }
 
 #[tokio::test]
@@ -417,12 +448,22 @@ impl OwnRedis {
             .and_then(|p| p.parse().ok())
             .unwrap_or(6392);
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server on PATH");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "redis-server did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -469,7 +510,10 @@ async fn cache_redis_dead_reads_fall_through_the_breaker_opens_and_the_generatio
     }
     let during = cache.stats().snapshot();
     assert!(slowest < Duration::from_secs(2), "bounded: {slowest:?}");
-    assert_eq!(during.errors, 3, "errors stop growing once the breaker is open");
+    assert_eq!(
+        during.errors, 3,
+        "errors stop growing once the breaker is open"
+    );
     assert!(during.bypassed >= 7, "{during:?}");
     // A write while Redis is away succeeds; its invalidation is missed.
     let updated = cached
@@ -483,7 +527,10 @@ async fn cache_redis_dead_reads_fall_through_the_breaker_opens_and_the_generatio
     loop {
         let read = cached.get(&p.id).await.unwrap().unwrap();
         if cache.stats().snapshot().generation_bumps == 1 {
-            assert_eq!(read, updated, "the entry cached before the outage is not served");
+            assert_eq!(
+                read, updated,
+                "the entry cached before the outage is not served"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "the breaker never closed");

@@ -83,7 +83,12 @@ impl ReservationProducts for crate::memory::InMemoryProducts {
 fn warn(op: &'static str, key: &str, error: &CacheError) {
     match error {
         CacheError::Open => {
-            tracing::debug!(cache.op = op, cache.key = key, cache.outcome = "bypass", "cache breaker open");
+            tracing::debug!(
+                cache.op = op,
+                cache.key = key,
+                cache.outcome = "bypass",
+                "cache breaker open"
+            );
         }
         error => {
             tracing::warn!(cache.op = op, cache.key = key, cache.outcome = "error", error = %error, "cache error; using the store");
@@ -424,7 +429,8 @@ impl<S: StockReservations + ReservationProducts, C: Cache> StockReservations for
         cancelled: &OrderCancelled,
     ) -> Result<ReleaseOutcome, Error> {
         let result = self.inner.release(envelope, cancelled).await;
-        if self.cache.is_none() || matches!(result, Ok(ref outcome) if *outcome != ReleaseOutcome::Released)
+        if self.cache.is_none()
+            || matches!(result, Ok(ref outcome) if *outcome != ReleaseOutcome::Released)
         {
             return result;
         }

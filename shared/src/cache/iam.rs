@@ -219,7 +219,11 @@ mod tests {
         let signature = get("X-Amz-Signature").unwrap();
         assert_eq!(signature.len(), 64);
         assert!(signature.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(get("ResourceType"), None, "a replication group, not serverless");
+        assert_eq!(
+            get("ResourceType"),
+            None,
+            "a replication group, not serverless"
+        );
     }
 
     #[test]

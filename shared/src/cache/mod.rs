@@ -541,8 +541,14 @@ mod tests {
         let first = product_list_key("p", 3, 9, &category, limit, None);
         let next = product_list_key("p", 3, 9, &category, limit, Some(&cursor));
 
-        assert_eq!(first, format!("p:v{PRODUCT_SCHEMA}:g3:l9:{{products:books}}:5:-"));
-        assert_eq!(next, format!("p:v{PRODUCT_SCHEMA}:g3:l9:{{products:books}}:5:abc"));
+        assert_eq!(
+            first,
+            format!("p:v{PRODUCT_SCHEMA}:g3:l9:{{products:books}}:5:-")
+        );
+        assert_eq!(
+            next,
+            format!("p:v{PRODUCT_SCHEMA}:g3:l9:{{products:books}}:5:abc")
+        );
         assert_ne!(product_list_key("p", 3, 10, &category, limit, None), first);
     }
 

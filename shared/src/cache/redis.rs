@@ -153,9 +153,9 @@ impl RedisCache {
     /// [`Error::ServiceUnavailable`] when Redis does not answer.
     pub async fn ping(&self) -> Result<Duration, Error> {
         let start = Instant::now();
-        self.run(|mut conn| async move {
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        })
+        self.run(
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
         .await
         .map(|_| start.elapsed())
         .map_err(|e| Error::ServiceUnavailable(format!("cache: {e}")))
@@ -239,7 +239,12 @@ impl RedisCache {
             let mut conn = self.connection()?;
             if inner.needs_bump.swap(false, Ordering::SeqCst) {
                 let key = generation_key(&inner.config.key_prefix);
-                match BUMP.key(&key).arg(now_ms()).invoke_async::<u64>(&mut conn).await {
+                match BUMP
+                    .key(&key)
+                    .arg(now_ms())
+                    .invoke_async::<u64>(&mut conn)
+                    .await
+                {
                     Ok(generation) => {
                         inner.stats.add(Stat::GenerationBump);
                         self.remember(generation);
@@ -306,10 +311,9 @@ impl Cache for RedisCache {
         let generation = self.generation().await?;
         let (list_generation, fill_allowed) = if entry.is_listing() {
             let key = list_generation_key(&config.key_prefix);
-            let list_generation = self.run(|mut conn| async move {
-                read_generation(&mut conn, key).await
-            })
-            .await?;
+            let list_generation = self
+                .run(|mut conn| async move { read_generation(&mut conn, key).await })
+                .await?;
             let since_write = now_ms().saturating_sub(list_generation);
             (list_generation, since_write >= millis(config.list_settle))
         } else {
@@ -420,9 +424,9 @@ impl Cache for RedisCache {
         self.inner.stats.add(Stat::Invalidation);
         // The bump is owed; the call below pays it first (and on failure it stays owed).
         self.inner.needs_bump.store(true, Ordering::SeqCst);
-        self.run(|mut conn| async move {
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        })
+        self.run(
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
         .await
         .map(|_| ())
     }
