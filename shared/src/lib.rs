@@ -8,6 +8,8 @@
 
 pub mod auth;
 pub mod aws;
+pub mod breaker;
+pub mod cache;
 pub mod config;
 pub mod consumer;
 pub mod domain;

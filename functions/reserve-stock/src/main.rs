@@ -6,6 +6,7 @@ mod handler;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::aws::{self, DynamoReservations};
+use shared::cache::{Cached, RedisCache};
 use shared::config::{EventStoreConfig, ProductsConfig, ReservationsConfig};
 
 #[tokio::main]
@@ -14,7 +15,11 @@ async fn main() -> Result<(), Error> {
     let products = ProductsConfig::from_env()?;
     let reservations = ReservationsConfig::from_env()?;
     let events = EventStoreConfig::from_env()?;
-    let inventory = DynamoReservations::new(&aws::load().await, &products, &reservations, &events);
+    let sdk = aws::load().await;
+    let inventory = Cached::new(
+        DynamoReservations::new(&sdk, &products, &reservations, &events),
+        RedisCache::from_env(&sdk).await?,
+    );
     run(service_fn(|event: LambdaEvent<_>| {
         handler::handle(&inventory, event)
     }))

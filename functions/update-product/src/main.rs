@@ -5,10 +5,15 @@ mod handler;
 
 use lambda_http::{Error, run, service_fn};
 use shared::aws::{self, DynamoProducts};
+use shared::cache::{Cached, RedisCache};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let products = DynamoProducts::from_env(&aws::load().await)?;
+    let sdk = aws::load().await;
+    let products = Cached::new(
+        DynamoProducts::from_env(&sdk)?,
+        RedisCache::from_env(&sdk).await?,
+    );
     run(service_fn(|req| handler::handle(&products, req))).await
 }

@@ -139,7 +139,7 @@ impl DynamoReservations {
     }
 
     /// The reservation of order `id`, read strongly consistently.
-    async fn find(&self, id: OrderId) -> Result<Option<Reservation>, Error> {
+    pub(crate) async fn find(&self, id: OrderId) -> Result<Option<Reservation>, Error> {
         let output = self
             .client
             .get_item()

@@ -11,10 +11,12 @@ use crate::error::Error;
 use crate::events::Envelope;
 use crate::ports::EventPublisher;
 
+mod cache;
 mod orders;
 mod products;
 mod users;
 
+pub use cache::*;
 pub use orders::*;
 pub use products::*;
 pub use users::*;
