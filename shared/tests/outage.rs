@@ -6,6 +6,14 @@
 //! The time bounds are limits (under 5 s, the promise to the functions whose timeout is 10 s),
 //! not measurements.
 
+// Setup helpers live outside `#[test]` functions, where `allow-unwrap-in-tests` does not reach;
+// a failed setup should panic like a failed assertion.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test setup helpers panic on failure by design"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

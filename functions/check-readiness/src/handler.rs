@@ -214,10 +214,10 @@ impl Readiness {
     /// and shares it).
     pub async fn report(&self) -> Report {
         let mut last = self.last.lock().await;
-        if let Some((at, report)) = last.as_ref() {
-            if (self.clock)().saturating_duration_since(*at) < self.ttl {
-                return report.clone();
-            }
+        if let Some((at, report)) = last.as_ref()
+            && (self.clock)().saturating_duration_since(*at) < self.ttl
+        {
+            return report.clone();
         }
         let checks =
             futures::future::join_all(self.probes.iter().map(|p| self.check(p.as_ref()))).await;

@@ -390,6 +390,80 @@ mod tests {
         assert!(latency.is_ok(), "{latency:?}");
     }
 
+    /// Against the emulator (`AWS_ENDPOINT_URL`): a table and a queue made for the test are up;
+    /// a table, a queue and a cache that do not exist are down.
+    #[tokio::test]
+    #[ignore = "needs the emulator: AWS_ENDPOINT_URL=http://127.0.0.1:4570"]
+    async fn real_probes_see_what_exists_in_the_emulator() {
+        let sdk = shared::aws::load().await;
+        let suffix = &uuid_like();
+        let table = format!("ready-{suffix}");
+        aws_sdk_dynamodb::Client::new(&sdk)
+            .create_table()
+            .table_name(&table)
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let queue = aws_sdk_sqs::Client::new(&sdk)
+            .create_queue()
+            .queue_name(format!("ready-{suffix}"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let missing_queue = queue.replace("ready-", "missing-");
+
+        let probes = from_env(
+            &sdk,
+            vars(&[
+                ("A_TABLE", table.as_str()),
+                ("B_TABLE", "no-such-table"),
+                ("A_QUEUE_URL", queue.as_str()),
+                ("B_QUEUE_URL", missing_queue.as_str()),
+                ("CACHE_NAME", "no-such-cache"),
+            ]),
+        );
+        let mut outcomes = Vec::new();
+        for probe in &probes {
+            outcomes.push((probe.name().to_owned(), probe.probe().await.is_ok()));
+        }
+
+        assert_eq!(
+            outcomes,
+            [
+                ("A_TABLE".to_owned(), true),
+                ("B_TABLE".to_owned(), false),
+                ("A_QUEUE_URL".to_owned(), true),
+                ("B_QUEUE_URL".to_owned(), false),
+                ("CACHE_NAME".to_owned(), false),
+            ]
+        );
+    }
+
+    fn uuid_like() -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!("{nanos:x}")
+    }
+
     #[tokio::test]
     async fn plain_redis_on_a_closed_port_is_unavailable() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
