@@ -1,6 +1,10 @@
 //! What every SQS consumer does around its own logic: one record at a time, each failure
 //! logged and reported in `batchItemFailures` (`ReportBatchItemFailures`), so SQS re-delivers
 //! only the failed records and moves them to the dead-letter queue after `maxReceiveCount`.
+//!
+//! Every error fails its record, whatever its kind: a dependency outage or throttling
+//! ([`Error::ServiceUnavailable`], from [`crate::aws::sdk_error`]) above all, since the
+//! record will succeed once the dependency is back. Nothing is acknowledged unprocessed.
 
 use std::future::Future;
 
@@ -51,4 +55,28 @@ pub fn envelope(record: &SqsMessage) -> Result<Envelope, Error> {
         .as_deref()
         .ok_or_else(|| Error::invalid("body", "is missing"))?;
     Envelope::from_json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{failed_ids, sqs_event};
+
+    #[tokio::test]
+    async fn an_outage_fails_the_record_and_the_others_are_acknowledged() {
+        let event = sqs_event(&[("m-1", "one"), ("m-2", "two"), ("m-3", "three")]);
+
+        let response = partial_batch(&event.records, |record| async move {
+            match record.body.as_deref() {
+                Some("two") => Err(Error::ServiceUnavailable(
+                    "DynamoDB TransactWriteItems: ThrottlingError".into(),
+                )),
+                Some("three") => Err(Error::internal("a bug", "boom")),
+                _ => Ok(()),
+            }
+        })
+        .await;
+
+        assert_eq!(failed_ids(&response), ["m-2", "m-3"]);
+    }
 }

@@ -105,8 +105,11 @@ pub enum Error {
         source: BoxError,
     },
 
-    /// A dependency is temporarily unavailable; the client may retry. The message is logged,
-    /// the client sees only `service unavailable`.
+    /// A dependency is temporarily unavailable: down, hung past its timeout, or throttling us
+    /// (built by [`crate::aws::sdk_error`] for AWS calls). The client may retry (`503` with
+    /// `Retry-After`); a consumer fails the record so that it comes back. The message (what
+    /// was called and the SDK's whole error chain) is logged, the client sees only `service
+    /// unavailable`.
     #[error("{0}")]
     ServiceUnavailable(String),
 }

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::str::FromStr;
 
 use http::StatusCode;
-use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LOCATION};
+use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LOCATION, RETRY_AFTER};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -19,7 +19,9 @@ use crate::error::{Error, FieldError};
 
 pub mod problem;
 
-pub use problem::{ErrorBody, ErrorDetail, ErrorResponse};
+pub use problem::{
+    ErrorBody, ErrorDetail, ErrorResponse, RATE_LIMIT_RETRY_AFTER, SERVICE_UNAVAILABLE_RETRY_AFTER,
+};
 
 /// What every HTTP handler returns: always a response, never a Lambda error.
 pub type HttpResult = Result<Response<Body>, Infallible>;
@@ -316,7 +318,8 @@ pub fn created<T: Serialize>(location: &str, body: &T) -> Response<Body> {
     response
 }
 
-/// The response for `error`: its status and `{"error":{"code","message","details"?}}`.
+/// The response for `error`: its status and `{"error":{"code","message","details"?}}`, and
+/// for a 503 or 429 `Retry-After: <seconds>` ([`ErrorResponse::retry_after`]).
 ///
 /// A 5xx is logged with `tracing::error!` and its full source chain; its body is opaque.
 /// A 4xx is logged at `info` with its code only (messages may echo client input).
@@ -334,7 +337,20 @@ pub fn error_response(error: &Error) -> Response<Body> {
     let json = serde_json::to_string(&error.body()).unwrap_or_else(|_| {
         r#"{"error":{"code":"INTERNAL_ERROR","message":"internal error"}}"#.to_owned()
     });
-    json_text(status, json)
+    let mut response = json_text(status, json);
+    if let Some(delay) = error.retry_after() {
+        with_retry_after(&mut response, delay);
+    }
+    response
+}
+
+/// Sets `Retry-After: <seconds>` on `response` (RFC 9110 §10.2.3: delay-seconds, a whole
+/// number; a fraction is rounded up so the client never comes back early).
+pub fn with_retry_after(response: &mut Response<Body>, delay: std::time::Duration) {
+    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
 }
 
 fn json_text(status: StatusCode, json: String) -> Response<Body> {
@@ -551,6 +567,43 @@ mod tests {
             body,
             json!({"error": {"code": "NOT_FOUND", "message": "user 42 not found"}})
         );
+    }
+
+    #[test]
+    fn a_503_says_when_to_retry_and_hides_its_cause() {
+        let error = Error::ServiceUnavailable(
+            "DynamoDB GetItem on table products: request has timed out".into(),
+        );
+
+        let response = error_response(&error);
+
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": {"code": "SERVICE_UNAVAILABLE", "message": "service unavailable"}})
+        );
+    }
+
+    #[test]
+    fn a_429_says_when_to_retry_and_other_errors_do_not() {
+        let throttled = error_response(&Error::RateLimitExceeded("slow down".into()));
+        let internal = error_response(&Error::internal("x", "y"));
+        let missing = error_response(&Error::not_found("user", "42"));
+
+        assert_eq!(throttled.headers()[RETRY_AFTER], "1");
+        assert!(!internal.headers().contains_key(RETRY_AFTER));
+        assert!(!missing.headers().contains_key(RETRY_AFTER));
+    }
+
+    #[test]
+    fn retry_after_rounds_a_fraction_of_a_second_up() {
+        let mut response = Response::new(Body::Empty);
+
+        with_retry_after(&mut response, std::time::Duration::from_millis(1500));
+
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use shared::Error;
+use shared::aws::sdk_error;
 
 use crate::handler::{DeadLetter, DeadLetterQueue};
 
@@ -53,7 +54,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         request
             .send()
             .await
-            .map_err(|e| Error::internal(format!("SQS SendMessage to {}", self.queue_url), e))?;
+            .map_err(|e| sdk_error(format!("SQS SendMessage to {}", self.queue_url), e))?;
         Ok(())
     }
 }

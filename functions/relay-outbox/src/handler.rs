@@ -114,7 +114,8 @@ pub trait DeadLetterQueue: Send + Sync {
     /// Stores `letter`; `Ok` only once it is durably accepted.
     ///
     /// # Errors
-    /// [`Error::Internal`] when the queue refuses it or cannot be reached.
+    /// [`Error::ServiceUnavailable`] when the queue cannot be reached or throttles,
+    /// [`Error::Internal`] when it refuses the message.
     async fn send(&self, letter: &DeadLetter) -> Result<(), Error>;
 }
 

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::sdk_error;
 use super::table::Table;
 use super::transact::{Dedup, Outbox, expires_at, failed_conditions, put_new};
 use crate::config::{ConfigError, EventStoreConfig, OrdersConfig};
@@ -195,7 +196,7 @@ impl OrderPlacer for DynamoOrders {
                 "order {} already exists",
                 order.id()
             ))),
-            _ => Err(Error::internal(
+            _ => Err(sdk_error(
                 self.context("TransactWriteItems (place order)"),
                 error,
             )),
@@ -263,7 +264,7 @@ impl OrderLister for DynamoOrders {
                 let out = query
                     .send()
                     .await
-                    .map_err(|e| Error::internal(self.context("Query customer-index"), e))?;
+                    .map_err(|e| sdk_error(self.context("Query customer-index"), e))?;
                 (out.items, out.last_evaluated_key)
             }
             (None, Some(status)) => {
@@ -283,7 +284,7 @@ impl OrderLister for DynamoOrders {
                     .set_exclusive_start_key(start)
                     .send()
                     .await
-                    .map_err(|e| Error::internal(self.context("Query status-index"), e))?;
+                    .map_err(|e| sdk_error(self.context("Query status-index"), e))?;
                 (out.items, out.last_evaluated_key)
             }
             (None, None) => {
@@ -296,7 +297,7 @@ impl OrderLister for DynamoOrders {
                     .set_exclusive_start_key(start)
                     .send()
                     .await
-                    .map_err(|e| Error::internal(self.context("Scan"), e))?;
+                    .map_err(|e| sdk_error(self.context("Scan"), e))?;
                 (out.items, out.last_evaluated_key)
             }
         };
@@ -323,7 +324,7 @@ impl OrderTransitions for DynamoOrders {
         };
         match failed_conditions(&error).as_deref() {
             Some([true, ..]) => Ok(Transitioned::Stale),
-            _ => Err(Error::internal(
+            _ => Err(sdk_error(
                 self.context("TransactWriteItems (status change)"),
                 error,
             )),
@@ -363,7 +364,7 @@ impl OrderSettlement for DynamoOrders {
                     ))),
                 }
             }
-            _ => Err(Error::internal(
+            _ => Err(sdk_error(
                 self.context("TransactWriteItems (settle order)"),
                 error,
             )),

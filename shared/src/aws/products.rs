@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::Deserialize;
 
+use super::sdk_error;
 use super::table::{Put, Table};
 use crate::config::{ConfigError, ProductsConfig};
 use crate::domain::ExpectedVersion;
@@ -89,7 +90,7 @@ impl DynamoProducts {
             Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                 Ok(failed.item().cloned())
             }
-            _ => Err(Error::internal(self.context("UpdateItem"), error)),
+            _ => Err(sdk_error(self.context("UpdateItem"), error)),
         }
     }
 
@@ -164,7 +165,7 @@ impl ProductBatchReader for DynamoProducts {
                     .request_items(&self.table.name, request)
                     .send()
                     .await
-                    .map_err(|e| Error::internal(self.context("BatchGetItem"), e))?;
+                    .map_err(|e| sdk_error(self.context("BatchGetItem"), e))?;
                 let items = output
                     .responses
                     .and_then(|mut r| r.remove(&self.table.name))
@@ -179,13 +180,12 @@ impl ProductBatchReader for DynamoProducts {
                     .filter(|k| !k.keys().is_empty());
                 let Some(rest) = unprocessed else { break };
                 if attempt >= BATCH_GET_RETRIES {
-                    return Err(Error::internal(
+                    // Unprocessed keys are DynamoDB throttling us: an outage answer (503).
+                    return Err(Error::ServiceUnavailable(format!(
+                        "{}: {} keys still unprocessed after {BATCH_GET_RETRIES} retries",
                         self.context("BatchGetItem"),
-                        format!(
-                            "{} keys still unprocessed after {BATCH_GET_RETRIES} retries",
-                            rest.keys().len()
-                        ),
-                    ));
+                        rest.keys().len()
+                    )));
                 }
                 tracing::warn!(
                     unprocessed = rest.keys().len(),
@@ -247,7 +247,7 @@ impl ProductLister for DynamoProducts {
                         if invalid_start {
                             Error::invalid("cursor", "is not a valid cursor")
                         } else {
-                            Error::internal(self.context("Query"), e)
+                            sdk_error(self.context("Query"), e)
                         }
                     })?;
                 (output.items, output.last_evaluated_key)
@@ -262,7 +262,7 @@ impl ProductLister for DynamoProducts {
                     .set_exclusive_start_key(start)
                     .send()
                     .await
-                    .map_err(|e| Error::internal(self.context("Scan"), e))?;
+                    .map_err(|e| sdk_error(self.context("Scan"), e))?;
                 (output.items, output.last_evaluated_key)
             }
         };
@@ -358,7 +358,7 @@ impl ProductDeleter for DynamoProducts {
             {
                 Err(Error::not_found("product", id))
             }
-            Err(e) => Err(Error::internal(self.context("DeleteItem"), e)),
+            Err(e) => Err(sdk_error(self.context("DeleteItem"), e)),
         }
     }
 }

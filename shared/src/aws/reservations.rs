@@ -9,6 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
+use super::sdk_error;
 use super::table::Table;
 use super::transact::{Dedup, Outbox, failed_conditions, put_new};
 use crate::config::{EventStoreConfig, ProductsConfig, ReservationsConfig};
@@ -133,7 +134,7 @@ impl DynamoReservations {
             Ok(_) => Ok(None),
             Err(error) => match failed_conditions(&error) {
                 Some(flags) => Ok(Some(flags)),
-                None => Err(Error::internal(self.context(what), error)),
+                None => Err(sdk_error(self.context(what), error)),
             },
         }
     }
@@ -148,7 +149,7 @@ impl DynamoReservations {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::internal(self.reservations.context("GetItem"), e))?;
+            .map_err(|e| sdk_error(self.reservations.context("GetItem"), e))?;
         output
             .item
             .map(|item| {

@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
+use super::sdk_error;
 use crate::error::Error;
 use crate::events::Envelope;
 use crate::ports::EventPublisher;
@@ -50,7 +51,7 @@ impl EventPublisher for SqsPublisher {
             .message_attributes("event_type", event_type)
             .send()
             .await
-            .map_err(|e| Error::internal(context(), e))?;
+            .map_err(|e| sdk_error(context(), e))?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::sdk_error;
 use crate::error::Error;
 use crate::ports::{Cursor, Page, PageLimit};
 
@@ -68,7 +69,7 @@ impl Table {
             {
                 Ok(Put::AlreadyExists)
             }
-            Err(e) => Err(Error::internal(self.context("PutItem"), e)),
+            Err(e) => Err(sdk_error(self.context("PutItem"), e)),
         }
     }
 
@@ -87,7 +88,7 @@ impl Table {
             .set_key(Some(Self::key(id)))
             .send()
             .await
-            .map_err(|e| Error::internal(self.context("GetItem"), e))?;
+            .map_err(|e| sdk_error(self.context("GetItem"), e))?;
         output
             .item
             .map(|item| {

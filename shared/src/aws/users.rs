@@ -25,6 +25,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
+use super::sdk_error;
 use super::table::Table;
 use super::transact::{failed_conditions, put_new};
 use crate::config::{ConfigError, UsersConfig};
@@ -98,7 +99,7 @@ impl DynamoUsers {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::internal(self.table.context("GetItem"), e))?;
+            .map_err(|e| sdk_error(self.table.context("GetItem"), e))?;
         output
             .item
             .map(|item| {
@@ -188,7 +189,7 @@ impl DynamoUsers {
                 attempt += 1;
                 continue;
             }
-            return Err(Error::internal(
+            return Err(sdk_error(
                 self.table
                     .context(&format!("TransactWriteItems ({operation})")),
                 error,
@@ -305,7 +306,7 @@ impl UserLister for DynamoUsers {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| Error::internal(self.table.context("Scan"), e))?;
+                .map_err(|e| sdk_error(self.table.context("Scan"), e))?;
             items.extend(output.items.unwrap_or_default());
             last_key = output.last_evaluated_key;
             if items.len() >= wanted || last_key.is_none() {
@@ -335,7 +336,7 @@ impl UserByEmail for DynamoUsers {
             .expression_attribute_values(":email", AttributeValue::S(email.to_string()))
             .send()
             .await
-            .map_err(|e| Error::internal(self.table.context("Query (email-index)"), e))?;
+            .map_err(|e| sdk_error(self.table.context("Query (email-index)"), e))?;
         let users: Vec<User> = serde_dynamo::from_items(output.items.unwrap_or_default())
             .map_err(|e| Error::internal(self.table.context("Query (reading users)"), e))?;
         Ok(users.into_iter().next())

@@ -4,12 +4,26 @@
 //! [`ErrorResponse`] adds that mapping to [`Error`] as methods (`error.status()`,
 //! `error.code()`, `error.body()`); bring it into scope with `use shared::http::ErrorResponse;`.
 //! A 5xx body is opaque (`"internal error"`, `"service unavailable"`); its details go to the
-//! log.
+//! log. A 503 or 429 also says when to come back ([`ErrorResponse::retry_after`], sent as
+//! `Retry-After` by [`crate::http::error_response`]).
+
+use std::time::Duration;
 
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, FieldError};
+
+/// `Retry-After` of a `503 SERVICE_UNAVAILABLE`: 2 s. The dependency was already retried for
+/// up to 4 s ([`crate::aws::OPERATION_TIMEOUT`]); throttling (DynamoDB adapts capacity within
+/// seconds) and short outages (a restarted node, a failover) are usually over after a couple
+/// of seconds more, and a longer hint would idle clients that could succeed. RFC 9110 §10.2.3
+/// (delay in seconds).
+pub const SERVICE_UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// `Retry-After` of a `429 RATE_LIMIT_EXCEEDED`: 1 s, the gateway's token buckets refill every
+/// second (template.yaml `ThrottlingRateLimit`). RFC 6585 §4.
+pub const RATE_LIMIT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How an [`Error`] is answered over HTTP. Implemented for [`Error`] only.
 ///
@@ -38,6 +52,11 @@ pub trait ErrorResponse {
     fn is_server_error(&self) -> bool {
         self.status().is_server_error()
     }
+
+    /// When the client may try again, sent as `Retry-After: <seconds>` (RFC 9110 §10.2.3):
+    /// [`SERVICE_UNAVAILABLE_RETRY_AFTER`] for a 503, [`RATE_LIMIT_RETRY_AFTER`] for a 429,
+    /// `None` otherwise (retrying would not help).
+    fn retry_after(&self) -> Option<Duration>;
 
     /// The JSON body clients receive. Server errors are opaque.
     ///
@@ -80,6 +99,14 @@ impl ErrorResponse for Error {
             Self::RateLimitExceeded(_) => "RATE_LIMIT_EXCEEDED",
             Self::Internal { .. } => "INTERNAL_ERROR",
             Self::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::ServiceUnavailable(_) => Some(SERVICE_UNAVAILABLE_RETRY_AFTER),
+            Self::RateLimitExceeded(_) => Some(RATE_LIMIT_RETRY_AFTER),
+            _ => None,
         }
     }
 
@@ -201,6 +228,30 @@ mod tests {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
             assert_eq!(error.code(), code, "{error:?}");
         }
+    }
+
+    #[test]
+    fn only_a_503_or_a_429_says_when_to_retry() {
+        let unavailable = Error::ServiceUnavailable("DynamoDB GetItem: timed out".into());
+        let throttled = Error::RateLimitExceeded("slow down".into());
+
+        assert_eq!(unavailable.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(1)));
+        assert_eq!(Error::internal("x", "y").retry_after(), None);
+        assert_eq!(Error::not_found("user", "x").retry_after(), None);
+    }
+
+    #[test]
+    fn a_service_unavailable_body_hides_its_cause() {
+        let error =
+            Error::ServiceUnavailable("DynamoDB GetItem on table products: throttled".into());
+
+        let body = serde_json::to_value(error.body()).unwrap();
+
+        assert_eq!(
+            body,
+            json!({"error": {"code": "SERVICE_UNAVAILABLE", "message": "service unavailable"}})
+        );
     }
 
     #[test]
