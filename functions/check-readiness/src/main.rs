@@ -15,6 +15,10 @@ use shared::aws;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let sdk = aws::load().await;
-    let readiness = handler::Readiness::new(probes::from_env(&sdk, std::env::vars()));
+    let readiness = handler::Readiness::new(probes::from_env(
+        &sdk,
+        std::env::vars(),
+        shared::cache::RedisCache::from_env(&sdk).await?,
+    ));
     run(service_fn(|req| handler::handle(&readiness, req))).await
 }

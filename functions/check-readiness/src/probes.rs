@@ -2,14 +2,15 @@
 //!
 //! - every variable ending `_TABLE`: DynamoDB `DescribeTable` (up when `ACTIVE` or `UPDATING`);
 //! - every variable ending `_QUEUE_URL`: SQS `GetQueueAttributes` of `QueueArn`;
-//! - `CACHE_ENDPOINT` (+ `CACHE_PORT`): the cache answers `PING` ([`CachePing`]);
+//! - the cache (`CACHE_ENDPOINT`, given as the functions' [`RedisCache`]): it answers `PING`
+//!   ([`CachePing`]);
 //! - `CACHE_NAME`: ElastiCache `DescribeReplicationGroups` (up when `available`, `modifying`
 //!   or `snapshotting`: the group serves in all three).
 //!
 //! Every SDK error goes through [`shared::aws::sdk_error`], so "down or throttling" and "a bug
 //! or a missing permission" are told apart in the log.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -17,19 +18,16 @@ use aws_sdk_dynamodb::types::TableStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::Error;
 use shared::aws::sdk_error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use shared::cache::RedisCache;
 
 use crate::handler::{Kind, Probe, ProbeFailure};
-
-/// Redis's default port, when `CACHE_PORT` is unset.
-const DEFAULT_CACHE_PORT: u16 = 6379;
 
 /// The probes the environment `vars` asks for: tables, then queues (each by variable name),
 /// then the cache and its control-plane status.
 pub fn from_env(
     sdk: &SdkConfig,
     vars: impl IntoIterator<Item = (String, String)>,
+    cache: Option<RedisCache>,
 ) -> Vec<Box<dyn Probe>> {
     let mut vars: Vec<(String, String)> = vars.into_iter().collect();
     vars.sort();
@@ -55,28 +53,11 @@ pub fn from_env(
             client: sqs.clone(),
         }));
     }
-    if let Some(host) = get("CACHE_ENDPOINT") {
-        let port = get("CACHE_PORT")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(DEFAULT_CACHE_PORT);
-        let plain = get("CACHE_TLS").as_deref() == Some("false")
-            && get("CACHE_AUTH").as_deref() == Some("none");
-        // LEAD: once part cache is merged, ping with the functions' own client instead:
-        //   `RedisCache::from_env(&sdk).await?` implements `CachePing` (see `impl` below,
-        //   to be added) and speaks TLS and IAM auth; then drop `PlainRedis` and `Unprobed`.
-        if plain {
-            probes.push(Box::new(CacheProbe {
-                name: "CACHE_ENDPOINT".to_owned(),
-                cache: PlainRedis {
-                    address: format!("{host}:{port}"),
-                },
-            }));
-        } else {
-            probes.push(Box::new(Unprobed {
-                name: "CACHE_ENDPOINT".to_owned(),
-                kind: Kind::Cache,
-            }));
-        }
+    if let Some(cache) = cache {
+        probes.push(Box::new(CacheProbe {
+            name: "CACHE_ENDPOINT".to_owned(),
+            cache,
+        }));
     }
     if let Some(group) = get("CACHE_NAME") {
         probes.push(Box::new(CacheStatusProbe {
@@ -237,74 +218,19 @@ impl<C: CachePing> Probe for CacheProbe<C> {
     }
 }
 
-/// A Redis without TLS or auth (the local one: `CACHE_TLS=false`, `CACHE_AUTH=none`): `PING`
-/// in the inline protocol over plain TCP, `+PONG` back (Redis protocol spec, "Inline commands").
-pub struct PlainRedis {
-    /// `host:port`.
-    pub address: String,
-}
-
+/// The functions' own client: TLS and IAM auth as configured, under its breaker (an open
+/// breaker answers at once: the cache is down).
 #[async_trait]
-impl CachePing for PlainRedis {
+impl CachePing for RedisCache {
     async fn ping(&self) -> Result<Duration, Error> {
-        let unavailable = |e: std::io::Error| {
-            Error::ServiceUnavailable(format!("Redis PING to {}: {e}", self.address))
-        };
-        let started = Instant::now();
-        let mut stream = TcpStream::connect(&self.address)
-            .await
-            .map_err(unavailable)?;
-        stream.write_all(b"PING\r\n").await.map_err(unavailable)?;
-        let mut answer = Vec::new();
-        let mut chunk = [0u8; 64];
-        while !answer.ends_with(b"\r\n") && answer.len() < 1024 {
-            let read = stream.read(&mut chunk).await.map_err(unavailable)?;
-            if read == 0 {
-                break;
-            }
-            answer.extend_from_slice(&chunk[..read]);
-        }
-        if answer.starts_with(b"+PONG") {
-            Ok(started.elapsed())
-        } else {
-            Err(Error::ServiceUnavailable(format!(
-                "Redis PING to {}: answered {:?}",
-                self.address,
-                String::from_utf8_lossy(&answer)
-            )))
-        }
-    }
-}
-
-/// A dependency this build cannot probe yet (the cache with TLS or IAM auth, until the lead
-/// plugs the functions' Redis client in): always down, `not probed`, so it shows.
-struct Unprobed {
-    name: String,
-    kind: Kind,
-}
-
-#[async_trait]
-impl Probe for Unprobed {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn kind(&self) -> Kind {
-        self.kind
-    }
-
-    async fn probe(&self) -> Result<(), ProbeFailure> {
-        Err(ProbeFailure {
-            reason: "not probed".to_owned(),
-            detail: "no client for a cache with TLS or IAM auth in this build".to_owned(),
-        })
+        RedisCache::ping(self).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use shared::cache::CacheConfig;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -335,6 +261,10 @@ mod tests {
                 ("AWS_REGION", "us-east-1"),
                 ("CACHE_ITEM_TTL_SECONDS", "300"),
             ]),
+            Some(RedisCache::new(
+                CacheConfig::local("127.0.0.1", 6391),
+                &sdk(),
+            )),
         );
 
         let seen: Vec<(&str, Kind)> = probes.iter().map(|p| (p.name(), p.kind())).collect();
@@ -352,42 +282,24 @@ mod tests {
 
     #[test]
     fn without_cache_variables_there_is_no_cache_probe() {
-        let probes = from_env(&sdk(), vars(&[("ORDERS_TABLE", "t-orders")]));
+        let probes = from_env(&sdk(), vars(&[("ORDERS_TABLE", "t-orders")]), None);
 
         let names: Vec<&str> = probes.iter().map(|p| p.name()).collect();
         assert_eq!(names, ["ORDERS_TABLE"]);
     }
 
     #[tokio::test]
-    async fn a_cache_with_tls_or_iam_is_reported_as_not_probed() {
-        let probes = from_env(
-            &sdk(),
-            vars(&[
-                ("CACHE_ENDPOINT", "master.shop.cache.amazonaws.com"),
-                ("CACHE_TLS", "true"),
-                ("CACHE_AUTH", "iam"),
-            ]),
-        );
+    async fn a_cache_that_does_not_answer_is_down() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let cache = RedisCache::new(CacheConfig::local("127.0.0.1", port), &sdk());
 
+        let probes = from_env(&sdk(), vars(&[]), Some(cache));
         let failure = probes[0].probe().await.unwrap_err();
-        assert_eq!(failure.reason, "not probed");
-    }
 
-    #[tokio::test]
-    async fn plain_redis_answers_pong() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut buffer = [0u8; 16];
-            let read = stream.read(&mut buffer).await.unwrap();
-            assert_eq!(&buffer[..read], b"PING\r\n");
-            stream.write_all(b"+PONG\r\n").await.unwrap();
-        });
-
-        let latency = PlainRedis { address }.ping().await;
-
-        assert!(latency.is_ok(), "{latency:?}");
+        assert_eq!(probes[0].kind(), Kind::Cache);
+        assert_eq!(failure.reason, "unavailable");
     }
 
     /// Against the emulator (`AWS_ENDPOINT_URL`): a table and a queue made for the test are up;
@@ -438,6 +350,7 @@ mod tests {
                 ("B_QUEUE_URL", missing_queue.as_str()),
                 ("CACHE_NAME", "no-such-cache"),
             ]),
+            None,
         );
         let mut outcomes = Vec::new();
         for probe in &probes {
@@ -462,16 +375,5 @@ mod tests {
             .unwrap()
             .as_nanos();
         format!("{nanos:x}")
-    }
-
-    #[tokio::test]
-    async fn plain_redis_on_a_closed_port_is_unavailable() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        drop(listener);
-
-        let error = PlainRedis { address }.ping().await.unwrap_err();
-
-        assert!(matches!(error, Error::ServiceUnavailable(_)), "{error:?}");
     }
 }

@@ -86,6 +86,10 @@ impl Table {
             .get_item()
             .table_name(&self.name)
             .set_key(Some(Self::key(id)))
+            // Strongly consistent: the cache fills from this read, and an eventually
+            // consistent one could bring back an item older than a write it has just
+            // invalidated (shared::cache, "no stale refill").
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| sdk_error(self.context("GetItem"), e))?;
