@@ -13,7 +13,9 @@ mod local;
 
 use std::time::Duration;
 
-use local::{add_fault, admin, clear_fault, create_product, get, requests};
+use local::{
+    add_fault, admin, check, clear_fault, client, create_product, get, readiness, requests,
+};
 use serde_json::json;
 
 /// The functions' `Timeout` in template.yaml (Globals).
@@ -151,4 +153,31 @@ async fn a_slow_dynamodb_within_the_timeouts_still_answers_200() {
         took >= Duration::from_millis(300),
         "the latency was added: {took:?}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the running local cloud: run make test"]
+async fn the_readiness_check_reports_every_table_queue_and_the_cache_to_admins_only() {
+    let (status, body) = readiness(&admin(), |status, _| status == 200).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready", "{body}");
+    for name in [
+        "PRODUCTS_TABLE",
+        "USERS_TABLE",
+        "ORDERS_TABLE",
+        "RESERVATIONS_TABLE",
+        "OUTBOX_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "INVENTORY_QUEUE_URL",
+        "ORDERS_QUEUE_URL",
+        "CACHE_ENDPOINT",
+        "CACHE_NAME",
+    ] {
+        assert_eq!(check(&body, name), "up", "{name} in {body}");
+    }
+    let (customer, _) = readiness(&client("someone", &["customer"]), |_, _| true).await;
+    let (anonymous, _, _, _) = get(&reqwest::Client::new(), "/health/ready").await;
+    assert_eq!(customer, 403);
+    assert_eq!(anonymous, 401);
 }

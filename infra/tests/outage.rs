@@ -17,7 +17,8 @@ mod local;
 use std::time::{Duration, Instant};
 
 use local::{
-    add_fault, admin, create_product, devstack, gateway, get, poll, quantile_ms, requests,
+    add_fault, admin, check, create_product, devstack, gateway, get, poll, quantile_ms, readiness,
+    requests,
 };
 use serde_json::json;
 
@@ -143,6 +144,7 @@ async fn the_local_cloud_answers_health_while_redis_or_the_emulator_is_down() {
     devstack(&["fault", "redis", "down"]);
     let (redis_down, _, _, _) = get(&c, "/health").await;
     let (read_without_cache, _, _, _) = get(&c, &path).await;
+    let (degraded_status, degraded) = readiness(&c, |_, b| b["status"] == "degraded").await;
     devstack(&["fault", "clear"]);
 
     // The emulator unreachable for every function: every DynamoDB and SQS call is cut.
@@ -151,6 +153,7 @@ async fn the_local_cloud_answers_health_while_redis_or_the_emulator_is_down() {
     let (emulator_down, _, _, _) = get(&c, "/health").await;
     let (unknown, retry_after, _, _) =
         get(&c, &format!("/products/{}", uuid::Uuid::new_v4())).await;
+    let (unready_status, unready) = readiness(&c, |status, _| status == 503).await;
     devstack(&["fault", "clear"]);
 
     assert_eq!(redis_down, 200);
@@ -158,4 +161,13 @@ async fn the_local_cloud_answers_health_while_redis_or_the_emulator_is_down() {
     assert_eq!(emulator_down, 200);
     assert_eq!(unknown, 503, "a read that needs the table");
     assert!(retry_after.is_some());
+    assert_eq!(
+        degraded_status, 200,
+        "the cache is not required: {degraded}"
+    );
+    assert_eq!(check(&degraded, "CACHE_ENDPOINT"), "down", "{degraded}");
+    assert_eq!(check(&degraded, "PRODUCTS_TABLE"), "up", "{degraded}");
+    assert_eq!(unready_status, 503, "{unready}");
+    assert_eq!(unready["status"], "unavailable", "{unready}");
+    assert_eq!(check(&unready, "PRODUCTS_TABLE"), "down", "{unready}");
 }

@@ -23,9 +23,14 @@ pub fn stack_name() -> String {
 
 /// A client whose every request carries an admin's bearer token; 30 s per request at most.
 pub fn admin() -> reqwest::Client {
+    client("cache-admin", &["admin"])
+}
+
+/// A client whose every request carries a token for `subject` in `groups`.
+pub fn client(subject: &str, groups: &[&str]) -> reqwest::Client {
     let request = devstack::idp::TokenRequest {
-        subject: "cache-admin".into(),
-        groups: vec!["admin".into()],
+        subject: subject.into(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         ttl: Duration::from_secs(3600),
         scopes: vec![],
     };
@@ -45,6 +50,27 @@ pub fn admin() -> reqwest::Client {
         .default_headers(headers)
         .build()
         .unwrap()
+}
+
+/// Polls `GET /health/ready` (throttled at 2/s: a 429 is retried) until `done(status, body)`
+/// holds, 30 s at most (answers are memoised 5 s per instance); the last status and body.
+pub async fn readiness(c: &reqwest::Client, done: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, body, _) = get(c, "/health/ready").await;
+        if (status != 429 && done(status, &body)) || Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+}
+
+/// The `status` of the check named `name` in a readiness answer.
+pub fn check<'a>(body: &'a Value, name: &str) -> &'a Value {
+    body["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == name))
+        .map_or(&Value::Null, |c| &c["status"])
 }
 
 /// Runs the `devstack` CLI on the running stack; its stdout. Panics (with stderr) when it fails.
