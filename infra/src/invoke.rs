@@ -2,6 +2,8 @@
 //! served by `cargo lambda watch`, and the reading of what a function answers to an event
 //! source: the partial batch response (`batchItemFailures`) of the SQS and stream pollers.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
@@ -10,6 +12,7 @@ use aws_lambda_events::sqs::SqsBatchResponse;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 /// Outcome of one invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +26,23 @@ pub enum Invocation {
 }
 
 /// Invokes functions by name on one Lambda Invoke API endpoint.
+///
+/// At most [`MAX_IN_FLIGHT_PER_FUNCTION`] invocations of one function are in flight at once;
+/// more wait here (within their timeout), in order.
 #[derive(Debug, Clone)]
 pub struct Invoker {
     base: String,
     http: reqwest::Client,
+    in_flight: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
+
+/// Most invocations of one function devstack has in flight on `cargo lambda watch` at once.
+///
+/// cargo-lambda 1.9.2 queues a function's invocations in a channel of 100 and pushes into it
+/// while holding the lock of every function's queue (`RequestCache::upsert`): with 100 waiting
+/// for one function, the push blocks, nothing can pop, and every function hangs for good. Under
+/// this bound the channel never fills; what is above it waits in devstack instead.
+pub const MAX_IN_FLIGHT_PER_FUNCTION: usize = 64;
 
 /// Extra time on top of a function's timeout for `cargo lambda watch` to (re)start it: the
 /// first invocation after a code change recompiles the binary (seconds).
@@ -39,11 +54,23 @@ impl Invoker {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
+            in_flight: Arc::default(),
         }
     }
 
+    /// The bound on `function`'s invocations in flight.
+    fn permits(&self, function: &str) -> Arc<Semaphore> {
+        let mut map = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(function.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_FUNCTION)))
+            .clone()
+    }
+
     /// Invokes `function` with `event` (sent as JSON: an `aws_lambda_events` event) and waits
-    /// up to `timeout`.
+    /// up to `timeout`, including the wait for a slot ([`MAX_IN_FLIGHT_PER_FUNCTION`]).
     ///
     /// # Errors
     /// The Invoke API itself is unreachable, or the event does not serialise (not a function
@@ -54,6 +81,12 @@ impl Invoker {
         event: &E,
         timeout: Duration,
     ) -> Result<Invocation> {
+        let permits = self.permits(function);
+        let started = tokio::time::Instant::now();
+        let Ok(Ok(_permit)) = tokio::time::timeout(timeout, permits.acquire_owned()).await else {
+            return Ok(Invocation::TimedOut);
+        };
+        let timeout = timeout.saturating_sub(started.elapsed());
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
         let body = serde_json::to_vec(event)
             .map_err(|e| anyhow!("the event for {function} does not serialise: {e}"))?;
@@ -167,6 +200,54 @@ pub fn batch_item_failures<R: BatchResponse>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn at_most_the_bound_of_one_functions_invocations_are_in_flight_and_the_rest_wait() {
+        #[derive(Default)]
+        struct Load {
+            now: AtomicUsize,
+            max: AtomicUsize,
+            done: AtomicUsize,
+        }
+        let load = Arc::new(Load::default());
+        let seen = load.clone();
+        let app = axum::Router::new().route(
+            "/2015-03-31/functions/{name}/invocations",
+            axum::routing::post(move || {
+                let load = seen.clone();
+                async move {
+                    let now = load.now.fetch_add(1, Ordering::SeqCst) + 1;
+                    load.max.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    load.now.fetch_sub(1, Ordering::SeqCst);
+                    load.done.fetch_add(1, Ordering::SeqCst);
+                    "{}"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let invoker = Invoker::new(&base);
+
+        let calls = (0..3 * MAX_IN_FLIGHT_PER_FUNCTION).map(|_| {
+            let invoker = invoker.clone();
+            async move {
+                invoker
+                    .invoke("f", &serde_json::json!({}), Duration::from_secs(30))
+                    .await
+            }
+        });
+        let results = futures::future::join_all(calls).await;
+
+        assert!(results.iter().all(|r| matches!(r, Ok(Invocation::Ok(_)))));
+        assert_eq!(
+            load.done.load(Ordering::SeqCst),
+            3 * MAX_IN_FLIGHT_PER_FUNCTION
+        );
+        assert_eq!(load.max.load(Ordering::SeqCst), MAX_IN_FLIGHT_PER_FUNCTION);
+    }
 
     fn sqs(payload: &[u8], batch: &[&str]) -> Result<Vec<usize>, String> {
         batch_item_failures::<SqsBatchResponse>(payload, batch)
