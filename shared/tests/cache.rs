@@ -100,6 +100,28 @@ impl ProductUpdater for Store {
     }
 }
 
+/// One [`Store`] behind two caches (two function instances).
+struct SharedStore(Arc<Store>);
+
+#[async_trait]
+impl ProductReader for SharedStore {
+    async fn get(&self, id: &ProductId) -> Result<Option<Product>, Error> {
+        self.0.get(id).await
+    }
+}
+
+#[async_trait]
+impl ProductUpdater for SharedStore {
+    async fn update(
+        &self,
+        id: &ProductId,
+        precondition: ExpectedVersion,
+        changes: &ProductChanges,
+    ) -> Result<Product, Error> {
+        self.0.update(id, precondition, changes).await
+    }
+}
+
 // ---------------------------------------------------------------- scenarios, any cache
 
 async fn a_second_read_is_a_hit<C: Cache>(cache: C) {
@@ -442,11 +464,14 @@ struct OwnRedis {
 }
 
 impl OwnRedis {
-    async fn start() -> Self {
+    /// On `CACHE_TEST_SPARE_PORT` (default 6392) + `offset`: one offset per test, as tests run
+    /// in parallel.
+    async fn start(offset: u16) -> Self {
         let port: u16 = std::env::var("CACHE_TEST_SPARE_PORT")
             .ok()
             .and_then(|p| p.parse().ok())
-            .unwrap_or(6392);
+            .unwrap_or(6392)
+            + offset;
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -490,7 +515,7 @@ impl Drop for OwnRedis {
 #[ignore = "needs REDIS_URL (and starts redis-server on CACHE_TEST_SPARE_PORT, 6392)"]
 async fn cache_redis_dead_reads_fall_through_the_breaker_opens_and_the_generation_is_bumped_on_return()
  {
-    let own = OwnRedis::start().await;
+    let own = OwnRedis::start(0).await;
     let mut config = CacheConfig::local("127.0.0.1", own.port);
     config.breaker.open_for = Duration::from_secs(1);
     let cache = redis(config);
@@ -540,4 +565,45 @@ async fn cache_redis_dead_reads_fall_through_the_breaker_opens_and_the_generatio
     assert_eq!(cached.get(&p.id).await.unwrap(), Some(updated));
     assert_eq!(cache.stats().snapshot().hits, hits + 1, "hits resume");
     assert!(cache.current_generation().await.unwrap() > before);
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (and starts redis-server on CACHE_TEST_SPARE_PORT + 1, 6393)"]
+async fn cache_redis_a_write_that_pays_a_missed_bump_is_seen_by_a_reader_with_the_older_generation()
+{
+    let own = OwnRedis::start(1).await;
+    let config = CacheConfig::local("127.0.0.1", own.port);
+    let mut reader_config = config.clone();
+    // The reader keeps its copy of the generation for the whole test: the window in which an
+    // instance has not yet seen a bump, made long.
+    reader_config.generation_refresh = Duration::from_secs(60);
+    let (writer, reader) = (redis(config), redis(reader_config));
+    let p = product("p1", "books", 3);
+    let store = Arc::new(Store::with([p.clone()]));
+    let writes = Cached::new(SharedStore(store.clone()), Some(writer.clone()));
+    let reads = Cached::new(SharedStore(store), Some(reader.clone()));
+    // The writer misses an invalidation while Redis hangs: it owes a generation bump.
+    own.signal("-STOP");
+    writes
+        .update(&p.id, ExpectedVersion::Any, &renamed("During the outage"))
+        .await
+        .unwrap();
+    own.signal("-CONT");
+    // The reader caches the product under the current generation, and keeps that generation.
+    let cached = reads.get(&p.id).await.unwrap().unwrap();
+    assert_eq!(cached.name.as_str(), "During the outage");
+    assert_eq!(reads.get(&p.id).await.unwrap(), Some(cached));
+
+    // The writer's next write pays the bump first, then invalidates.
+    let updated = writes
+        .update(&p.id, ExpectedVersion::Any, &renamed("After the outage"))
+        .await
+        .unwrap();
+
+    assert_eq!(writer.stats().snapshot().generation_bumps, 1);
+    assert_eq!(
+        reads.get(&p.id).await.unwrap(),
+        Some(updated),
+        "the reader, still on the generation before the bump, reads the write"
+    );
 }

@@ -14,7 +14,8 @@
 //!
 //! | key | value | TTL |
 //! |---|---|---|
-//! | `P:generation` ([`generation_key`]) | `G`, an integer | none |
+//! | `P:{generation}` ([`generation_key`]) | `G`, an integer | none |
+//! | `P:{generation}:previous` ([`previous_generation_key`]) | the `G` before the last bump | 2 × generation refresh |
 //! | `P:products:list-generation` ([`list_generation_key`]) | `L`, an integer | none |
 //! | `P:vS:gG:{product:<id>}` ([`product_key`]) | product JSON or `null` | item / negative |
 //! | `P:vS:gG:{user:<id>}` ([`user_key`]) | user JSON or `null` | item / negative |
@@ -60,7 +61,10 @@
 //! An instance that failed or skipped an invalidation, or whose breaker opened, bumps `G` with
 //! its next Redis call (the half-open probe, after an outage); every key then changes, so
 //! entries that missed invalidations are never read again. Instances read `G` through a local
-//! copy refreshed every [`CacheConfig::generation_refresh`] (1 s). Hence: **an entry missed by
+//! copy refreshed every [`CacheConfig::generation_refresh`] (1 s); for twice that after a bump,
+//! invalidations also delete under the generation before it ([`previous_generation_key`]), so an
+//! instance that has not yet seen the bump never reads past a completed write. An invalidation
+//! that fails on a connection Redis dropped (after a restart) is tried once more at once. Hence: **an entry missed by
 //! an invalidation is served at most until the outage ends plus the generation refresh
 //! interval, as long as one instance that saw the outage (or the failed invalidation) outlives
 //! it; otherwise at most until the entry's TTL.** Outside outages, no read returns a value older
@@ -472,9 +476,16 @@ fn escape(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// `<prefix>:generation`: the global generation.
+/// `<prefix>:{generation}`: the global generation.
 pub fn generation_key(prefix: &str) -> String {
-    format!("{prefix}:generation")
+    format!("{prefix}:{{generation}}")
+}
+
+/// `<prefix>:{generation}:previous`: the generation before the last bump, kept for twice
+/// [`CacheConfig::generation_refresh`]: instances may still read under it that long, so
+/// invalidations delete under it too. Same hash tag as [`generation_key`] (one script sets both).
+pub fn previous_generation_key(prefix: &str) -> String {
+    format!("{prefix}:{{generation}}:previous")
 }
 
 /// `<prefix>:products:list-generation`: the product-listing generation (the time in ms of the

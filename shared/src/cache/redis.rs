@@ -13,7 +13,7 @@ use redis::{Client, RedisResult, Script};
 use super::iam::IamCredentials;
 use super::{
     Cache, CacheAuth, CacheConfig, CacheError, CacheStats, Entry, EntryKeys, Lookup, Stat,
-    generation_key, lease_key, list_generation_key,
+    generation_key, lease_key, list_generation_key, previous_generation_key,
 };
 use crate::breaker::{Breaker, Recovery};
 use crate::config::ConfigError;
@@ -68,7 +68,14 @@ const BUMP_LUA: &str = r"local g = tonumber(redis.call('GET', KEYS[1]) or '0')
 local n = math.max(g + 1, tonumber(ARGV[1]))
 redis.call('SET', KEYS[1], string.format('%.0f', n))
 return n";
-static BUMP: LazyLock<Script> = LazyLock::new(|| Script::new(BUMP_LUA));
+/// Bumps the global generation (`KEYS[1]`) like [`BUMP_LUA`] and keeps the one it replaces
+/// in `KEYS[2]` for `ARGV[2]` ms (instances read under it until their copy is refreshed).
+const GENERATION_BUMP_LUA: &str = r"local g = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = math.max(g + 1, tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], string.format('%.0f', n))
+if g > 0 then redis.call('SET', KEYS[2], string.format('%.0f', g), 'PX', ARGV[2]) end
+return n";
+static BUMP: LazyLock<Script> = LazyLock::new(|| Script::new(GENERATION_BUMP_LUA));
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -241,7 +248,9 @@ impl RedisCache {
                 let key = generation_key(&inner.config.key_prefix);
                 match BUMP
                     .key(&key)
+                    .key(previous_generation_key(&inner.config.key_prefix))
                     .arg(now_ms())
+                    .arg(millis(inner.config.generation_refresh * 2))
                     .invoke_async::<u64>(&mut conn)
                     .await
                 {
@@ -393,14 +402,23 @@ impl Cache for RedisCache {
     async fn invalidate(&self, entries: &[Entry<'_>], listings: bool) -> Result<(), CacheError> {
         self.inner.stats.add(Stat::Invalidation);
         let prefix = self.inner.config.key_prefix.clone();
-        let entries: Vec<Entry<'_>> = entries.to_vec();
-        let result = self
-            .run(|mut conn| async move {
+        let attempt = || {
+            let prefix = prefix.clone();
+            let entries: Vec<Entry<'_>> = entries.to_vec();
+            self.run(move |mut conn| async move {
                 let generation = read_generation(&mut conn, generation_key(&prefix)).await?;
+                // Instances that have not yet seen a recent bump still read under the
+                // generation before it: delete there too.
+                let previous: Option<u64> = redis::cmd("GET")
+                    .arg(previous_generation_key(&prefix))
+                    .query_async(&mut conn)
+                    .await?;
                 let mut pipe = redis::pipe();
-                for entry in &entries {
-                    let value = entry.key(&prefix, generation, 0);
-                    pipe.del(&[lease_key(&value), value]).ignore();
+                for g in std::iter::once(generation).chain(previous.filter(|p| *p != generation)) {
+                    for entry in &entries {
+                        let value = entry.key(&prefix, g, 0);
+                        pipe.del(&[lease_key(&value), value]).ignore();
+                    }
                 }
                 if listings {
                     pipe.cmd("EVAL")
@@ -412,7 +430,15 @@ impl Cache for RedisCache {
                 }
                 pipe.query_async::<()>(&mut conn).await
             })
-            .await;
+        };
+        let mut result = attempt().await;
+        // A connection Redis dropped (it restarted, or an idle connection timed out) fails its
+        // first command and is reconnected by the next: try once more at once, so the write's
+        // invalidation is not left to the generation bump of a later call.
+        if matches!(&result, Err(CacheError::Redis(e)) if e.is_connection_dropped() || e.is_io_error())
+        {
+            result = attempt().await;
+        }
         if result.is_err() {
             // Repaired by the generation bump of this instance's next successful call.
             self.inner.needs_bump.store(true, Ordering::SeqCst);
