@@ -29,6 +29,39 @@ async fn uncached_product() -> (String, String) {
     (format!("/products/{id}"), id)
 }
 
+/// What one read of an uncached product answered while its `GetItem` calls met `action`
+/// (`devstack fault add` flags, e.g. `--hang`).
+struct Faulted {
+    path: String,
+    id: String,
+    status: u16,
+    retry_after: Option<String>,
+    body: serde_json::Value,
+    took: Duration,
+    /// How many `GetItem` calls for the product reached the proxy during the read.
+    tries: u64,
+}
+
+async fn read_with_get_item_fault(action: &[&str]) -> Faulted {
+    let (path, id) = uncached_product().await;
+    let mut args = vec!["dynamodb", "--operation", "GetItem", "--match", &id];
+    args.extend_from_slice(action);
+    let rule = add_fault(&args);
+    let before = requests("GetItem", &id);
+    let (status, retry_after, body, took) = get(&admin(), &path).await;
+    let tries = requests("GetItem", &id) - before;
+    clear_fault(&rule);
+    Faulted {
+        path,
+        id,
+        status,
+        retry_after,
+        body,
+        took,
+        tries,
+    }
+}
+
 fn assert_unavailable(status: u16, retry_after: Option<&str>, body: &serde_json::Value) {
     assert_eq!(status, 503, "{body}");
     let seconds: u64 = retry_after.unwrap_or_default().parse().unwrap_or(0);
@@ -45,113 +78,49 @@ fn assert_unavailable(status: u16, retry_after: Option<&str>, body: &serde_json:
 #[tokio::test]
 #[ignore = "needs the running local cloud: run make test"]
 async fn a_hung_dynamodb_answers_503_with_retry_after_well_within_the_function_timeout() {
-    let c = admin();
-    let (path, id) = uncached_product().await;
-    let rule = add_fault(&[
-        "dynamodb",
-        "--operation",
-        "GetItem",
-        "--match",
-        &id,
-        "--hang",
-    ]);
+    let hung = read_with_get_item_fault(&["--hang"]).await;
 
-    let (status, retry_after, body, took) = get(&c, &path).await;
-    clear_fault(&rule);
-
-    assert_unavailable(status, retry_after.as_deref(), &body);
+    assert_unavailable(hung.status, hung.retry_after.as_deref(), &hung.body);
     assert!(
-        took < FUNCTION_TIMEOUT / 2,
-        "answered in {took:?}, the function may run {FUNCTION_TIMEOUT:?}"
+        hung.took < FUNCTION_TIMEOUT / 2,
+        "answered in {:?}, the function may run {FUNCTION_TIMEOUT:?}",
+        hung.took
     );
-    let (status, _, _, _) = get(&c, &path).await;
+    let (status, _, _, _) = get(&admin(), &hung.path).await;
     assert_eq!(status, 200, "the fault cleared, the read works again");
 }
 
 #[tokio::test]
 #[ignore = "needs the running local cloud: run make test"]
 async fn dynamodb_down_answers_503_not_500() {
-    let c = admin();
-    let (path, id) = uncached_product().await;
-    let rule = add_fault(&[
-        "dynamodb",
-        "--operation",
-        "GetItem",
-        "--match",
-        &id,
-        "--down",
-    ]);
+    let down = read_with_get_item_fault(&["--down"]).await;
 
-    let (status, retry_after, body, _) = get(&c, &path).await;
-    clear_fault(&rule);
-
-    assert_unavailable(status, retry_after.as_deref(), &body);
+    assert_unavailable(down.status, down.retry_after.as_deref(), &down.body);
 }
 
 #[tokio::test]
 #[ignore = "needs the running local cloud: run make test"]
 async fn a_throttle_that_passes_is_retried_and_one_that_persists_is_a_503_after_the_retries() {
-    let c = admin();
-    let (path, id) = uncached_product().await;
-    let once = add_fault(&[
-        "dynamodb",
-        "--operation",
-        "GetItem",
-        "--match",
-        &id,
-        "--throttle",
-        "--count",
-        "1",
-    ]);
+    let once = read_with_get_item_fault(&["--throttle", "--count", "1"]).await;
+    let always = read_with_get_item_fault(&["--throttle"]).await;
 
-    let before = requests("GetItem", &id);
-    let (status, _, body, _) = get(&c, &path).await;
-    let tries = requests("GetItem", &id) - before;
-    clear_fault(&once);
-
-    assert_eq!(status, 200, "retried past one throttle: {body}");
-    assert_eq!(tries, 2, "one throttled attempt, one that passed");
-
-    let (path, id) = uncached_product().await;
-    let always = add_fault(&[
-        "dynamodb",
-        "--operation",
-        "GetItem",
-        "--match",
-        &id,
-        "--throttle",
-    ]);
-    let before = requests("GetItem", &id);
-    let (status, retry_after, body, _) = get(&c, &path).await;
-    let tries = requests("GetItem", &id) - before;
-    clear_fault(&always);
-
-    assert_unavailable(status, retry_after.as_deref(), &body);
-    assert_eq!(tries, 3, "the SDK's standard retry mode: 3 attempts");
+    assert_eq!(once.status, 200, "retried past one throttle: {}", once.body);
+    assert_eq!(once.tries, 2, "one throttled attempt, one that passed");
+    assert_unavailable(always.status, always.retry_after.as_deref(), &always.body);
+    assert_eq!(always.tries, 3, "the SDK's standard retry mode: 3 attempts");
+    assert_eq!(requests("GetItem", &always.id), 3, "nothing after the 503");
 }
 
 #[tokio::test]
 #[ignore = "needs the running local cloud: run make test"]
 async fn a_slow_dynamodb_within_the_timeouts_still_answers_200() {
-    let c = admin();
-    let (path, id) = uncached_product().await;
-    let rule = add_fault(&[
-        "dynamodb",
-        "--operation",
-        "GetItem",
-        "--match",
-        &id,
-        "--latency",
-        "300ms",
-    ]);
+    let slow = read_with_get_item_fault(&["--latency", "300ms"]).await;
 
-    let (status, _, _, took) = get(&c, &path).await;
-    clear_fault(&rule);
-
-    assert_eq!(status, 200);
+    assert_eq!(slow.status, 200);
     assert!(
-        took >= Duration::from_millis(300),
-        "the latency was added: {took:?}"
+        slow.took >= Duration::from_millis(300),
+        "the latency was added: {:?}",
+        slow.took
     );
 }
 

@@ -16,45 +16,19 @@
     reason = "a test fails loudly on any unexpected error"
 )]
 
+mod local;
+
 use std::time::Duration;
 
 use devstack::provision::queue_plans;
 use devstack::template::Template;
+use local::{gateway, stack_name};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn gateway() -> String {
-    std::env::var("DEVSTACK_GATEWAY").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
-}
-
-fn stack_name() -> String {
-    std::env::var("DEVSTACK_STACK_NAME").unwrap_or_else(|_| "shop".into())
-}
-
 /// A client whose every request carries an admin's bearer token.
 fn client() -> reqwest::Client {
-    let request = devstack::idp::TokenRequest {
-        subject: "e2e-admin".into(),
-        groups: vec!["admin".into()],
-        ttl: Duration::from_secs(3600),
-        scopes: vec![],
-    };
-    let token = devstack::edge::token(
-        &devstack::workspace_root().join(".devstack"),
-        &stack_name(),
-        &request,
-    )
-    .unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(180))
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    local::client_with("e2e-admin", &["admin"], Duration::from_secs(180))
 }
 
 fn unique_email() -> String {

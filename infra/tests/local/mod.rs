@@ -1,5 +1,6 @@
 //! Helpers of the tests that drive the running local cloud through the gateway and through the
-//! `devstack` CLI (`fault`, `requests`, `restart`): `cache.rs` and `outage.rs`.
+//! `devstack` CLI (`fault`, `requests`, `restart`): `e2e.rs`, `cache.rs`, `dependencies.rs` and
+//! `outage.rs`.
 
 #![allow(
     dead_code,
@@ -26,8 +27,14 @@ pub fn admin() -> reqwest::Client {
     client("cache-admin", &["admin"])
 }
 
-/// A client whose every request carries a token for `subject` in `groups`.
+/// A client whose every request carries a token for `subject` in `groups`; 30 s per request.
 pub fn client(subject: &str, groups: &[&str]) -> reqwest::Client {
+    client_with(subject, groups, Duration::from_secs(30))
+}
+
+/// A client whose every request carries a token for `subject` in `groups` from the running
+/// stack's identity provider, and may take `timeout`.
+pub fn client_with(subject: &str, groups: &[&str], timeout: Duration) -> reqwest::Client {
     let request = devstack::idp::TokenRequest {
         subject: subject.into(),
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
@@ -46,7 +53,7 @@ pub fn client(subject: &str, groups: &[&str]) -> reqwest::Client {
         format!("Bearer {token}").parse().unwrap(),
     );
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(timeout)
         .default_headers(headers)
         .build()
         .unwrap()
