@@ -63,7 +63,7 @@
 //! entries that missed invalidations are never read again. Instances read `G` through a local
 //! copy refreshed every [`CacheConfig::generation_refresh`] (1 s); for twice that after a bump,
 //! invalidations also delete under the generation before it ([`previous_generation_key`]), so an
-//! instance that has not yet seen the bump never reads past a completed write. An invalidation
+//! instance that has not yet seen the bump never reads past a completed write. A Redis call
 //! that fails on a connection Redis dropped (after a restart) is tried once more at once. Hence: **an entry missed by
 //! an invalidation is served at most until the outage ends plus the generation refresh
 //! interval, as long as one instance that saw the outage (or the failed invalidation) outlives

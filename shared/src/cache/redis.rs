@@ -185,7 +185,10 @@ impl RedisCache {
     pub async fn current_generation(&self) -> Result<u64, CacheError> {
         let key = generation_key(&self.inner.config.key_prefix);
         let generation = self
-            .run(|mut conn| async move { read_generation(&mut conn, key).await })
+            .run(|mut conn| {
+                let key = key.clone();
+                async move { read_generation(&mut conn, key).await }
+            })
             .await?;
         self.remember(generation);
         Ok(generation)
@@ -233,7 +236,7 @@ impl RedisCache {
     /// when one is owed.
     async fn run<T, F, Fut>(&self, call: F) -> Result<T, CacheError>
     where
-        F: FnOnce(ConnectionManager) -> Fut + Send,
+        F: Fn(ConnectionManager) -> Fut + Send + Sync,
         Fut: Future<Output = RedisResult<T>> + Send,
     {
         let inner = &self.inner;
@@ -270,7 +273,14 @@ impl RedisCache {
                     }
                 }
             }
-            call(conn).await.map_err(CacheError::from)
+            match call(conn.clone()).await {
+                // A connection Redis dropped (it restarted, or closed an idle connection)
+                // fails its first command; the manager reconnects for the next: try once more.
+                Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                    call(conn).await.map_err(CacheError::from)
+                }
+                other => other.map_err(CacheError::from),
+            }
         };
         let result = match tokio::time::timeout(bound, attempt).await {
             Ok(result) => result,
@@ -321,7 +331,10 @@ impl Cache for RedisCache {
         let (list_generation, fill_allowed) = if entry.is_listing() {
             let key = list_generation_key(&config.key_prefix);
             let list_generation = self
-                .run(|mut conn| async move { read_generation(&mut conn, key).await })
+                .run(|mut conn| {
+                    let key = key.clone();
+                    async move { read_generation(&mut conn, key).await }
+                })
                 .await?;
             let since_write = now_ms().saturating_sub(list_generation);
             (list_generation, since_write >= millis(config.list_settle))
@@ -402,43 +415,39 @@ impl Cache for RedisCache {
     async fn invalidate(&self, entries: &[Entry<'_>], listings: bool) -> Result<(), CacheError> {
         self.inner.stats.add(Stat::Invalidation);
         let prefix = self.inner.config.key_prefix.clone();
-        let attempt = || {
-            let prefix = prefix.clone();
-            let entries: Vec<Entry<'_>> = entries.to_vec();
-            self.run(move |mut conn| async move {
-                let generation = read_generation(&mut conn, generation_key(&prefix)).await?;
-                // Instances that have not yet seen a recent bump still read under the
-                // generation before it: delete there too.
-                let previous: Option<u64> = redis::cmd("GET")
-                    .arg(previous_generation_key(&prefix))
-                    .query_async(&mut conn)
-                    .await?;
-                let mut pipe = redis::pipe();
-                for g in std::iter::once(generation).chain(previous.filter(|p| *p != generation)) {
-                    for entry in &entries {
-                        let value = entry.key(&prefix, g, 0);
-                        pipe.del(&[lease_key(&value), value]).ignore();
+        let entries: Vec<Entry<'_>> = entries.to_vec();
+        let result = self
+            .run(|mut conn| {
+                let (prefix, entries) = (prefix.clone(), entries.clone());
+                async move {
+                    let generation = read_generation(&mut conn, generation_key(&prefix)).await?;
+                    // Instances that have not yet seen a recent bump still read under the
+                    // generation before it: delete there too.
+                    let previous: Option<u64> = redis::cmd("GET")
+                        .arg(previous_generation_key(&prefix))
+                        .query_async(&mut conn)
+                        .await?;
+                    let mut pipe = redis::pipe();
+                    for g in
+                        std::iter::once(generation).chain(previous.filter(|p| *p != generation))
+                    {
+                        for entry in &entries {
+                            let value = entry.key(&prefix, g, 0);
+                            pipe.del(&[lease_key(&value), value]).ignore();
+                        }
                     }
+                    if listings {
+                        pipe.cmd("EVAL")
+                            .arg(BUMP_LUA)
+                            .arg(1)
+                            .arg(list_generation_key(&prefix))
+                            .arg(now_ms())
+                            .ignore();
+                    }
+                    pipe.query_async::<()>(&mut conn).await
                 }
-                if listings {
-                    pipe.cmd("EVAL")
-                        .arg(BUMP_LUA)
-                        .arg(1)
-                        .arg(list_generation_key(&prefix))
-                        .arg(now_ms())
-                        .ignore();
-                }
-                pipe.query_async::<()>(&mut conn).await
             })
-        };
-        let mut result = attempt().await;
-        // A connection Redis dropped (it restarted, or an idle connection timed out) fails its
-        // first command and is reconnected by the next: try once more at once, so the write's
-        // invalidation is not left to the generation bump of a later call.
-        if matches!(&result, Err(CacheError::Redis(e)) if e.is_connection_dropped() || e.is_io_error())
-        {
-            result = attempt().await;
-        }
+            .await;
         if result.is_err() {
             // Repaired by the generation bump of this instance's next successful call.
             self.inner.needs_bump.store(true, Ordering::SeqCst);
