@@ -4,16 +4,11 @@
 mod handler;
 
 use lambda_http::{Error, run, service_fn};
-use shared::aws::{self, DynamoProducts};
-use shared::cache::{Cached, RedisCache};
+use shared::{aws, cache};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let sdk = aws::load().await;
-    let products = Cached::new(
-        DynamoProducts::from_env(&sdk)?,
-        RedisCache::from_env(&sdk).await?,
-    );
+    let products = cache::products_from_env(&aws::load().await).await?;
     run(service_fn(|req| handler::handle(&products, req))).await
 }

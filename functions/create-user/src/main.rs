@@ -3,16 +3,11 @@
 mod handler;
 
 use lambda_http::{Error, run, service_fn};
-use shared::aws::{self, DynamoUsers};
-use shared::cache::{Cached, RedisCache};
+use shared::{aws, cache};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let sdk = aws::load().await;
-    let users = Cached::new(
-        DynamoUsers::from_env(&sdk)?,
-        RedisCache::from_env(&sdk).await?,
-    );
+    let users = cache::users_from_env(&aws::load().await).await?;
     run(service_fn(|req| handler::handle(&users, req))).await
 }

@@ -92,6 +92,36 @@ mod redis;
 pub use cached::{Cached, ReservationProducts};
 pub use redis::RedisCache;
 
+use crate::aws::{DynamoProducts, DynamoUsers};
+
+/// The catalog as the product functions' `main` builds it once per cold start: the table from
+/// `PRODUCTS_TABLE` behind the cache from `CACHE_*` (no cache without `CACHE_ENDPOINT`).
+///
+/// # Errors
+/// [`ConfigError`] naming the first variable missing or invalid.
+pub async fn products_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Cached<DynamoProducts>, ConfigError> {
+    Ok(Cached::new(
+        DynamoProducts::from_env(sdk)?,
+        RedisCache::from_env(sdk).await?,
+    ))
+}
+
+/// The users as the user functions' `main` builds them once per cold start: the table from
+/// `USERS_TABLE` behind the cache from `CACHE_*` (no cache without `CACHE_ENDPOINT`).
+///
+/// # Errors
+/// [`ConfigError`] naming the first variable missing or invalid.
+pub async fn users_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Cached<DynamoUsers>, ConfigError> {
+    Ok(Cached::new(
+        DynamoUsers::from_env(sdk)?,
+        RedisCache::from_env(sdk).await?,
+    ))
+}
+
 /// Schema version of the product entries (by id and listing pages). Bump it when
 /// [`Product`](crate::domain::Product)'s JSON changes.
 pub const PRODUCT_SCHEMA: u32 = 1;
