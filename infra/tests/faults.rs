@@ -134,19 +134,29 @@ async fn table_with_item(p: &Running) -> (aws_sdk_dynamodb::Client, String) {
     (client, table)
 }
 
+/// `GetItem` of the item `table_with_item` wrote (`id = "k"`).
+async fn get_k(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<
+    aws_sdk_dynamodb::operation::get_item::GetItemOutput,
+    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError>,
+> {
+    client
+        .get_item()
+        .table_name(table)
+        .key("id", AttributeValue::S("k".into()))
+        .send()
+        .await
+}
+
 #[tokio::test]
 #[ignore = "needs the local emulator: run make test"]
 async fn the_sdk_works_through_the_proxy_as_against_the_emulator() {
     let p = proxy().await;
     let (client, table) = table_with_item(&p).await;
 
-    let got = client
-        .get_item()
-        .table_name(&table)
-        .key("id", AttributeValue::S("k".into()))
-        .send()
-        .await
-        .unwrap();
+    let got = get_k(&client, &table).await.unwrap();
 
     assert_eq!(
         got.item.unwrap().get("v"),
@@ -172,13 +182,7 @@ async fn a_throttle_rule_is_provisioned_throughput_exceeded_on_every_attempt() {
         .add(rule("dynamodb", "GetItem", Action::Throttle, None))
         .unwrap();
 
-    let err = client
-        .get_item()
-        .table_name(&table)
-        .key("id", AttributeValue::S("k".into()))
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_k(&client, &table).await.unwrap_err();
 
     assert_eq!(
         err.code(),
@@ -204,13 +208,7 @@ async fn a_throttle_counted_once_lets_the_sdks_retry_through() {
         .add(rule("dynamodb", "GetItem", Action::Throttle, Some(1)))
         .unwrap();
 
-    let got = client
-        .get_item()
-        .table_name(&table)
-        .key("id", AttributeValue::S("k".into()))
-        .send()
-        .await
-        .unwrap();
+    let got = get_k(&client, &table).await.unwrap();
 
     assert!(got.item.is_some());
     assert_eq!(p.faults.rules.list()[0].hits, 1);
@@ -238,13 +236,7 @@ async fn a_latency_rule_delays_the_answer_and_forwards_it() {
         .unwrap();
 
     let started = Instant::now();
-    let got = client
-        .get_item()
-        .table_name(&table)
-        .key("id", AttributeValue::S("k".into()))
-        .send()
-        .await
-        .unwrap();
+    let got = get_k(&client, &table).await.unwrap();
 
     assert!(got.item.is_some());
     assert!(started.elapsed() >= Duration::from_millis(400));
@@ -262,13 +254,7 @@ async fn a_hang_rule_ends_in_the_clients_own_timeout() {
         .unwrap();
 
     let started = Instant::now();
-    let err = client
-        .get_item()
-        .table_name(&table)
-        .key("id", AttributeValue::S("k".into()))
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_k(&client, &table).await.unwrap_err();
 
     assert!(matches!(err, SdkError::TimeoutError(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -290,13 +276,7 @@ async fn a_down_rule_is_a_dispatch_failure_on_every_attempt() {
         .add(rule("dynamodb", "GetItem", Action::Down, None))
         .unwrap();
 
-    let err = client
-        .get_item()
-        .table_name(&table)
-        .key("id", AttributeValue::S("k".into()))
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_k(&client, &table).await.unwrap_err();
 
     assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
     assert_eq!(p.faults.rules.list()[0].hits, 2);
@@ -320,13 +300,7 @@ async fn an_error_rule_answers_its_status_and_code() {
         ))
         .unwrap();
 
-    let err = client
-        .get_item()
-        .table_name(&table)
-        .key("id", AttributeValue::S("k".into()))
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_k(&client, &table).await.unwrap_err();
 
     assert_eq!(err.code(), Some("InternalServerError"), "{err:?}");
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
