@@ -7,7 +7,7 @@ concurrent transactions whose conditions cannot both hold, one is cancelled. mot
 requests on threads and checks conditions, then writes, without a lock, so two concurrent
 `stock >= :q` reservations (or two `attribute_not_exists` de-duplication markers) can both
 pass. devstack starts moto through this wrapper so the local cloud keeps DynamoDB's semantics.
-Only DynamoDB is serialised: SQS long polls still run side by side.
+Only DynamoDB and its streams API are serialised: SQS long polls still run side by side.
 
 2. A cancelled TransactWriteItems leaves the tables' streams as they were.
 
@@ -26,6 +26,7 @@ import threading
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.server import main
 
 _LOCK = threading.Lock()
@@ -38,6 +39,19 @@ def _serialised_call_action(self):
 
 
 DynamoHandler.call_action = _serialised_call_action
+# The streams API too, under the same lock: a TransactWriteItems writes its items (and their
+# stream records) one by one and rolls back on a failed condition (fix 2 below); a GetRecords
+# running beside it could read a record of a transaction that is then cancelled — an outbox
+# event that never happened (seen as a phantom StockReserved confirming a rejected order).
+_streams_call_action = DynamoDBStreamsHandler.call_action
+
+
+def _serialised_streams_call_action(self):
+    with _LOCK:
+        return _streams_call_action(self)
+
+
+DynamoDBStreamsHandler.call_action = _serialised_streams_call_action
 
 _transact_write_items = DynamoDBBackend.transact_write_items
 
