@@ -1,0 +1,1 @@
+//! The shared circuit breaker on DynamoDB (to be written: see /work/wt/CONTRACTS.md, part C).
