@@ -66,8 +66,8 @@ impl CloudMapDiscovery {
         ttl: Duration,
     ) -> Self {
         let mut config = aws_sdk_servicediscovery::config::Builder::from(sdk);
-        if endpoint_overridden(sdk) {
-            config = config.interceptor(NoHostPrefix);
+        if let Some(authority) = endpoint_override(sdk) {
+            config = config.interceptor(NoHostPrefix { authority });
         }
         Self {
             client: aws_sdk_servicediscovery::Client::from_conf(config.build()),
@@ -169,19 +169,25 @@ impl Discovery for CloudMapDiscovery {
     }
 }
 
-/// Whether the SDK's endpoint is overridden for Cloud Map (a local emulator).
-fn endpoint_overridden(sdk: &aws_config::SdkConfig) -> bool {
-    sdk.endpoint_url().is_some()
-        || ["AWS_ENDPOINT_URL_SERVICEDISCOVERY", "AWS_ENDPOINT_URL"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+/// The host and port of the endpoint override for Cloud Map (a local emulator), if any:
+/// `AWS_ENDPOINT_URL_SERVICEDISCOVERY`, else the SDK config's endpoint (`AWS_ENDPOINT_URL`).
+fn endpoint_override(sdk: &aws_config::SdkConfig) -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let url = var("AWS_ENDPOINT_URL_SERVICEDISCOVERY")
+        .or_else(|| sdk.endpoint_url().map(str::to_owned))
+        .or_else(|| var("AWS_ENDPOINT_URL"))?;
+    let uri = url.parse::<http::Uri>().ok()?;
+    Some(uri.authority()?.as_str().to_owned())
 }
 
-/// Removes the `data-` host prefix the SDK puts on `DiscoverInstances` (installed only with an
-/// endpoint override, see [`CloudMapDiscovery::new`]). Runs after the endpoint is applied and
-/// before signing, so the signature covers the host actually called.
+/// Removes the `data-` host prefix the SDK puts on `DiscoverInstances` when the host is the
+/// endpoint override's (installed only then, see [`CloudMapDiscovery::new`]). Runs after the
+/// endpoint is applied and before signing, so the signature covers the host actually called.
 #[derive(Debug)]
-struct NoHostPrefix;
+struct NoHostPrefix {
+    /// The override's `host:port`, e.g. `127.0.0.1:4570`.
+    authority: String,
+}
 
 const HOST_PREFIX: &str = "data-";
 
@@ -197,17 +203,22 @@ impl Intercept for NoHostPrefix {
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_servicediscovery::error::BoxError> {
         let request = context.request_mut();
-        if let Some(uri) = without_host_prefix(request.uri()) {
+        if let Some(uri) = without_host_prefix(request.uri(), &self.authority) {
             request.set_uri(uri)?;
         }
         Ok(())
     }
 }
 
-/// `http://data-127.0.0.1:4570/` -> `http://127.0.0.1:4570/`; `None` when there is no prefix.
-fn without_host_prefix(uri: &str) -> Option<String> {
+/// `http://data-127.0.0.1:4570/` -> `http://127.0.0.1:4570/` when `authority` is
+/// `127.0.0.1:4570`; `None` when the host is not `data-` + `authority`.
+fn without_host_prefix(uri: &str, authority: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once("://")?;
     let host = rest.strip_prefix(HOST_PREFIX)?;
+    let after = host.strip_prefix(authority)?;
+    if !(after.is_empty() || after.starts_with(['/', '?'])) {
+        return None;
+    }
     Some(format!("{scheme}://{host}"))
 }
 
@@ -216,15 +227,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_data_prefix_is_removed_from_the_host_only() {
+    fn the_data_prefix_is_removed_from_the_override_host_only() {
         assert_eq!(
-            without_host_prefix("http://data-127.0.0.1:4570/").as_deref(),
+            without_host_prefix("http://data-127.0.0.1:4570/", "127.0.0.1:4570").as_deref(),
             Some("http://127.0.0.1:4570/")
         );
         assert_eq!(
-            without_host_prefix("https://data-localhost:4566/x?data-y").as_deref(),
+            without_host_prefix("https://data-localhost:4566/x?data-y", "localhost:4566")
+                .as_deref(),
             Some("https://localhost:4566/x?data-y")
         );
-        assert_eq!(without_host_prefix("http://127.0.0.1:4570/data-x"), None);
+        assert_eq!(
+            without_host_prefix("http://127.0.0.1:4570/data-x", "127.0.0.1:4570"),
+            None
+        );
+        assert_eq!(
+            without_host_prefix("http://data-127.0.0.1:45701/", "127.0.0.1:4570"),
+            None,
+            "another port"
+        );
+        assert_eq!(
+            without_host_prefix(
+                "https://data-servicediscovery.us-east-1.amazonaws.com/",
+                "127.0.0.1:4570"
+            ),
+            None,
+            "real Cloud Map keeps its prefix"
+        );
     }
 }
