@@ -1,0 +1,624 @@
+//! The shared breaker's state machine, over any [`StateStore`] (DynamoDB in production, an
+//! in-memory store in the unit tests below), with the instance's own memory of the state (what
+//! it may trust without a read) and the per-instance fallback.
+//!
+//! Every transition is a conditional write on the store ([`Guard`]): the instance that read a
+//! state acts on it only if it is still that state, so concurrent instances agree (one opens,
+//! one claims the probe, ...). The store is the truth; the memory only saves reads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::CircuitConfig;
+use crate::breaker::{Breaker, BreakerConfig, BreakerState, Clock, Permit};
+use crate::circuit::{Admission, Gate};
+use crate::error::Error;
+
+/// Wall-clock time in milliseconds since the Unix epoch: the shared breaker's times are
+/// compared across instances (and machines), so they cannot be [`Instant`]s.
+pub trait WallClock: Send + Sync {
+    /// Now, in epoch ms.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system's wall clock ([`SystemTime`]); 0 before 1970.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemWallClock;
+
+impl WallClock for SystemWallClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| millis(since))
+    }
+}
+
+/// A wall clock that moves only when told to ([`ManualWallClock::advance`]); for tests.
+/// Several breakers may share one (`Arc<ManualWallClock>`), like instances sharing real time.
+#[derive(Debug)]
+pub struct ManualWallClock(AtomicU64);
+
+impl ManualWallClock {
+    /// A clock at `start_ms` (epoch ms).
+    pub fn at(start_ms: u64) -> Self {
+        Self(AtomicU64::new(start_ms))
+    }
+
+    /// A clock at the system's now.
+    pub fn new() -> Self {
+        Self::at(SystemWallClock.now_ms())
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(millis(by), Ordering::SeqCst);
+    }
+}
+
+impl Default for ManualWallClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WallClock for ManualWallClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl<C: WallClock + ?Sized> WallClock for Arc<C> {
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+}
+
+/// `duration` in whole ms, saturating.
+pub(super) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The state names as stored (`"closed"`, `"open"`, `"half_open"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StateName {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl StateName {
+    /// The stored string.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// One breaker's stored state (the item without its key); times in epoch ms, 0 when unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub(crate) state: StateName,
+    #[serde(default)]
+    pub(crate) window_start: u64,
+    #[serde(default)]
+    pub(crate) calls: u64,
+    #[serde(default)]
+    pub(crate) failures: u64,
+    #[serde(default)]
+    pub(crate) open_until: u64,
+    #[serde(default)]
+    pub(crate) probe_until: u64,
+    #[serde(default)]
+    pub(crate) opened: u64,
+    #[serde(default)]
+    pub(crate) updated_at: u64,
+}
+
+/// The condition of a [`StateStore::transition`]: the state the writer read, still there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    /// Closed, counting in the window starting at this ms.
+    ClosedInWindow(u64),
+    /// Closed, counting in a window that started before this ms.
+    ClosedBefore(u64),
+    /// Open until exactly this ms.
+    OpenUntil(u64),
+    /// Half-open with the probe lease ending at exactly this ms.
+    HalfOpenUntil(u64),
+    /// Half-open, whatever the lease.
+    HalfOpen,
+}
+
+#[cfg(test)]
+impl Guard {
+    /// Whether `record` meets the guard (an absent item meets none).
+    pub(crate) fn holds(self, record: &Record) -> bool {
+        match self {
+            Self::ClosedInWindow(w) => record.state == StateName::Closed && record.window_start == w,
+            Self::ClosedBefore(w) => record.state == StateName::Closed && record.window_start < w,
+            Self::OpenUntil(t) => record.state == StateName::Open && record.open_until == t,
+            Self::HalfOpenUntil(t) => record.state == StateName::HalfOpen && record.probe_until == t,
+            Self::HalfOpen => record.state == StateName::HalfOpen,
+        }
+    }
+}
+
+/// The write of a [`StateStore::transition`] (each also sets `updated_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// A new counting window: `calls = 1`, `failures = failed as 0|1`.
+    StartWindow { window_start: u64, failed: bool },
+    /// Open until this ms; `opened += 1`, no probe lease.
+    Open { until: u64 },
+    /// Half-open: a probe holds the lease until this ms.
+    Probe { until: u64 },
+    /// Closed, counters at 0 in the window starting at this ms, no times.
+    Close { window_start: u64 },
+}
+
+#[cfg(test)]
+impl Change {
+    /// `record` after the change at `now`.
+    pub(crate) fn apply(self, record: &mut Record, now: u64) {
+        match self {
+            Self::StartWindow {
+                window_start,
+                failed,
+            } => {
+                record.window_start = window_start;
+                record.calls = 1;
+                record.failures = u64::from(failed);
+            }
+            Self::Open { until } => {
+                record.state = StateName::Open;
+                record.open_until = until;
+                record.probe_until = 0;
+                record.opened += 1;
+            }
+            Self::Probe { until } => {
+                record.state = StateName::HalfOpen;
+                record.probe_until = until;
+            }
+            Self::Close { window_start } => {
+                *record = Record {
+                    state: StateName::Closed,
+                    window_start,
+                    calls: 0,
+                    failures: 0,
+                    open_until: 0,
+                    probe_until: 0,
+                    opened: record.opened,
+                    updated_at: now,
+                };
+            }
+        }
+        record.updated_at = now;
+    }
+}
+
+/// Where one breaker's state is kept. Every method is one request to the store; an `Err` is
+/// the store failing (unreachable, throttled, misconfigured), never a condition not met.
+#[async_trait]
+pub(crate) trait StateStore: Send + Sync {
+    /// The stored state; `None` before the first write.
+    async fn get(&self) -> Result<Option<Record>, Error>;
+
+    /// Counts one outcome in the closed window starting at `window_start`: `calls += 1`,
+    /// `failures += failed`, creating a closed item if there is none. `None` (nothing written)
+    /// when the breaker is not closed or counts in another window.
+    async fn count(&self, window_start: u64, failed: bool, now: u64) -> Result<Option<Record>, Error>;
+
+    /// Applies `change` if `guard` holds; `false` (nothing written) when it does not.
+    async fn transition(&self, guard: Guard, change: Change, now: u64) -> Result<bool, Error>;
+}
+
+/// What this instance remembers of the shared state, and until when it may trust it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Memory {
+    /// Nothing trusted: read the store.
+    Unknown,
+    /// Closed as read (or written) at `at`: trusted for `cache_for`.
+    Closed { at: u64 },
+    /// Open until `until`: trusted until then.
+    Open { until: u64 },
+    /// Half-open with a probe leased until `probe_until` (this instance's or another's), as
+    /// read at `at`: trusted for `cache_for`, and never past the lease.
+    HalfOpen { probe_until: u64, at: u64 },
+}
+
+/// The per-instance breaker used while the store fails.
+struct Fallback {
+    breaker: Breaker<FallbackClock>,
+    /// When the local breaker opened last, until when (epoch ms): its `retry_after`.
+    open_until: u64,
+    /// When to ask the store again (epoch ms).
+    retry_store_at: u64,
+    /// [`CircuitConfig::open_for`] in ms.
+    open_for: u64,
+}
+
+/// The [`WallClock`] as the monotonic [`Clock`] the per-instance [`Breaker`] wants.
+struct FallbackClock {
+    clock: Arc<dyn WallClock>,
+    base: Instant,
+    base_ms: u64,
+}
+
+impl Clock for FallbackClock {
+    fn now(&self) -> Instant {
+        let since = self.clock.now_ms().saturating_sub(self.base_ms);
+        self.base + Duration::from_millis(since)
+    }
+}
+
+struct Local {
+    memory: Memory,
+    fallback: Option<Fallback>,
+}
+
+/// The breaker: state machine, memory, fallback. See the module doc of [`super`].
+pub(crate) struct Machine<S> {
+    store: S,
+    name: String,
+    config: CircuitConfig,
+    clock: Arc<dyn WallClock>,
+    local: Mutex<Local>,
+}
+
+/// Refused until `until` (epoch ms): `retry_after` is the time left, at least 1 ms.
+fn rejected(until: u64, now: u64) -> Gate {
+    Gate::Rejected {
+        retry_after: Duration::from_millis(until.saturating_sub(now).max(1)),
+    }
+}
+
+/// What the memory says about an `acquire`.
+enum Recall {
+    Decided(Gate),
+    AskStore,
+}
+
+impl<S: StateStore> Machine<S> {
+    pub(crate) fn new(
+        store: S,
+        name: String,
+        config: CircuitConfig,
+        clock: Arc<dyn WallClock>,
+    ) -> Self {
+        Self {
+            store,
+            name,
+            config,
+            clock,
+            local: Mutex::new(Local {
+                memory: Memory::Unknown,
+                fallback: None,
+            }),
+        }
+    }
+
+    /// The store (for `Debug`).
+    pub(crate) fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn ms(duration: Duration) -> u64 {
+        millis(duration)
+    }
+
+    fn window_of(&self, now: u64) -> u64 {
+        let window = Self::ms(self.config.window).max(1);
+        now - now % window
+    }
+
+    fn remember(&self, memory: Memory) {
+        crate::memory::lock(&self.local).memory = memory;
+    }
+
+    /// Whether the call may go: see [`crate::circuit::CircuitGate::acquire`].
+    pub(crate) async fn acquire(&self) -> Gate {
+        let now = self.clock.now_ms();
+        if let Recall::Decided(gate) = self.recall(now) {
+            return gate;
+        }
+        let record = match self.store.get().await {
+            Ok(record) => record,
+            Err(error) => return self.fail_over(&error, now, |fallback| fallback.acquire(now)),
+        };
+        self.store_answered();
+        let Some(record) = record else {
+            self.remember(Memory::Closed { at: now });
+            return Gate::Admitted(Admission::Normal);
+        };
+        match record.state {
+            StateName::Closed => {
+                self.remember(Memory::Closed { at: now });
+                Gate::Admitted(Admission::Normal)
+            }
+            StateName::Open if now < record.open_until => {
+                self.remember(Memory::Open {
+                    until: record.open_until,
+                });
+                rejected(record.open_until, now)
+            }
+            StateName::HalfOpen if now < record.probe_until => {
+                self.remember(Memory::HalfOpen {
+                    probe_until: record.probe_until,
+                    at: now,
+                });
+                rejected(record.probe_until, now)
+            }
+            // Open and over, or a probe whose lease ran out: claim the probe.
+            StateName::Open => self.claim(Guard::OpenUntil(record.open_until), now).await,
+            StateName::HalfOpen => {
+                self.claim(Guard::HalfOpenUntil(record.probe_until), now)
+                    .await
+            }
+        }
+    }
+
+    /// The memory's (or the fallback's) answer, when it has one.
+    fn recall(&self, now: u64) -> Recall {
+        let mut local = crate::memory::lock(&self.local);
+        if let Some(fallback) = local.fallback.as_mut()
+            && now < fallback.retry_store_at
+        {
+            return Recall::Decided(fallback.acquire(now));
+        }
+        let cache_for = Self::ms(self.config.cache_for);
+        match local.memory {
+            Memory::Closed { at } if now < at.saturating_add(cache_for) => {
+                Recall::Decided(Gate::Admitted(Admission::Normal))
+            }
+            Memory::Open { until } if now < until => Recall::Decided(rejected(until, now)),
+            Memory::HalfOpen { probe_until, at }
+                if now < probe_until && now < at.saturating_add(cache_for) =>
+            {
+                Recall::Decided(rejected(probe_until, now))
+            }
+            _ => Recall::AskStore,
+        }
+    }
+
+    /// Claims the probe of a breaker read as `guard`: one conditional write, so of all the
+    /// instances that read the same state exactly one gets [`Admission::Probe`].
+    async fn claim(&self, guard: Guard, now: u64) -> Gate {
+        let until = now.saturating_add(Self::ms(self.config.probe_lease));
+        match self
+            .store
+            .transition(guard, Change::Probe { until }, now)
+            .await
+        {
+            Ok(claimed) => {
+                self.remember(Memory::HalfOpen {
+                    probe_until: until,
+                    at: now,
+                });
+                if claimed {
+                    tracing::info!(circuit = %self.name, "circuit half-open: this instance probes");
+                    Gate::Admitted(Admission::Probe)
+                } else {
+                    // Another instance claimed it (or the state moved on): its lease is at most
+                    // `probe_lease` from now.
+                    rejected(until, now)
+                }
+            }
+            Err(error) => self.fail_over(&error, now, |fallback| fallback.acquire(now)),
+        }
+    }
+
+    /// The outcome of a call `acquire` admitted: see [`crate::circuit::CircuitGate::record`].
+    pub(crate) async fn record(&self, admission: Admission, success: bool) {
+        let now = self.clock.now_ms();
+        {
+            let mut local = crate::memory::lock(&self.local);
+            if let Some(fallback) = local.fallback.as_mut() {
+                fallback.record(admission, success, now);
+                return;
+            }
+        }
+        let result = match admission {
+            Admission::Normal => self.count(success, now).await,
+            Admission::Probe => self.settle_probe(success, now).await,
+        };
+        if let Err(error) = result {
+            self.fail_over(&error, now, |fallback| {
+                fallback.record(admission, success, now);
+            });
+        }
+    }
+
+    /// Counts a normal call's outcome in the current window; opens the breaker when the
+    /// window's failure rate reaches the threshold. A call that ended after this instance saw
+    /// the breaker leave closed says nothing about now: not counted.
+    async fn count(&self, success: bool, now: u64) -> Result<(), Error> {
+        let memory = crate::memory::lock(&self.local).memory;
+        if !matches!(memory, Memory::Closed { .. } | Memory::Unknown) {
+            return Ok(());
+        }
+        let failed = !success;
+        let window = self.window_of(now);
+        for _ in 0..2 {
+            if let Some(record) = self.store.count(window, failed, now).await? {
+                self.remember(Memory::Closed { at: now });
+                return self.open_if_over(record.calls, record.failures, window, now).await;
+            }
+            // Not closed, or closed counting in an older window: start this one (unless another
+            // instance just did, then count again).
+            let start = Change::StartWindow {
+                window_start: window,
+                failed,
+            };
+            if self
+                .store
+                .transition(Guard::ClosedBefore(window), start, now)
+                .await?
+            {
+                self.remember(Memory::Closed { at: now });
+                return self
+                    .open_if_over(1, u64::from(failed), window, now)
+                    .await;
+            }
+        }
+        // Not closed any more (or another instance's clock is ahead): ask again next time.
+        self.remember(Memory::Unknown);
+        Ok(())
+    }
+
+    async fn open_if_over(
+        &self,
+        calls: u64,
+        failures: u64,
+        window: u64,
+        now: u64,
+    ) -> Result<(), Error> {
+        let min_calls = u64::from(self.config.min_calls.max(1));
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "call counts in one window are far below 2^52"
+        )]
+        let rate = failures as f64 / calls.max(1) as f64;
+        if calls < min_calls || failures == 0 || rate < self.config.failure_rate {
+            return Ok(());
+        }
+        let until = now.saturating_add(Self::ms(self.config.open_for));
+        if self
+            .store
+            .transition(Guard::ClosedInWindow(window), Change::Open { until }, now)
+            .await?
+        {
+            tracing::warn!(
+                circuit = %self.name,
+                calls,
+                failures,
+                open_for_ms = Self::ms(self.config.open_for),
+                "circuit opened: failure rate over the threshold"
+            );
+            self.remember(Memory::Open { until });
+        } else {
+            self.remember(Memory::Unknown);
+        }
+        Ok(())
+    }
+
+    /// The probe's outcome: success closes the breaker (counters reset), failure opens it
+    /// again for `open_for`. Either only if it is still half-open.
+    async fn settle_probe(&self, success: bool, now: u64) -> Result<(), Error> {
+        let (change, memory) = if success {
+            let window_start = self.window_of(now);
+            (Change::Close { window_start }, Memory::Closed { at: now })
+        } else {
+            let until = now.saturating_add(Self::ms(self.config.open_for));
+            (Change::Open { until }, Memory::Open { until })
+        };
+        if self.store.transition(Guard::HalfOpen, change, now).await? {
+            if success {
+                tracing::info!(circuit = %self.name, "circuit closed: the probe succeeded");
+            } else {
+                tracing::warn!(circuit = %self.name, "circuit re-opened: the probe failed");
+            }
+            self.remember(memory);
+        } else {
+            self.remember(Memory::Unknown);
+        }
+        Ok(())
+    }
+
+    /// The store failed: switch to (or stay on) the per-instance breaker and let it answer.
+    fn fail_over<T>(&self, error: &Error, now: u64, answer: impl FnOnce(&mut Fallback) -> T) -> T {
+        let open_for = Self::ms(self.config.open_for);
+        let mut local = crate::memory::lock(&self.local);
+        let fallback = local.fallback.get_or_insert_with(|| {
+            tracing::warn!(
+                circuit = %self.name,
+                error = %error.chain(),
+                retry_in_ms = open_for,
+                "circuit state store failed: falling back to a per-instance breaker"
+            );
+            let clock = FallbackClock {
+                clock: self.clock.clone(),
+                base: Instant::now(),
+                base_ms: now,
+            };
+            let config = BreakerConfig {
+                failure_threshold: self.config.min_calls.max(1),
+                open_for: self.config.open_for,
+            };
+            Fallback {
+                breaker: Breaker::with_clock(config, clock),
+                open_until: 0,
+                retry_store_at: 0,
+                open_for,
+            }
+        });
+        tracing::debug!(circuit = %self.name, error = %error.chain(), "circuit state store failed");
+        fallback.retry_store_at = now.saturating_add(open_for);
+        answer(fallback)
+    }
+
+    /// The store answered: leave the fallback if on it.
+    fn store_answered(&self) {
+        let mut local = crate::memory::lock(&self.local);
+        if local.fallback.take().is_some() {
+            tracing::info!(
+                circuit = %self.name,
+                "circuit state store answers again: back to the shared breaker"
+            );
+        }
+    }
+
+    /// The state as last known, without a request.
+    pub(crate) fn state(&self) -> BreakerState {
+        let now = self.clock.now_ms();
+        let local = crate::memory::lock(&self.local);
+        if let Some(fallback) = local.fallback.as_ref() {
+            return fallback.breaker.state();
+        }
+        match local.memory {
+            Memory::Unknown | Memory::Closed { .. } => BreakerState::Closed,
+            Memory::Open { until } if now < until => BreakerState::Open,
+            Memory::Open { .. } | Memory::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Whether the per-instance fallback is in use.
+    pub(crate) fn on_fallback(&self) -> bool {
+        crate::memory::lock(&self.local).fallback.is_some()
+    }
+}
+
+impl Fallback {
+    fn acquire(&mut self, now: u64) -> Gate {
+        match self.breaker.try_acquire() {
+            Some(Permit::Normal) => Gate::Admitted(Admission::Normal),
+            Some(Permit::Probe) => Gate::Admitted(Admission::Probe),
+            None if now < self.open_until => rejected(self.open_until, now),
+            // Half-open with its probe out: a lost probe is replaced after `open_for`.
+            None => rejected(now.saturating_add(self.open_for), now),
+        }
+    }
+
+    fn record(&mut self, admission: Admission, success: bool, now: u64) {
+        let permit = match admission {
+            Admission::Normal => Permit::Normal,
+            Admission::Probe => Permit::Probe,
+        };
+        if success {
+            let _recovery = self.breaker.succeeded(permit);
+        } else if self.breaker.failed(permit) {
+            self.open_until = now.saturating_add(self.open_for);
+            tracing::warn!(
+                open_for_ms = self.open_for,
+                "per-instance fallback breaker opened"
+            );
+        }
+    }
+}
