@@ -622,3 +622,402 @@ impl Fallback {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    use super::*;
+
+    /// The store as one item in memory; counts requests; can be made to fail. `get` yields
+    /// once, so concurrent acquires all read before any of them writes (the race the
+    /// conditional writes must settle).
+    #[derive(Debug, Default)]
+    struct MemoryStore {
+        item: Mutex<Option<Record>>,
+        gets: AtomicUsize,
+        writes: AtomicUsize,
+        down: AtomicBool,
+    }
+
+    impl MemoryStore {
+        fn check(&self) -> Result<(), Error> {
+            if self.down.load(Ordering::SeqCst) {
+                Err(Error::ServiceUnavailable("the test's store is down".into()))
+            } else {
+                Ok(())
+            }
+        }
+
+        fn item(&self) -> Option<Record> {
+            *crate::memory::lock(&self.item)
+        }
+
+        fn gets(&self) -> usize {
+            self.gets.load(Ordering::SeqCst)
+        }
+
+        fn writes(&self) -> usize {
+            self.writes.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl StateStore for Arc<MemoryStore> {
+        async fn get(&self) -> Result<Option<Record>, Error> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            self.check()?;
+            let item = self.item();
+            tokio::task::yield_now().await;
+            Ok(item)
+        }
+
+        async fn count(
+            &self,
+            window_start: u64,
+            failed: bool,
+            now: u64,
+        ) -> Result<Option<Record>, Error> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.check()?;
+            let mut item = crate::memory::lock(&self.item);
+            let record = item.get_or_insert(Record {
+                state: StateName::Closed,
+                window_start,
+                calls: 0,
+                failures: 0,
+                open_until: 0,
+                probe_until: 0,
+                opened: 0,
+                updated_at: now,
+            });
+            if record.state != StateName::Closed || record.window_start != window_start {
+                return Ok(None);
+            }
+            record.calls += 1;
+            record.failures += u64::from(failed);
+            record.updated_at = now;
+            Ok(Some(*record))
+        }
+
+        async fn transition(&self, guard: Guard, change: Change, now: u64) -> Result<bool, Error> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.check()?;
+            let mut item = crate::memory::lock(&self.item);
+            match item.as_mut() {
+                Some(record) if guard.holds(record) => {
+                    change.apply(record, now);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+    }
+
+    type Instance = Machine<Arc<MemoryStore>>;
+
+    /// A multiple of the 10 s window, plus 1 s: no test crosses a window by accident.
+    const START: u64 = 1_700_000_001_000;
+
+    fn config() -> CircuitConfig {
+        CircuitConfig {
+            window: Duration::from_secs(10),
+            min_calls: 4,
+            failure_rate: 0.5,
+            open_for: Duration::from_secs(10),
+            probe_lease: Duration::from_secs(5),
+            cache_for: Duration::from_secs(1),
+        }
+    }
+
+    /// `n` instances of one breaker on one store and one clock.
+    fn instances(n: usize) -> (Vec<Instance>, Arc<MemoryStore>, Arc<ManualWallClock>) {
+        let store = Arc::new(MemoryStore::default());
+        let clock = Arc::new(ManualWallClock::at(START));
+        let instances = (0..n)
+            .map(|_| Machine::new(store.clone(), "test".to_owned(), config(), clock.clone()))
+            .collect();
+        (instances, store, clock)
+    }
+
+    async fn call(instance: &Instance, success: bool) {
+        match instance.acquire().await {
+            Gate::Admitted(admission) => instance.record(admission, success).await,
+            Gate::Rejected { .. } => panic!("the call was refused"),
+        }
+    }
+
+    /// Opens the breaker through `instance`: 4 failed calls.
+    async fn open(instance: &Instance) {
+        for _ in 0..4 {
+            call(instance, false).await;
+        }
+        assert_eq!(instance.state(), BreakerState::Open);
+    }
+
+    fn rejected_for(ms: u64) -> Gate {
+        Gate::Rejected {
+            retry_after: Duration::from_millis(ms),
+        }
+    }
+
+    const NORMAL: Gate = Gate::Admitted(Admission::Normal);
+    const PROBE: Gate = Gate::Admitted(Admission::Probe);
+
+    #[tokio::test]
+    async fn fewer_calls_than_min_calls_never_open_it_whatever_they_say() {
+        let (instances, store, _) = instances(1);
+
+        for _ in 0..3 {
+            call(&instances[0], false).await;
+        }
+
+        assert_eq!(instances[0].acquire().await, NORMAL);
+        assert_eq!(store.item().map(|r| (r.calls, r.failures)), Some((3, 3)));
+        assert_eq!(store.item().map(|r| r.state), Some(StateName::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_failure_rate_at_the_threshold_opens_it_for_every_instance() {
+        let (instances, store, _) = instances(2);
+        let (a, b) = (&instances[0], &instances[1]);
+
+        call(a, true).await;
+        call(b, false).await;
+        call(a, true).await;
+        call(b, false).await;
+
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(a.acquire().await, NORMAL, "a trusts its read for cache_for");
+        let record = store.item().unwrap();
+        assert_eq!((record.state, record.open_until, record.opened), (StateName::Open, START + 10_000, 1));
+    }
+
+    #[tokio::test]
+    async fn an_instance_that_reads_the_open_state_refuses_until_open_until() {
+        let (instances, _, clock) = instances(2);
+        let (a, b) = (&instances[0], &instances[1]);
+        open(a).await;
+
+        clock.advance(Duration::from_secs(3));
+
+        assert_eq!(b.acquire().await, rejected_for(7_000));
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[tokio::test]
+    async fn a_failure_rate_under_the_threshold_keeps_it_closed() {
+        let (instances, store, _) = instances(1);
+
+        for success in [true, true, false, true, false, true] {
+            call(&instances[0], success).await;
+        }
+
+        assert_eq!(store.item().map(|r| r.state), Some(StateName::Closed));
+        assert_eq!(instances[0].acquire().await, NORMAL);
+    }
+
+    #[tokio::test]
+    async fn outcomes_of_an_earlier_window_do_not_count() {
+        let (instances, store, clock) = instances(1);
+        for _ in 0..3 {
+            call(&instances[0], false).await;
+        }
+
+        clock.advance(Duration::from_secs(10));
+        call(&instances[0], false).await;
+
+        let record = store.item().unwrap();
+        assert_eq!(record.state, StateName::Closed);
+        assert_eq!((record.window_start, record.calls, record.failures), (START - 1_000 + 10_000, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_is_not_read_again_before_open_until() {
+        let (instances, store, clock) = instances(2);
+        let (a, b) = (&instances[0], &instances[1]);
+        open(a).await;
+        let _ = b.acquire().await;
+        let gets = store.gets();
+
+        clock.advance(Duration::from_millis(9_999));
+        for _ in 0..10 {
+            assert_eq!(a.acquire().await, rejected_for(1));
+            assert_eq!(b.acquire().await, rejected_for(1));
+        }
+
+        assert_eq!(store.gets(), gets);
+    }
+
+    #[tokio::test]
+    async fn a_closed_state_is_read_at_most_once_per_cache_for() {
+        let (instances, store, clock) = instances(1);
+
+        for _ in 0..10 {
+            assert_eq!(instances[0].acquire().await, NORMAL);
+        }
+        assert_eq!(store.gets(), 1);
+        clock.advance(Duration::from_millis(999));
+        assert_eq!(instances[0].acquire().await, NORMAL);
+        assert_eq!(store.gets(), 1);
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(instances[0].acquire().await, NORMAL);
+
+        assert_eq!(store.gets(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_record_is_one_write_while_the_window_lasts() {
+        let (instances, store, _) = instances(1);
+        call(&instances[0], true).await;
+        let writes = store.writes();
+
+        call(&instances[0], true).await;
+
+        assert_eq!(store.writes(), writes + 1);
+    }
+
+    #[tokio::test]
+    async fn after_open_for_exactly_one_of_many_concurrent_acquires_gets_the_probe() {
+        let (instances, _, clock) = instances(8);
+        open(&instances[0]).await;
+        clock.advance(Duration::from_secs(10));
+
+        let gates = futures::future::join_all(instances.iter().map(Instance::acquire)).await;
+
+        assert_eq!(gates.iter().filter(|g| **g == PROBE).count(), 1, "{gates:?}");
+        assert!(
+            gates.iter().all(|g| *g == PROBE || *g == rejected_for(5_000)),
+            "{gates:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_successful_probe_closes_it_for_every_instance_with_counters_reset() {
+        let (instances, store, clock) = instances(2);
+        let (a, b) = (&instances[0], &instances[1]);
+        open(a).await;
+        let _ = b.acquire().await;
+        clock.advance(Duration::from_secs(10));
+
+        assert_eq!(a.acquire().await, PROBE);
+        assert_eq!(b.acquire().await, rejected_for(5_000));
+        a.record(Admission::Probe, true).await;
+        clock.advance(Duration::from_secs(1));
+
+        assert_eq!(a.state(), BreakerState::Closed);
+        assert_eq!(b.acquire().await, NORMAL);
+        let record = store.item().unwrap();
+        assert_eq!((record.state, record.calls, record.failures), (StateName::Closed, 0, 0));
+        assert_eq!((record.open_until, record.probe_until), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_failed_probe_opens_it_again_for_open_for() {
+        let (instances, store, clock) = instances(2);
+        let (a, b) = (&instances[0], &instances[1]);
+        open(a).await;
+        clock.advance(Duration::from_secs(10));
+
+        assert_eq!(b.acquire().await, PROBE);
+        clock.advance(Duration::from_secs(2));
+        b.record(Admission::Probe, false).await;
+
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(a.acquire().await, rejected_for(10_000));
+        assert_eq!(store.item().map(|r| r.opened), Some(2));
+        clock.advance(Duration::from_millis(9_999));
+        assert_eq!(a.acquire().await, rejected_for(1));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(a.acquire().await, PROBE);
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_never_reports_is_replaced_after_its_lease() {
+        let (instances, _, clock) = instances(2);
+        let (a, b) = (&instances[0], &instances[1]);
+        open(a).await;
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(a.acquire().await, PROBE);
+
+        clock.advance(Duration::from_millis(4_999));
+        assert_eq!(b.acquire().await, rejected_for(1));
+        clock.advance(Duration::from_millis(1));
+
+        assert_eq!(b.acquire().await, PROBE);
+    }
+
+    #[tokio::test]
+    async fn a_late_success_of_a_call_admitted_while_closed_does_not_close_an_open_breaker() {
+        let (instances, store, clock) = instances(2);
+        let (a, b) = (&instances[0], &instances[1]);
+        let slow = a.acquire().await;
+        open(b).await;
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(a.acquire().await, rejected_for(9_000));
+        let writes = store.writes();
+
+        if let Gate::Admitted(admission) = slow {
+            a.record(admission, true).await;
+        }
+
+        assert_eq!(store.item().map(|r| r.state), Some(StateName::Open));
+        assert_eq!(store.writes(), writes, "not even counted");
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_falls_back_to_a_per_instance_breaker_that_still_opens() {
+        let (instances, store, _) = instances(1);
+        let a = &instances[0];
+        store.down.store(true, Ordering::SeqCst);
+
+        for _ in 0..4 {
+            call(a, false).await;
+        }
+
+        assert!(a.on_fallback());
+        assert_eq!(a.acquire().await, rejected_for(10_000));
+        assert_eq!(a.state(), BreakerState::Open);
+    }
+
+    #[tokio::test]
+    async fn on_the_fallback_the_store_is_asked_again_only_after_open_for() {
+        let (instances, store, clock) = instances(1);
+        let a = &instances[0];
+        store.down.store(true, Ordering::SeqCst);
+        assert_eq!(a.acquire().await, NORMAL);
+        let requests = store.gets() + store.writes();
+
+        a.record(Admission::Normal, true).await;
+        for _ in 0..5 {
+            assert_eq!(a.acquire().await, NORMAL);
+        }
+        assert_eq!(store.gets() + store.writes(), requests);
+
+        store.down.store(false, Ordering::SeqCst);
+        clock.advance(Duration::from_millis(9_999));
+        assert_eq!(a.acquire().await, NORMAL);
+        assert!(a.on_fallback());
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(a.acquire().await, NORMAL);
+
+        assert!(!a.on_fallback(), "the store answered: back to the shared state");
+        assert_eq!(store.gets(), requests + 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_that_fails_again_on_the_recheck_keeps_the_local_state() {
+        let (instances, store, clock) = instances(1);
+        let a = &instances[0];
+        store.down.store(true, Ordering::SeqCst);
+        for _ in 0..4 {
+            call(a, false).await;
+        }
+
+        clock.advance(Duration::from_secs(10));
+        let gate = a.acquire().await;
+
+        assert_eq!(gate, PROBE, "the local breaker probes after open_for");
+        assert!(a.on_fallback());
+    }
+}
