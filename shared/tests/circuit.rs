@@ -211,7 +211,9 @@ async fn after_open_for_exactly_one_of_many_concurrent_instances_probes_and_its_
         "{gates:?}"
     );
     assert!(
-        gates.iter().all(|g| *g == PROBE || *g == rejected_for(5_000)),
+        gates
+            .iter()
+            .all(|g| *g == PROBE || *g == rejected_for(5_000)),
         "{gates:?}"
     );
     assert_eq!(table.state().await, "half_open");

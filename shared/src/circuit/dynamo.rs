@@ -66,8 +66,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-pub use machine::{ManualWallClock, SystemWallClock, WallClock};
 use machine::{Change, Guard, Machine, Record, StateName, StateStore};
+pub use machine::{ManualWallClock, SystemWallClock, WallClock};
 
 use crate::aws::sdk_error;
 use crate::breaker::BreakerState;
@@ -276,9 +276,8 @@ impl DynamoStore {
     }
 
     fn record(&self, item: HashMap<String, AttributeValue>) -> Result<Record, Error> {
-        serde_dynamo::from_item(item).map_err(|e| {
-            Error::internal(self.context("GetItem (reading the breaker's item)"), e)
-        })
+        serde_dynamo::from_item(item)
+            .map_err(|e| Error::internal(self.context("GetItem (reading the breaker's item)"), e))
     }
 }
 
@@ -341,12 +340,18 @@ impl StateStore for DynamoStore {
 
     async fn transition(&self, guard: Guard, change: Change, now: u64) -> Result<bool, Error> {
         let (condition, guard_state, guard_time) = match guard {
-            Guard::ClosedInWindow(w) => ("#state = :gs AND #wstart = :gt", StateName::Closed, Some(w)),
-            Guard::ClosedBefore(w) => ("#state = :gs AND #wstart < :gt", StateName::Closed, Some(w)),
-            Guard::OpenUntil(t) => ("#state = :gs AND #openu = :gt", StateName::Open, Some(t)),
-            Guard::HalfOpenUntil(t) => {
-                ("#state = :gs AND #probeu = :gt", StateName::HalfOpen, Some(t))
+            Guard::ClosedInWindow(w) => {
+                ("#state = :gs AND #wstart = :gt", StateName::Closed, Some(w))
             }
+            Guard::ClosedBefore(w) => {
+                ("#state = :gs AND #wstart < :gt", StateName::Closed, Some(w))
+            }
+            Guard::OpenUntil(t) => ("#state = :gs AND #openu = :gt", StateName::Open, Some(t)),
+            Guard::HalfOpenUntil(t) => (
+                "#state = :gs AND #probeu = :gt",
+                StateName::HalfOpen,
+                Some(t),
+            ),
             Guard::HalfOpen => ("#state = :gs", StateName::HalfOpen, None),
         };
         let mut values = vec![(":gs", s(guard_state)), (":now", n(now))];

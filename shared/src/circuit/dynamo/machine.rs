@@ -33,7 +33,7 @@ impl WallClock for SystemWallClock {
     fn now_ms(&self) -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| millis(since))
+            .map_or(0, millis)
     }
 }
 
@@ -142,10 +142,14 @@ impl Guard {
     /// Whether `record` meets the guard (an absent item meets none).
     pub(crate) fn holds(self, record: &Record) -> bool {
         match self {
-            Self::ClosedInWindow(w) => record.state == StateName::Closed && record.window_start == w,
+            Self::ClosedInWindow(w) => {
+                record.state == StateName::Closed && record.window_start == w
+            }
             Self::ClosedBefore(w) => record.state == StateName::Closed && record.window_start < w,
             Self::OpenUntil(t) => record.state == StateName::Open && record.open_until == t,
-            Self::HalfOpenUntil(t) => record.state == StateName::HalfOpen && record.probe_until == t,
+            Self::HalfOpenUntil(t) => {
+                record.state == StateName::HalfOpen && record.probe_until == t
+            }
             Self::HalfOpen => record.state == StateName::HalfOpen,
         }
     }
@@ -214,7 +218,12 @@ pub(crate) trait StateStore: Send + Sync {
     /// Counts one outcome in the closed window starting at `window_start`: `calls += 1`,
     /// `failures += failed`, creating a closed item if there is none. `None` (nothing written)
     /// when the breaker is not closed or counts in another window.
-    async fn count(&self, window_start: u64, failed: bool, now: u64) -> Result<Option<Record>, Error>;
+    async fn count(
+        &self,
+        window_start: u64,
+        failed: bool,
+        now: u64,
+    ) -> Result<Option<Record>, Error>;
 
     /// Applies `change` if `guard` holds; `false` (nothing written) when it does not.
     async fn transition(&self, guard: Guard, change: Change, now: u64) -> Result<bool, Error>;
@@ -449,7 +458,9 @@ impl<S: StateStore> Machine<S> {
         for _ in 0..2 {
             if let Some(record) = self.store.count(window, failed, now).await? {
                 self.remember(Memory::Closed { at: now });
-                return self.open_if_over(record.calls, record.failures, window, now).await;
+                return self
+                    .open_if_over(record.calls, record.failures, window, now)
+                    .await;
             }
             // Not closed, or closed counting in an older window: start this one (unless another
             // instance just did, then count again).
@@ -463,9 +474,7 @@ impl<S: StateStore> Machine<S> {
                 .await?
             {
                 self.remember(Memory::Closed { at: now });
-                return self
-                    .open_if_over(1, u64::from(failed), window, now)
-                    .await;
+                return self.open_if_over(1, u64::from(failed), window, now).await;
             }
         }
         // Not closed any more (or another instance's clock is ahead): ask again next time.
@@ -790,7 +799,10 @@ mod tests {
         assert_eq!(b.state(), BreakerState::Open);
         assert_eq!(a.acquire().await, NORMAL, "a trusts its read for cache_for");
         let record = store.item().unwrap();
-        assert_eq!((record.state, record.open_until, record.opened), (StateName::Open, START + 10_000, 1));
+        assert_eq!(
+            (record.state, record.open_until, record.opened),
+            (StateName::Open, START + 10_000, 1)
+        );
     }
 
     #[tokio::test]
@@ -829,7 +841,10 @@ mod tests {
 
         let record = store.item().unwrap();
         assert_eq!(record.state, StateName::Closed);
-        assert_eq!((record.window_start, record.calls, record.failures), (START - 1_000 + 10_000, 1, 1));
+        assert_eq!(
+            (record.window_start, record.calls, record.failures),
+            (START - 1_000 + 10_000, 1, 1)
+        );
     }
 
     #[tokio::test]
@@ -885,9 +900,15 @@ mod tests {
 
         let gates = futures::future::join_all(instances.iter().map(Instance::acquire)).await;
 
-        assert_eq!(gates.iter().filter(|g| **g == PROBE).count(), 1, "{gates:?}");
+        assert_eq!(
+            gates.iter().filter(|g| **g == PROBE).count(),
+            1,
+            "{gates:?}"
+        );
         assert!(
-            gates.iter().all(|g| *g == PROBE || *g == rejected_for(5_000)),
+            gates
+                .iter()
+                .all(|g| *g == PROBE || *g == rejected_for(5_000)),
             "{gates:?}"
         );
     }
@@ -908,7 +929,10 @@ mod tests {
         assert_eq!(a.state(), BreakerState::Closed);
         assert_eq!(b.acquire().await, NORMAL);
         let record = store.item().unwrap();
-        assert_eq!((record.state, record.calls, record.failures), (StateName::Closed, 0, 0));
+        assert_eq!(
+            (record.state, record.calls, record.failures),
+            (StateName::Closed, 0, 0)
+        );
         assert_eq!((record.open_until, record.probe_until), (0, 0));
     }
 
@@ -1001,7 +1025,10 @@ mod tests {
         clock.advance(Duration::from_millis(1));
         assert_eq!(a.acquire().await, NORMAL);
 
-        assert!(!a.on_fallback(), "the store answered: back to the shared state");
+        assert!(
+            !a.on_fallback(),
+            "the store answered: back to the shared state"
+        );
         assert_eq!(store.gets(), requests + 1);
     }
 
