@@ -305,3 +305,40 @@ async fn an_unreachable_table_falls_back_to_a_local_breaker_that_still_opens_and
     );
     assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
 }
+
+/// A listener that accepts every connection and never answers.
+async fn hung_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    endpoint
+}
+
+#[tokio::test]
+async fn a_hung_table_costs_one_bounded_wait_then_the_fallback_answers_at_once() {
+    let circuit = DynamoCircuit::new(
+        client_on(&hung_endpoint().await).await,
+        "breakers",
+        "provider",
+        config(),
+    );
+
+    let started = Instant::now();
+    assert_eq!(circuit.acquire().await, NORMAL);
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert!(circuit.on_fallback());
+
+    let started = Instant::now();
+    circuit.record(Admission::Normal, false).await;
+    assert_eq!(circuit.acquire().await, NORMAL);
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -69,7 +69,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use machine::{Change, Guard, Machine, Record, StateName, StateStore};
 pub use machine::{ManualWallClock, SystemWallClock, WallClock};
 
-use crate::aws::sdk_error;
+use crate::aws::{OPERATION_TIMEOUT, sdk_error};
 use crate::breaker::BreakerState;
 use crate::circuit::{Admission, CircuitGate, Gate};
 use crate::config::{ConfigError, required_env};
@@ -241,6 +241,23 @@ impl DynamoStore {
         )
     }
 
+    /// `request`, bounded by [`OPERATION_TIMEOUT`] even when the client was built without
+    /// [`crate::aws::load`]'s timeouts: a hung table must not hold the call it guards.
+    async fn bounded<T>(
+        &self,
+        operation: &str,
+        request: impl Future<Output = T>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(OPERATION_TIMEOUT, request)
+            .await
+            .map_err(|_elapsed| {
+                Error::ServiceUnavailable(format!(
+                    "{}: no answer within {OPERATION_TIMEOUT:?}",
+                    self.context(operation)
+                ))
+            })
+    }
+
     fn key(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([("name".to_owned(), AttributeValue::S(self.name.clone()))])
     }
@@ -284,14 +301,16 @@ impl DynamoStore {
 #[async_trait]
 impl StateStore for DynamoStore {
     async fn get(&self) -> Result<Option<Record>, Error> {
-        let output = self
+        let request = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(self.key()))
             .consistent_read(true)
-            .send()
-            .await
+            .send();
+        let output = self
+            .bounded("GetItem", request)
+            .await?
             .map_err(|e| sdk_error(self.context("GetItem"), e))?;
         output.item.map(|item| self.record(item)).transpose()
     }
@@ -315,11 +334,11 @@ impl StateStore for DynamoStore {
             (":now", n(now)),
             (":zero", n(0)),
         ];
-        let result = self
+        let request = self
             .update(update, condition, values)
             .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .send();
+        let result = self.bounded("UpdateItem (count)", request).await?;
         match result {
             Ok(output) => match output.attributes {
                 Some(item) => self.record(item).map(Some),
@@ -393,7 +412,8 @@ impl StateStore for DynamoStore {
                  #openu = :zero, #probeu = :zero, #upd = :now"
             }
         };
-        match self.update(update, condition, values).send().await {
+        let request = self.update(update, condition, values).send();
+        match self.bounded("UpdateItem (transition)", request).await? {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()

@@ -455,15 +455,19 @@ impl<S: StateStore> Machine<S> {
         }
         let failed = !success;
         let window = self.window_of(now);
-        for _ in 0..2 {
+        // At most three writes: count; else start this window; else (another instance just
+        // started it) count again.
+        for attempt in 0..2 {
             if let Some(record) = self.store.count(window, failed, now).await? {
                 self.remember(Memory::Closed { at: now });
                 return self
                     .open_if_over(record.calls, record.failures, window, now)
                     .await;
             }
-            // Not closed, or closed counting in an older window: start this one (unless another
-            // instance just did, then count again).
+            if attempt == 1 {
+                break;
+            }
+            // Not closed, or closed counting in an older window: start this one.
             let start = Change::StartWindow {
                 window_start: window,
                 failed,
