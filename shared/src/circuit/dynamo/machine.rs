@@ -332,6 +332,15 @@ impl<S: StateStore> Machine<S> {
         crate::memory::lock(&self.local).memory = memory;
     }
 
+    /// Remembers closed after a counting write succeeded, unless a concurrent acquire of this
+    /// instance has meanwhile seen the breaker open or half-open (newer news).
+    fn remember_counted(&self, now: u64) {
+        let mut local = crate::memory::lock(&self.local);
+        if matches!(local.memory, Memory::Closed { .. } | Memory::Unknown) {
+            local.memory = Memory::Closed { at: now };
+        }
+    }
+
     /// Whether the call may go: see [`crate::circuit::CircuitGate::acquire`].
     pub(crate) async fn acquire(&self) -> Gate {
         let now = self.clock.now_ms();
@@ -459,7 +468,7 @@ impl<S: StateStore> Machine<S> {
         // started it) count again.
         for attempt in 0..2 {
             if let Some(record) = self.store.count(window, failed, now).await? {
-                self.remember(Memory::Closed { at: now });
+                self.remember_counted(now);
                 return self
                     .open_if_over(record.calls, record.failures, window, now)
                     .await;
@@ -477,7 +486,7 @@ impl<S: StateStore> Machine<S> {
                 .transition(Guard::ClosedBefore(window), start, now)
                 .await?
             {
-                self.remember(Memory::Closed { at: now });
+                self.remember_counted(now);
                 return self.open_if_over(1, u64::from(failed), window, now).await;
             }
         }
