@@ -13,8 +13,8 @@ use aws_config::SdkConfig;
 use shared::Error;
 use shared::aws::{DynamoOrders, DynamoProducts, DynamoUsers};
 use shared::domain::{
-    NewProduct, NewUser, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, Quantity,
-    UserId, now,
+    NewProduct, NewUser, Order, OrderId, OrderItem, OrderStatus, PaymentMethod, Product, ProductId,
+    Quantity, UserId, now,
 };
 use shared::events::{Envelope, OrderPlaced};
 use shared::ports::{OrderPlacer, Placement, ProductWriter, UserWriter};
@@ -160,7 +160,8 @@ pub async fn seed(template: &Template, sdk: &SdkConfig, stack: &str) -> Result<S
         vec![line("sku-punched-cards", 2)?],
         at,
     )
-    .map_err(invalid)?;
+    .map_err(invalid)?
+    .with_payment_method(PaymentMethod::parse("tok_visa").map_err(|e| invalid(e.0))?);
     let event =
         Envelope::wrap(&OrderPlaced::from(&ada_order), "devstack-seed", at).map_err(invalid)?;
     let placed = match orders.place(&ada_order, &event, None).await {

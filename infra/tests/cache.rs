@@ -98,7 +98,7 @@ async fn a_reservation_and_a_cancellations_release_show_on_the_next_read() {
 
     let order: Value = c
         .post(format!("{}/orders", gateway()))
-        .json(&json!({"customer_id": user["id"], "items": [{"product_id": id, "quantity": 3}]}))
+        .json(&json!({"customer_id": user["id"], "items": [{"product_id": id, "quantity": 3}], "payment_method": "tok_visa"}))
         .send()
         .await
         .unwrap()

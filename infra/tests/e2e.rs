@@ -190,7 +190,8 @@ async fn place_order(
         .post(format!("{}/orders", gateway()))
         .json(&json!({
             "customer_id": customer["id"],
-            "items": [{ "product_id": product["id"], "quantity": quantity }]
+            "items": [{ "product_id": product["id"], "quantity": quantity }],
+            "payment_method": "tok_visa"
         }))
         .send()
         .await
@@ -238,7 +239,8 @@ async fn an_order_is_priced_from_the_catalog_confirmed_and_cancelling_restores_t
         .post(format!("{}/orders", gateway()))
         .json(&json!({
             "customer_id": user["id"],
-            "items": [{ "product_id": product_id, "quantity": 2, "unit_price_cents": 1 }]
+            "items": [{ "product_id": product_id, "quantity": 2, "unit_price_cents": 1 }],
+            "payment_method": "tok_visa"
         }))
         .send()
         .await
@@ -318,7 +320,8 @@ async fn an_idempotency_key_replays_the_first_response_and_refuses_another_body(
     let key = uuid::Uuid::new_v4().to_string();
     let body = json!({
         "customer_id": user["id"],
-        "items": [{ "product_id": product["id"], "quantity": 1 }]
+        "items": [{ "product_id": product["id"], "quantity": 1 }],
+        "payment_method": "tok_visa"
     });
     let post = |body: Value| {
         c.post(format!("{}/orders", gateway()))
@@ -366,8 +369,9 @@ async fn the_same_order_placed_event_delivered_ten_times_reserves_stock_once() {
     let product = create_product(&c, 100, 10).await;
     let product_id = product["id"].as_str().unwrap();
     // An OrderPlaced for an order the orders service never stored: only the inventory's
-    // reservation is observed here (the resulting StockReserved fails on the orders side for
-    // an unknown order, as it should, and ends in that DLQ).
+    // reservation is observed here (the resulting StockReserved is charged, and the
+    // PaymentCaptured fails on the orders side for an unknown order, as it should, and ends in
+    // that DLQ).
     let envelope = json!({
         "event_id": uuid::Uuid::now_v7(),
         "event_type": "OrderPlaced",
@@ -378,7 +382,8 @@ async fn the_same_order_placed_event_delivered_ten_times_reserves_stock_once() {
             "order_id": uuid::Uuid::now_v7(),
             "customer_id": uuid::Uuid::now_v7(),
             "items": [{ "product_id": product_id, "quantity": 3, "unit_price_cents": 100 }],
-            "total_cents": 300
+            "total_cents": 300,
+            "payment_method": "tok_visa"
         }
     })
     .to_string();

@@ -159,7 +159,7 @@ async fn every_hostile_token_is_401_and_the_function_never_runs() {
     for (case, authorization) in &cases {
         let mut req = http()
             .post(format!("{}/orders", gateway()))
-            .json(&json!({"items": [{"product_id": product["id"], "quantity": 1}]}));
+            .json(&json!({"items": [{"product_id": product["id"], "quantity": 1}], "payment_method": "tok_visa"}));
         if let Some(value) = authorization {
             req = req.header("authorization", value);
         }
@@ -224,7 +224,7 @@ async fn a_customer_cannot_reach_another_customers_resources_or_admin_routes() {
         .send(
             Method::POST,
             "/orders",
-            Some(json!({"items": [{"product_id": product["id"], "quantity": 1}]})),
+            Some(json!({"items": [{"product_id": product["id"], "quantity": 1}], "payment_method": "tok_visa"})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
@@ -285,7 +285,9 @@ async fn a_customer_cannot_reach_another_customers_resources_or_admin_routes() {
             "POST /orders",
             Method::POST,
             "/orders".into(),
-            Some(json!({"customer_id": user_id, "items": item["items"]})),
+            Some(
+                json!({"customer_id": user_id, "items": item["items"], "payment_method": "tok_visa"}),
+            ),
         ),
         (
             "GET /orders",
@@ -367,7 +369,7 @@ async fn the_owner_and_an_admin_may_do_what_a_stranger_may_not() {
         .send(
             Method::POST,
             "/orders",
-            Some(json!({"items": [{"product_id": product["id"], "quantity": 1}]})),
+            Some(json!({"items": [{"product_id": product["id"], "quantity": 1}], "payment_method": "tok_visa"})),
         )
         .await;
     let order_id = order["id"].as_str().unwrap();

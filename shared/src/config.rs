@@ -152,6 +152,8 @@ impl ReservationsConfig {
 pub struct RelayConfig {
     /// Inventory queue URL, from `INVENTORY_QUEUE_URL`.
     pub inventory_queue_url: String,
+    /// Payments queue URL, from `PAYMENTS_QUEUE_URL`.
+    pub payments_queue_url: String,
     /// Orders queue URL, from `ORDERS_QUEUE_URL`.
     pub orders_queue_url: String,
     /// Dead-letter queue URL, from `OUTBOX_DEAD_LETTER_QUEUE_URL`.
@@ -159,15 +161,49 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
-    /// Reads `INVENTORY_QUEUE_URL`, `ORDERS_QUEUE_URL` and `OUTBOX_DEAD_LETTER_QUEUE_URL`.
+    /// Reads `INVENTORY_QUEUE_URL`, `PAYMENTS_QUEUE_URL`, `ORDERS_QUEUE_URL` and
+    /// `OUTBOX_DEAD_LETTER_QUEUE_URL`.
     ///
     /// # Errors
     /// [`ConfigError`] naming the first one missing.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             inventory_queue_url: required_env("INVENTORY_QUEUE_URL")?,
+            payments_queue_url: required_env("PAYMENTS_QUEUE_URL")?,
             orders_queue_url: required_env("ORDERS_QUEUE_URL")?,
             dead_letter_queue_url: required_env("OUTBOX_DEAD_LETTER_QUEUE_URL")?,
+        })
+    }
+}
+
+/// Config of the payments consumer (`capture-payment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentsConfig {
+    /// The payments table (one charge record per order), from `PAYMENTS_TABLE`.
+    pub payments_table: String,
+    /// Its own queue, for `ChangeMessageVisibility`, from `PAYMENTS_QUEUE_URL`.
+    pub payments_queue_url: String,
+    /// The Cloud Map namespace of the provider's instances, from `PAYMENTS_NAMESPACE`.
+    pub namespace: String,
+    /// The Cloud Map service of the provider's instances, from `PAYMENTS_SERVICE`.
+    pub service: String,
+    /// The Secrets Manager secret holding the provider's API key, from
+    /// `PAYMENTS_API_KEY_SECRET_ARN`.
+    pub api_key_secret: String,
+}
+
+impl PaymentsConfig {
+    /// Reads the variables above.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first one missing.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            payments_table: required_env("PAYMENTS_TABLE")?,
+            payments_queue_url: required_env("PAYMENTS_QUEUE_URL")?,
+            namespace: required_env("PAYMENTS_NAMESPACE")?,
+            service: required_env("PAYMENTS_SERVICE")?,
+            api_key_secret: required_env("PAYMENTS_API_KEY_SECRET_ARN")?,
         })
     }
 }

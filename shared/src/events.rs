@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Order, OrderId, OrderItem, OrderStatus, ProductId, UserId};
+use crate::domain::{Order, OrderId, OrderItem, OrderStatus, PaymentMethod, ProductId, UserId};
 use crate::error::Error;
 
 /// A payload that travels in an [`Envelope`].
@@ -110,9 +110,12 @@ impl Envelope {
     }
 }
 
-/// An order was placed and stored as `PENDING`; the processor should confirm it.
+/// An order was placed and stored as `PENDING`; the inventory reserves its stock.
 ///
-/// `data`: `{"order_id","customer_id","items":[{"product_id","quantity","unit_price_cents"}],"total_cents"}`.
+/// `data`: `{"order_id","customer_id","items":[{"product_id","quantity","unit_price_cents"}],
+/// "total_cents","payment_method"}`. `payment_method` was added without a version change (an
+/// optional field: a version-1 reader that predates it ignores it, and an event without it
+/// still reads).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderPlaced {
     /// The order to confirm.
@@ -123,6 +126,9 @@ pub struct OrderPlaced {
     pub items: Vec<OrderItem>,
     /// Its total, in cents.
     pub total_cents: u64,
+    /// How it is to be paid (`None` for orders placed before payments existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<PaymentMethod>,
 }
 
 impl Event for OrderPlaced {
@@ -137,12 +143,14 @@ impl From<&Order> for OrderPlaced {
             customer_id: order.customer_id(),
             items: order.items().to_vec(),
             total_cents: order.total().cents(),
+            payment_method: order.payment_method().cloned(),
         }
     }
 }
 
 /// An order was cancelled (from `PENDING` or `CONFIRMED`); the inventory side releases any
-/// stock it reserved for it, or remembers that it must not reserve any.
+/// stock it reserved for it, or remembers that it must not reserve any, and the payments side
+/// refunds a charge, or remembers that it must not charge.
 ///
 /// `data`: `{"order_id","customer_id","previous_status"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,18 +168,96 @@ impl Event for OrderCancelled {
     const SCHEMA_VERSION: u32 = 1;
 }
 
-/// Stock for every line of an order was reserved in one transaction; the order may be
-/// confirmed.
+/// Stock for every line of an order was reserved in one transaction; the payments service
+/// charges the order's total.
 ///
-/// `data`: `{"order_id"}`.
+/// `data`: `{"order_id","total_cents","payment_method"}`. Version 2: version 1 had only
+/// `order_id`, too little to charge, and is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockReserved {
     /// The order whose stock is held.
     pub order_id: OrderId,
+    /// The amount to charge, in cents.
+    pub total_cents: u64,
+    /// How to pay (`None` for an order placed before payments existed: it is declined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<PaymentMethod>,
 }
 
 impl Event for StockReserved {
     const TYPE: &'static str = "StockReserved";
+    const SCHEMA_VERSION: u32 = 2;
+}
+
+impl From<&OrderPlaced> for StockReserved {
+    fn from(placed: &OrderPlaced) -> Self {
+        Self {
+            order_id: placed.order_id,
+            total_cents: placed.total_cents,
+            payment_method: placed.payment_method.clone(),
+        }
+    }
+}
+
+/// The provider charged the order's total; the order is confirmed.
+///
+/// `data`: `{"order_id","charge_id","amount_cents"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCaptured {
+    /// The paid order.
+    pub order_id: OrderId,
+    /// The provider's charge id (`ch_…`).
+    pub charge_id: String,
+    /// The amount charged, in cents.
+    pub amount_cents: u64,
+}
+
+impl Event for PaymentCaptured {
+    const TYPE: &'static str = "PaymentCaptured";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// The provider declined the charge: the order is rejected (`PAYMENT_DECLINED`) and the
+/// inventory releases its stock (the saga's compensation).
+///
+/// `data`: `{"order_id","amount_cents","decline_code","message","charge_id"?}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDeclined {
+    /// The order that is not paid.
+    pub order_id: OrderId,
+    /// The amount asked for, in cents.
+    pub amount_cents: u64,
+    /// The provider's decline code, e.g. `generic_decline`, `insufficient_funds`.
+    pub decline_code: String,
+    /// The provider's message, for people.
+    pub message: String,
+    /// The provider's id of the failed charge, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge_id: Option<String>,
+}
+
+impl Event for PaymentDeclined {
+    const TYPE: &'static str = "PaymentDeclined";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// A cancelled order's charge was refunded in full.
+///
+/// `data`: `{"order_id","charge_id","refund_id","amount_cents"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundIssued {
+    /// The cancelled order.
+    pub order_id: OrderId,
+    /// The refunded charge (`ch_…`).
+    pub charge_id: String,
+    /// The provider's refund id (`re_…`).
+    pub refund_id: String,
+    /// The amount refunded, in cents.
+    pub amount_cents: u64,
+}
+
+impl Event for RefundIssued {
+    const TYPE: &'static str = "RefundIssued";
     const SCHEMA_VERSION: u32 = 1;
 }
 
@@ -195,22 +281,38 @@ impl Event for StockRejected {
     const SCHEMA_VERSION: u32 = 1;
 }
 
-/// Where the outbox relay sends an event: the queue of the service that consumes it.
+/// Where the outbox relay sends an event: the queue of each service that consumes it (one
+/// event may go to several, like an SNS fan-out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
-    /// The inventory queue (`INVENTORY_QUEUE_URL`): `OrderPlaced`, `OrderCancelled`.
+    /// The inventory queue (`INVENTORY_QUEUE_URL`): `OrderPlaced`, `OrderCancelled`,
+    /// `PaymentDeclined`.
     Inventory,
-    /// The orders queue (`ORDERS_QUEUE_URL`): `StockReserved`, `StockRejected`.
+    /// The payments queue (`PAYMENTS_QUEUE_URL`): `StockReserved`, `OrderCancelled`.
+    Payments,
+    /// The orders queue (`ORDERS_QUEUE_URL`): `StockRejected`, `PaymentCaptured`,
+    /// `PaymentDeclined`, `RefundIssued`.
     Orders,
 }
 
 impl Destination {
-    /// The consumer queue for `event_type`, or `None` for a type nobody consumes.
-    pub fn of(event_type: &str) -> Option<Self> {
+    /// The consumer queues for `event_type`; empty for a type nobody consumes.
+    pub fn of(event_type: &str) -> &'static [Self] {
+        const INVENTORY: &[Destination] = &[Destination::Inventory];
+        const PAYMENTS: &[Destination] = &[Destination::Payments];
+        const ORDERS: &[Destination] = &[Destination::Orders];
         match event_type {
-            t if t == OrderPlaced::TYPE || t == OrderCancelled::TYPE => Some(Self::Inventory),
-            t if t == StockReserved::TYPE || t == StockRejected::TYPE => Some(Self::Orders),
-            _ => None,
+            t if t == OrderPlaced::TYPE => INVENTORY,
+            t if t == OrderCancelled::TYPE => &[Self::Inventory, Self::Payments],
+            t if t == StockReserved::TYPE => PAYMENTS,
+            t if t == StockRejected::TYPE
+                || t == PaymentCaptured::TYPE
+                || t == RefundIssued::TYPE =>
+            {
+                ORDERS
+            }
+            t if t == PaymentDeclined::TYPE => &[Self::Orders, Self::Inventory],
+            _ => &[],
         }
     }
 }
@@ -264,15 +366,30 @@ mod tests {
     }
 
     #[test]
-    fn every_saga_event_has_a_destination_queue() {
-        assert_eq!(Destination::of("OrderPlaced"), Some(Destination::Inventory));
-        assert_eq!(
-            Destination::of("OrderCancelled"),
-            Some(Destination::Inventory)
-        );
-        assert_eq!(Destination::of("StockReserved"), Some(Destination::Orders));
-        assert_eq!(Destination::of("StockRejected"), Some(Destination::Orders));
-        assert_eq!(Destination::of("Nope"), None);
+    fn every_saga_event_has_its_destination_queues() {
+        use Destination::{Inventory, Orders, Payments};
+        assert_eq!(Destination::of("OrderPlaced"), [Inventory]);
+        assert_eq!(Destination::of("OrderCancelled"), [Inventory, Payments]);
+        assert_eq!(Destination::of("StockReserved"), [Payments]);
+        assert_eq!(Destination::of("StockRejected"), [Orders]);
+        assert_eq!(Destination::of("PaymentCaptured"), [Orders]);
+        assert_eq!(Destination::of("PaymentDeclined"), [Orders, Inventory]);
+        assert_eq!(Destination::of("RefundIssued"), [Orders]);
+        assert!(Destination::of("Nope").is_empty());
+    }
+
+    #[test]
+    fn an_order_placed_without_a_payment_method_still_reads() {
+        let mut envelope = Envelope::wrap(&order_placed(), "req-1", now()).unwrap();
+        envelope
+            .data
+            .as_object_mut()
+            .unwrap()
+            .remove("payment_method");
+
+        let placed = envelope.decode::<OrderPlaced>().unwrap();
+
+        assert_eq!(placed.payment_method, None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod idempotency;
 pub mod memory;
 pub mod outside;
 pub mod ports;
+pub mod provider;
 pub mod telemetry;
 pub mod testing;
 pub mod usecases;

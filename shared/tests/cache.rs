@@ -251,6 +251,7 @@ async fn cache_every_product_write_port_invalidates_the_product() {
         customer_id: UserId::new(),
         items: vec![item],
         total_cents: 300,
+        payment_method: None,
     };
     let envelope = Envelope::wrap(&placed, "req-1", now()).unwrap();
     cached.reserve(&envelope, &placed).await.unwrap();
@@ -266,7 +267,7 @@ async fn cache_every_product_write_port_invalidates_the_product() {
         previous_status: shared::domain::OrderStatus::Pending,
     };
     let envelope = Envelope::wrap(&cancelled, "req-2", now()).unwrap();
-    cached.release(&envelope, &cancelled).await.unwrap();
+    cached.release(&envelope, cancelled.order_id).await.unwrap();
     assert_eq!(read().await.unwrap().stock, 7, "a release shows at once");
 
     ProductDeleter::delete(&cached, &p.id).await.unwrap();

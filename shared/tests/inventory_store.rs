@@ -149,6 +149,7 @@ fn placed(lines: &[(&str, i64)]) -> (Envelope, OrderPlaced) {
         order_id: OrderId::new(),
         customer_id: UserId::new(),
         total_cents: items.iter().map(|i| i.line_total().unwrap().cents()).sum(),
+        payment_method: None,
         items,
     };
     (Envelope::wrap(&event, "req-placed", now()).unwrap(), event)
@@ -191,7 +192,7 @@ async fn release(
 ) -> ReleaseOutcome {
     let mut last = None;
     for _ in 0..DELIVERIES {
-        match inventory.release(envelope, event).await {
+        match inventory.release(envelope, event.order_id).await {
             Ok(outcome) => return outcome,
             Err(error) => last = Some(error.chain()),
         }

@@ -14,7 +14,9 @@ use common::Stack;
 
 use shared::aws::DynamoOrders;
 use shared::aws::transact::OutboxItem;
-use shared::domain::{Order, OrderId, OrderItem, OrderStatus, UserId, now};
+use shared::domain::{
+    Order, OrderId, OrderItem, OrderStatus, Payment, PaymentStatus, Settlement, UserId, now,
+};
 use shared::events::{Envelope, OrderCancelled, OrderPlaced};
 use shared::http::ErrorResponse;
 use shared::ports::{
@@ -43,6 +45,19 @@ impl Stack {
             .iter()
             .map(|i| Envelope::from_json(&i.envelope).unwrap())
             .collect()
+    }
+}
+
+/// A `CONFIRMED` settlement with a captured payment of `cents`.
+fn captured(cents: u64) -> Settlement {
+    Settlement::Confirmed {
+        payment: Payment {
+            status: PaymentStatus::Captured,
+            charge_id: Some("ch_test".into()),
+            refund_id: None,
+            decline_code: None,
+            amount_cents: cents,
+        },
     }
 }
 
@@ -229,9 +244,10 @@ async fn the_same_settlement_event_ten_times_at_once_applies_once() {
     orders.place(&order, &placed(&order), None).await.unwrap();
     let event_id = Uuid::now_v7();
     let id = order.id();
+    let settlement = captured(500);
 
     let outcomes = futures::future::join_all(
-        (0..10).map(|_| orders.settle("test", event_id, &id, OrderStatus::Confirmed)),
+        (0..10).map(|_| orders.settle("test", event_id, &id, &settlement)),
     )
     .await;
 
@@ -263,16 +279,11 @@ async fn a_settlement_for_a_cancelled_or_unknown_order_changes_nothing() {
         .unwrap();
 
     let on_cancelled = orders
-        .settle("test", Uuid::now_v7(), &order.id(), OrderStatus::Confirmed)
+        .settle("test", Uuid::now_v7(), &order.id(), &captured(500))
         .await
         .unwrap();
     let on_unknown = orders
-        .settle(
-            "test",
-            Uuid::now_v7(),
-            &OrderId::new(),
-            OrderStatus::Confirmed,
-        )
+        .settle("test", Uuid::now_v7(), &OrderId::new(), &captured(500))
         .await
         .unwrap_err();
 

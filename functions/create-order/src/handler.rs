@@ -1,4 +1,5 @@
-//! `POST /orders`: body `{"customer_id"?,"items":[{"product_id","quantity"}]}`, optional
+//! `POST /orders`: body `{"customer_id"?,"items":[{"product_id","quantity"}],"payment_method"}`
+//! (a provider token such as `tok_visa`, charged once the stock is reserved), optional
 //! header `Idempotency-Key` -> `201` with the order (`PENDING`, catalog unit prices, computed
 //! `total_cents`) and `location: /orders/{id}`.
 //!
@@ -11,7 +12,8 @@
 //!
 //! The body:
 //! - is checked as a whole first: `items` has 1..=50 lines, `quantity` is 1..=1000,
-//!   `product_id` is 1..=64 bytes, `customer_id` a user id; every broken rule is reported at
+//!   `product_id` is 1..=64 bytes, `customer_id` a user id, `payment_method` a token
+//!   (`tok_` and 1..=64 letters, digits or `_`); every broken rule is reported at
 //!   once, named by path (`items[0].quantity`). Fields the client may not set (`status`,
 //!   `total_cents`, `id`, `version`, ...) are refused with `is not allowed`;
 //! - the customer must exist and every line must name an existing product; the unit price is
@@ -36,7 +38,9 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use shared::auth::{Principal, Role};
-use shared::domain::{NewOrder, Order, OrderId, OrderLine, ProductId, Quantity, UserId, now};
+use shared::domain::{
+    NewOrder, Order, OrderId, OrderLine, PaymentMethod, ProductId, Quantity, UserId, now,
+};
 use shared::events::{Envelope, OrderPlaced};
 use shared::http::{HttpResult, correlation_id, created, parse_body, respond};
 use shared::idempotency::{NextAction, try_processing};
@@ -54,6 +58,9 @@ struct CreateOrderRequest {
     customer_id: Option<String>,
     #[garde(custom(shared::validate::count(Order::ITEMS)), dive)]
     items: Vec<ItemRequest>,
+    /// The provider token to charge.
+    #[garde(custom(shared::validate::parses::<PaymentMethod>))]
+    payment_method: String,
 }
 
 /// One line of the request. `quantity` is `i64` so that negatives get a range message rather
@@ -178,8 +185,15 @@ fn parse(body: &CreateOrderRequest, caller: Option<UserId>) -> Result<NewOrder, 
             });
         }
     }
-    match customer {
-        Some(customer_id) if errors.is_empty() => Ok(NewOrder { customer_id, lines }),
+    let payment_method = PaymentMethod::parse(&body.payment_method)
+        .map_err(|e| errors.push(FieldError::new("payment_method", e.0)))
+        .ok();
+    match (customer, payment_method) {
+        (Some(customer_id), Some(payment_method)) if errors.is_empty() => Ok(NewOrder {
+            customer_id,
+            lines,
+            payment_method,
+        }),
         _ => Err(Error::validation(errors)),
     }
 }
@@ -255,7 +269,7 @@ mod tests {
 
         /// A body for Ada's order, naming her explicitly.
         fn body(&self, items: Value) -> Value {
-            json!({"customer_id": self.customer.id.to_string(), "items": items})
+            json!({"customer_id": self.customer.id.to_string(), "items": items, "payment_method": "tok_visa"})
         }
     }
 
@@ -334,7 +348,9 @@ mod tests {
     async fn a_customer_who_leaves_out_customer_id_orders_for_themselves() {
         let world = World::new();
 
-        let (status, body, _) = world.post(&json!({"items": one_line()})).await;
+        let (status, body, _) = world
+            .post(&json!({"items": one_line(), "payment_method": "tok_visa"}))
+            .await;
 
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["customer_id"], world.customer.id.to_string());
@@ -353,7 +369,7 @@ mod tests {
     #[tokio::test]
     async fn a_customer_ordering_for_someone_else_is_forbidden_and_nothing_is_stored() {
         let world = World::new();
-        let body = json!({"customer_id": world.other.id.to_string(), "items": one_line()});
+        let body = json!({"customer_id": world.other.id.to_string(), "items": one_line(), "payment_method": "tok_visa"});
 
         let (status, body, _) = world.post(&body).await;
 
@@ -370,7 +386,7 @@ mod tests {
     #[tokio::test]
     async fn an_admin_orders_for_the_customer_named_in_the_body() {
         let world = World::new();
-        let body = json!({"customer_id": world.other.id.to_string(), "items": one_line()});
+        let body = json!({"customer_id": world.other.id.to_string(), "items": one_line(), "payment_method": "tok_visa"});
 
         let (status, body, _) = world.post_as_admin(&body).await;
 
@@ -382,7 +398,9 @@ mod tests {
     async fn an_admin_must_name_the_customer() {
         let world = World::new();
 
-        let (status, body, _) = world.post_as_admin(&json!({"items": one_line()})).await;
+        let (status, body, _) = world
+            .post_as_admin(&json!({"items": one_line(), "payment_method": "tok_visa"}))
+            .await;
 
         assert_eq!(status, 400, "{body}");
         assert_eq!(
@@ -429,7 +447,8 @@ mod tests {
         let world = World::new();
         let unknown_customer = json!({
             "customer_id": UserId::new().to_string(),
-            "items": one_line()
+            "items": one_line(),
+            "payment_method": "tok_visa"
         });
         let unknown_product =
             world.body(json!([{"product_id": "SKU-1", "quantity": 1}, {"product_id": "SKU-404", "quantity": 1}]));
@@ -458,7 +477,7 @@ mod tests {
         let ghost = UserId::new();
         let req = ApiRequest::new("POST", "/orders")
             .as_customer(ghost)
-            .body(&json!({"items": one_line()}));
+            .body(&json!({"items": one_line(), "payment_method": "tok_visa"}));
 
         let (status, body, _) = world.send(req).await;
 
@@ -474,6 +493,7 @@ mod tests {
         let world = World::new();
         let body = json!({
             "customer_id": "nobody",
+            "payment_method": "visa",
             "items": [
                 {"product_id": "", "quantity": 1},
                 {"product_id": "SKU-1", "quantity": 0},
@@ -498,6 +518,10 @@ mod tests {
             ("items[1].quantity", "must be at least 1"),
             ("items[2].product_id", "must be at most 64 long"),
             ("items[2].quantity", "must be at most 1000"),
+            (
+                "payment_method",
+                "must be a payment token: tok_ followed by 1 to 64 letters, digits or _",
+            ),
         ]
         .map(|(field, message)| (json!(field).to_string(), json!(message).to_string()));
         assert_eq!(details, expected);
@@ -558,7 +582,7 @@ mod tests {
         let (first_status, first, _) = world.send(req()).await;
         // Same JSON, other formatting and key order: still the same request.
         let reordered = format!(
-            "{{ \"items\": [{{\"quantity\": 1, \"product_id\": \"SKU-1\"}}], \"customer_id\": \"{}\" }}",
+            "{{ \"payment_method\": \"tok_visa\", \"items\": [{{\"quantity\": 1, \"product_id\": \"SKU-1\"}}], \"customer_id\": \"{}\" }}",
             world.customer.id
         );
         let (again_status, again, response) = world
@@ -584,7 +608,7 @@ mod tests {
             ApiRequest::new("POST", "/orders")
                 .as_customer(user.id)
                 .header("idempotency-key", "same-key")
-                .body(&json!({"items": one_line()}))
+                .body(&json!({"items": one_line(), "payment_method": "tok_visa"}))
         };
 
         let (first_status, first, _) = world.send(post_as(&world.customer)).await;

@@ -39,12 +39,15 @@ use shared::aws::transact::OutboxItem;
 use shared::events::{Destination, Envelope};
 use shared::ports::EventPublisher;
 
-/// The consumer queues, one publisher each.
+/// The consumer queues, one publisher each (see [`Destination::of`] for which events go where).
 #[derive(Debug)]
 pub struct Queues<P> {
-    /// `INVENTORY_QUEUE_URL`: `OrderPlaced`, `OrderCancelled`.
+    /// `INVENTORY_QUEUE_URL`: `OrderPlaced`, `OrderCancelled`, `PaymentDeclined`.
     pub inventory: P,
-    /// `ORDERS_QUEUE_URL`: `StockReserved`, `StockRejected`.
+    /// `PAYMENTS_QUEUE_URL`: `StockReserved`, `OrderCancelled`.
+    pub payments: P,
+    /// `ORDERS_QUEUE_URL`: `StockRejected`, `PaymentCaptured`, `PaymentDeclined`,
+    /// `RefundIssued`.
     pub orders: P,
 }
 
@@ -52,6 +55,7 @@ impl<P> Queues<P> {
     fn to(&self, destination: Destination) -> &P {
         match destination {
             Destination::Inventory => &self.inventory,
+            Destination::Payments => &self.payments,
             Destination::Orders => &self.orders,
         }
     }
@@ -132,7 +136,7 @@ pub async fn handle<P: EventPublisher, D: DeadLetterQueue>(
             .and_then(Value::as_str)
             .map(str::to_owned);
         let result = match route(raw) {
-            Ok((destination, envelope)) => publish(queues, destination, &envelope).await,
+            Ok((destinations, envelope)) => publish(queues, destinations, &envelope).await,
             Err((reason, detail)) => {
                 dead_letter(dead_letters, raw, sequence_number.clone(), reason, detail).await
             }
@@ -152,8 +156,8 @@ pub async fn handle<P: EventPublisher, D: DeadLetterQueue>(
     Ok(response)
 }
 
-/// The queue and envelope of a publishable record, or why it is poison (with the detail).
-fn route(raw: &Value) -> Result<(Destination, Envelope), (Poison, String)> {
+/// The queues and envelope of a publishable record, or why it is poison (with the detail).
+fn route(raw: &Value) -> Result<(&'static [Destination], Envelope), (Poison, String)> {
     let record = EventRecord::deserialize(raw)
         .map_err(|e| (Poison::NotAStreamRecord, format!("record: {e}")))?;
     if record.event_name != "INSERT" {
@@ -166,28 +170,34 @@ fn route(raw: &Value) -> Result<(Destination, Envelope), (Poison, String)> {
         .map_err(|e| (Poison::NotAnOutboxItem, format!("NewImage: {e}")))?;
     let envelope = Envelope::from_json(&item.envelope)
         .map_err(|e| (Poison::NoEnvelope, format!("envelope: {}", e.chain())))?;
-    let destination = Destination::of(&envelope.event_type).ok_or_else(|| {
-        (
+    let destinations = Destination::of(&envelope.event_type);
+    if destinations.is_empty() {
+        return Err((
             Poison::NoDestination,
             format!("no queue consumes event type {:?}", envelope.event_type),
-        )
-    })?;
-    Ok((destination, envelope))
+        ));
+    }
+    Ok((destinations, envelope))
 }
 
+/// Sends the envelope to each of its queues, in order. A failure fails the record, which is
+/// retried whole: a queue that already got it gets it again, which its consumer's
+/// de-duplication on the event id absorbs.
 async fn publish<P: EventPublisher>(
     queues: &Queues<P>,
-    destination: Destination,
+    destinations: &[Destination],
     envelope: &Envelope,
 ) -> Result<(), Error> {
-    queues.to(destination).publish(envelope).await?;
-    tracing::info!(
-        event_id = %envelope.event_id,
-        event_type = envelope.event_type,
-        correlation_id = envelope.correlation_id,
-        ?destination,
-        "event relayed"
-    );
+    for &destination in destinations {
+        queues.to(destination).publish(envelope).await?;
+        tracing::info!(
+            event_id = %envelope.event_id,
+            event_type = envelope.event_type,
+            correlation_id = envelope.correlation_id,
+            ?destination,
+            "event relayed"
+        );
+    }
     Ok(())
 }
 
@@ -231,7 +241,7 @@ mod tests {
     use serde_json::{Value, json};
     use shared::aws::transact::Outbox;
     use shared::domain::{OrderId, now};
-    use shared::events::StockReserved;
+    use shared::events::{OrderCancelled, StockRejected};
     use shared::memory::RecordingPublisher;
 
     /// Records dead letters instead of sending them; can be told to fail.
@@ -265,13 +275,16 @@ mod tests {
     fn queues() -> Queues<RecordingPublisher> {
         Queues {
             inventory: RecordingPublisher::new(),
+            payments: RecordingPublisher::new(),
             orders: RecordingPublisher::new(),
         }
     }
 
     fn envelope() -> Envelope {
-        let event = StockReserved {
+        let event = StockRejected {
             order_id: OrderId::new(),
+            product_ids: Vec::new(),
+            reason: "insufficient stock".to_owned(),
         };
         Envelope::wrap(&event, "req-1", now()).unwrap()
     }
@@ -331,6 +344,33 @@ mod tests {
         assert_eq!(queues.orders.published(), [envelope]);
         assert!(queues.inventory.published().is_empty());
         assert!(dead_letters.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_with_two_consumers_goes_to_both_queues() {
+        let queues = queues();
+        let dead_letters = RecordingDeadLetters::default();
+        let cancelled = OrderCancelled {
+            order_id: OrderId::new(),
+            customer_id: shared::domain::UserId::new(),
+            previous_status: shared::domain::OrderStatus::Confirmed,
+        };
+        let envelope = Envelope::wrap(&cancelled, "req-1", now()).unwrap();
+
+        let Ok(response) = handle(
+            &queues,
+            &dead_letters,
+            event(vec![record("1", "INSERT", &envelope)]),
+        )
+        .await;
+
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(
+            queues.inventory.published(),
+            std::slice::from_ref(&envelope)
+        );
+        assert_eq!(queues.payments.published(), [envelope]);
+        assert!(queues.orders.published().is_empty());
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
     let sdk = aws::load().await;
     let queues = handler::Queues {
         inventory: SqsPublisher::new(&sdk, config.inventory_queue_url),
+        payments: SqsPublisher::new(&sdk, config.payments_queue_url),
         orders: SqsPublisher::new(&sdk, config.orders_queue_url),
     };
     let dead_letters = dead_letters::SqsDeadLetterQueue::new(&sdk, config.dead_letter_queue_url);

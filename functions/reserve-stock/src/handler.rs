@@ -6,7 +6,9 @@
 //!   emits `StockReserved`; if a product is short or missing, nothing is reserved and
 //!   `StockRejected` is emitted instead;
 //! - `OrderCancelled` puts reserved stock back, or, when the cancellation overtook the
-//!   `OrderPlaced`, records the order as cancelled so that nothing is reserved for it later.
+//!   `OrderPlaced`, records the order as cancelled so that nothing is reserved for it later;
+//! - `PaymentDeclined` puts reserved stock back: the saga's compensation for a charge the
+//!   provider declined.
 //!
 //! Effects, events (outbox) and a de-duplication marker on the event id are committed
 //! together, so a redelivered event has no second effect.
@@ -26,7 +28,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use shared::Error;
 use shared::consumer::{envelope, partial_batch};
-use shared::events::{Event, OrderCancelled, OrderPlaced};
+use shared::events::{Event, OrderCancelled, OrderPlaced, PaymentDeclined};
 use shared::ports::StockReservations;
 
 /// Handles one batch. Never fails as a whole: per-record failures go in the response (see
@@ -52,7 +54,7 @@ async fn process<S: StockReservations>(inventory: &S, record: &SqsMessage) -> Re
         );
     } else if envelope.is::<OrderCancelled>() {
         let cancelled: OrderCancelled = envelope.decode()?;
-        let outcome = inventory.release(&envelope, &cancelled).await?;
+        let outcome = inventory.release(&envelope, cancelled.order_id).await?;
         tracing::info!(
             order_id = %cancelled.order_id,
             event_id = %envelope.event_id,
@@ -60,14 +62,25 @@ async fn process<S: StockReservations>(inventory: &S, record: &SqsMessage) -> Re
             ?outcome,
             "order cancelled: reservation released"
         );
+    } else if envelope.is::<PaymentDeclined>() {
+        let declined: PaymentDeclined = envelope.decode()?;
+        let outcome = inventory.release(&envelope, declined.order_id).await?;
+        tracing::info!(
+            order_id = %declined.order_id,
+            event_id = %envelope.event_id,
+            correlation_id = envelope.correlation_id,
+            ?outcome,
+            "payment declined: reservation released (compensation)"
+        );
     } else {
         return Err(Error::invalid(
             "event_type",
             format!(
-                "{} is not consumed here (expected {} or {})",
+                "{} is not consumed here (expected {}, {} or {})",
                 envelope.event_type,
                 OrderPlaced::TYPE,
-                OrderCancelled::TYPE
+                OrderCancelled::TYPE,
+                PaymentDeclined::TYPE
             ),
         ));
     }
@@ -111,6 +124,7 @@ mod tests {
             customer_id: UserId::new(),
             total_cents: items.iter().map(|i| i.line_total().unwrap().cents()).sum(),
             items,
+            payment_method: None,
         };
         let body = Envelope::wrap(&event, "req-1", now())
             .unwrap()
@@ -201,6 +215,36 @@ mod tests {
             handle(&inventory, sqs_event(&[("m2", &order_cancelled(&placed))])).await;
 
         assert!(response.batch_item_failures.is_empty());
+        assert_eq!(inventory.stock(&id("A")), Some(5));
+        assert_eq!(
+            inventory.reservation(&placed.order_id).unwrap().status,
+            ReservationStatus::Released
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declined_payment_puts_the_reserved_stock_back_once() {
+        let inventory = InMemoryProducts::with([product("A", 5)]);
+        let (placed, body) = order_placed(&[("A", 2)]);
+        let Ok(_) = handle(&inventory, sqs_event(&[("m1", &body)])).await;
+        let declined = shared::events::PaymentDeclined {
+            order_id: placed.order_id,
+            amount_cents: placed.total_cents,
+            decline_code: "generic_decline".to_owned(),
+            message: "Your card was declined.".to_owned(),
+            charge_id: None,
+        };
+        let declined = Envelope::wrap(&declined, "req-3", now())
+            .unwrap()
+            .to_json()
+            .unwrap();
+
+        for n in 0..3 {
+            let Ok(response) =
+                handle(&inventory, sqs_event(&[(&format!("m{n}"), &declined)])).await;
+            assert!(response.batch_item_failures.is_empty());
+        }
+
         assert_eq!(inventory.stock(&id("A")), Some(5));
         assert_eq!(
             inventory.reservation(&placed.order_id).unwrap().status,

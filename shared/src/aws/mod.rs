@@ -7,6 +7,7 @@
 //! a failed consumer record) and never a 500.
 
 mod orders;
+mod payments;
 mod products;
 mod reservations;
 mod sqs;
@@ -15,9 +16,10 @@ pub mod transact;
 mod users;
 
 pub use orders::DynamoOrders;
+pub use payments::DynamoCharges;
 pub use products::DynamoProducts;
 pub use reservations::DynamoReservations;
-pub use sqs::SqsPublisher;
+pub use sqs::{SqsPublisher, SqsRedelivery};
 pub use users::DynamoUsers;
 
 use std::any::Any;

@@ -18,7 +18,7 @@ use super::sdk_error;
 use super::table::Table;
 use super::transact::{Dedup, Outbox, expires_at, failed_conditions, put_new};
 use crate::config::{ConfigError, EventStoreConfig, OrdersConfig};
-use crate::domain::{Order, OrderId, OrderStatus, now};
+use crate::domain::{Order, OrderId, OrderStatus, Payment, Settlement, now};
 use crate::error::Error;
 use crate::events::Envelope;
 use crate::ports::{
@@ -143,6 +143,49 @@ impl DynamoOrders {
             .build()
             .map_err(|e| Error::internal(self.context("UpdateItem (building)"), e))?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The settlement's `Update`: the conditional status change plus `payment` and
+    /// `rejection_reason` when the settlement has them.
+    fn settlement_update(
+        &self,
+        id: &OrderId,
+        settlement: &Settlement,
+    ) -> Result<TransactWriteItem, Error> {
+        let mut set = vec!["#status = :to", "updated_at = :now"];
+        let mut update = Update::builder()
+            .table_name(&self.table.name)
+            .set_key(Some(Table::key(id)))
+            .condition_expression("attribute_exists(id) AND #status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":from",
+                AttributeValue::S(OrderStatus::Pending.as_str().to_owned()),
+            )
+            .expression_attribute_values(
+                ":to",
+                AttributeValue::S(settlement.status().as_str().to_owned()),
+            )
+            .expression_attribute_values(":now", AttributeValue::S(now().to_rfc3339()));
+        if let Some(payment) = settlement.payment() {
+            set.push("payment = :payment");
+            update = update.expression_attribute_values(":payment", self.payment_value(payment)?);
+        }
+        if let Some(reason) = settlement.rejection_reason() {
+            set.push("rejection_reason = :reason");
+            update = update
+                .expression_attribute_values(":reason", AttributeValue::S(reason.as_str().into()));
+        }
+        let update = update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .build()
+            .map_err(|e| Error::internal(self.context("UpdateItem (building)"), e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn payment_value(&self, payment: &Payment) -> Result<AttributeValue, Error> {
+        serde_dynamo::to_attribute_value(payment)
+            .map_err(|e| Error::internal(self.context("UpdateItem (serialising payment)"), e))
     }
 
     async fn transact(
@@ -334,17 +377,18 @@ impl OrderTransitions for DynamoOrders {
 
 #[async_trait]
 impl OrderSettlement for DynamoOrders {
-    #[tracing::instrument(skip_all, fields(order_id = %id, to = %to, event_id = %event_id))]
+    #[tracing::instrument(skip_all, fields(order_id = %id, to = %settlement.status(), event_id = %event_id))]
     async fn settle(
         &self,
         consumer: &str,
         event_id: Uuid,
         id: &OrderId,
-        to: OrderStatus,
+        settlement: &Settlement,
     ) -> Result<Settled, Error> {
+        let to = settlement.status();
         let items = vec![
             self.idempotency()?.claim(consumer, event_id, now())?,
-            self.status_update(id, OrderStatus::Pending, to)?,
+            self.settlement_update(id, settlement)?,
         ];
         let Err(error) = self.transact(items).await else {
             return Ok(Settled::Applied);
@@ -366,6 +410,40 @@ impl OrderSettlement for DynamoOrders {
             }
             _ => Err(sdk_error(
                 self.context("TransactWriteItems (settle order)"),
+                error,
+            )),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(order_id = %id, event_id = %event_id))]
+    async fn record_payment(
+        &self,
+        consumer: &str,
+        event_id: Uuid,
+        id: &OrderId,
+        payment: &Payment,
+    ) -> Result<Settled, Error> {
+        let update = Update::builder()
+            .table_name(&self.table.name)
+            .set_key(Some(Table::key(id)))
+            .update_expression("SET payment = :payment, updated_at = :now")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":payment", self.payment_value(payment)?)
+            .expression_attribute_values(":now", AttributeValue::S(now().to_rfc3339()))
+            .build()
+            .map_err(|e| Error::internal(self.context("UpdateItem (building)"), e))?;
+        let items = vec![
+            self.idempotency()?.claim(consumer, event_id, now())?,
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        let Err(error) = self.transact(items).await else {
+            return Ok(Settled::Applied);
+        };
+        match failed_conditions(&error).as_deref() {
+            Some([true, _]) => Ok(Settled::Duplicate),
+            Some([false, true]) => Err(Error::not_found("order", id)),
+            _ => Err(sdk_error(
+                self.context("TransactWriteItems (record payment)"),
                 error,
             )),
         }

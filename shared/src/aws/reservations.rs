@@ -18,7 +18,7 @@ use crate::domain::{
     ReservationStatus, merge_lines, now,
 };
 use crate::error::Error;
-use crate::events::{Envelope, OrderCancelled, OrderPlaced, StockRejected, StockReserved};
+use crate::events::{Envelope, OrderPlaced, StockRejected, StockReserved};
 use crate::ports::{ReleaseOutcome, ReserveOutcome, StockReservations};
 
 /// The consumer name in de-duplication markers (`reserve-stock#<event id>`).
@@ -239,9 +239,7 @@ impl StockReservations for DynamoReservations {
             items: lines.clone(),
             updated_at: now,
         };
-        let event = StockReserved {
-            order_id: placed.order_id,
-        };
+        let event = StockReserved::from(placed);
         let out = Envelope::wrap(&event, envelope.correlation_id.clone(), now)?;
         let mut items = vec![
             self.dedup.claim(CONSUMER, envelope.event_id, now)?,
@@ -278,13 +276,12 @@ impl StockReservations for DynamoReservations {
     /// \[marker, `RESERVED` -> `RELEASED`, one stock increment per product\]; anything else ->
     /// nothing. A lost race (the record appeared or changed meanwhile) reads again; a product
     /// deleted since the reservation is left out of the increments.
-    #[tracing::instrument(skip_all, fields(order_id = %cancelled.order_id, event_id = %envelope.event_id))]
+    #[tracing::instrument(skip_all, fields(%order_id, event_id = %envelope.event_id))]
     async fn release(
         &self,
         envelope: &Envelope,
-        cancelled: &OrderCancelled,
+        order_id: OrderId,
     ) -> Result<ReleaseOutcome, Error> {
-        let order_id = cancelled.order_id;
         let mut deleted: BTreeSet<ProductId> = BTreeSet::new();
         for attempt in 0..RELEASE_ATTEMPTS {
             let now = now();

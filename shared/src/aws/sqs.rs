@@ -1,4 +1,5 @@
-//! The SQS publisher: one message per event envelope.
+//! SQS: the publisher (one message per event envelope) and the redelivery of a consumer's own
+//! messages after a delay.
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -52,6 +53,46 @@ impl EventPublisher for SqsPublisher {
             .send()
             .await
             .map_err(|e| sdk_error(context(), e))?;
+        Ok(())
+    }
+}
+
+/// Hands messages back to one SQS queue for later (`sqs:ChangeMessageVisibility` on it).
+#[derive(Debug, Clone)]
+pub struct SqsRedelivery {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsRedelivery {
+    /// For the queue at `queue_url`, with a client built from `sdk`.
+    pub fn new(sdk: &SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self {
+            client: Client::new(sdk),
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::Redelivery for SqsRedelivery {
+    async fn delay(&self, receipt_handle: &str, delay: std::time::Duration) -> Result<(), Error> {
+        // SQS takes whole seconds, 0..=43200 (12 h); round up so a delay is never shortened.
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        let seconds = i32::try_from(seconds.min(43_200)).unwrap_or(43_200);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk_error(
+                    format!("SQS ChangeMessageVisibility on {}", self.queue_url),
+                    e,
+                )
+            })?;
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use crate::domain::{
     UserChanges, UserId,
 };
 use crate::error::Error;
-use crate::events::{Envelope, OrderCancelled, OrderPlaced};
+use crate::events::{Envelope, OrderPlaced};
 use crate::ports::{
     Cursor, Page, PageLimit, ProductDeleter, ProductLister, ProductReader, ProductUpdater,
     ProductWriter, ReleaseOutcome, ReserveOutcome, StockAdjuster, StockReservations, UserDeleter,
@@ -426,15 +426,15 @@ impl<S: StockReservations + ReservationProducts, C: Cache> StockReservations for
     async fn release(
         &self,
         envelope: &Envelope,
-        cancelled: &OrderCancelled,
+        order_id: OrderId,
     ) -> Result<ReleaseOutcome, Error> {
-        let result = self.inner.release(envelope, cancelled).await;
+        let result = self.inner.release(envelope, order_id).await;
         if self.cache.is_none()
             || matches!(result, Ok(ref outcome) if *outcome != ReleaseOutcome::Released)
         {
             return result;
         }
-        match self.inner.reservation_products(cancelled.order_id).await {
+        match self.inner.reservation_products(order_id).await {
             Ok(ids) => {
                 let entries: Vec<Entry<'_>> = ids.iter().map(Entry::Product).collect();
                 self.invalidate("release_stock", &entries, true).await;

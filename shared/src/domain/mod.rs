@@ -1,16 +1,21 @@
-//! The shop's domain: parsed values, users and orders. Knows nothing of AWS or Lambda.
+//! The shop's domain: parsed values, users, orders and their payments. Knows nothing of AWS or Lambda.
 //!
 //! JSON shapes (snake_case, money as integer cents, RFC 3339 timestamps) are defined here with
 //! serde and are both the API's response bodies and the stored DynamoDB items.
 
 mod order;
+mod payment;
 mod product;
 mod user;
 mod values;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-pub use order::{NewOrder, Order, OrderItem, OrderLine, OrderStatus};
+pub use order::{NewOrder, Order, OrderItem, OrderLine, OrderStatus, Settlement};
+pub use payment::{
+    ChargeRecord, ChargeStatus, Payment, PaymentMethod, PaymentStatus, RejectionReason, charge_key,
+    refund_key,
+};
 pub use product::*;
 pub use user::{NewUser, User, UserChanges};
 pub use values::{

@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::payment::{Payment, PaymentMethod, RejectionReason};
 use super::product::Product;
 use super::values::{Invalid, LengthBound, Money, OrderId, ProductId, Quantity, UserId};
 use crate::error::{Error, FieldError};
@@ -16,24 +17,25 @@ use crate::error::{Error, FieldError};
 ///
 /// | from | to |
 /// |---|---|
-/// | `PENDING` | `CONFIRMED`, `REJECTED` (set by the stock-reservation saga), `CANCELLED` |
+/// | `PENDING` | `CONFIRMED`, `REJECTED` (set by the saga: stock reserved and payment captured, or not), `CANCELLED` |
 /// | `CONFIRMED` | `SHIPPED`, `CANCELLED` |
 /// | `SHIPPED` | `DELIVERED` |
 /// | `REJECTED`, `DELIVERED`, `CANCELLED` | nothing (final) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum OrderStatus {
-    /// Placed, waiting for the stock reservation. Every order starts here.
+    /// Placed, waiting for the stock reservation and the payment. Every order starts here.
     Pending,
-    /// Stock is reserved for every line.
+    /// Stock is reserved for every line and the total is charged.
     Confirmed,
-    /// Stock could not be reserved.
+    /// Stock could not be reserved, or the charge was declined (see the order's
+    /// `rejection_reason`); no stock is held and nothing is charged.
     Rejected,
     /// Handed to the carrier.
     Shipped,
     /// Received by the customer.
     Delivered,
-    /// Cancelled before shipping; reserved stock is released.
+    /// Cancelled before shipping; reserved stock is released and a charge refunded.
     Cancelled,
 }
 
@@ -265,6 +267,8 @@ pub struct NewOrder {
     pub customer_id: UserId,
     /// The lines, in the order asked.
     pub lines: Vec<OrderLine>,
+    /// How it is to be paid.
+    pub payment_method: PaymentMethod,
 }
 
 impl NewOrder {
@@ -307,7 +311,10 @@ impl NewOrder {
         if !errors.is_empty() {
             return Err(Error::validation(errors));
         }
-        Order::place(id, self.customer_id, items, now)
+        Ok(
+            Order::place(id, self.customer_id, items, now)?
+                .with_payment_method(self.payment_method),
+        )
     }
 }
 
@@ -317,9 +324,12 @@ impl NewOrder {
 /// ```json
 /// {"id":"<uuid v7>","customer_id":"<uuid v7>",
 ///  "items":[{"product_id":"SKU-1","quantity":2,"unit_price_cents":1999}],
-///  "total_cents":3998,"status":"PENDING",
+///  "total_cents":3998,"status":"PENDING","payment_method":"tok_visa",
 ///  "created_at":"<RFC 3339>","updated_at":"<RFC 3339>"}
 /// ```
+/// plus, once the saga decided, `"payment":{"status":"CAPTURED","charge_id":"ch_…",
+/// "amount_cents":3998}` (see [`Payment`]) and, for a `REJECTED` order, `"rejection_reason":
+/// "OUT_OF_STOCK" | "PAYMENT_DECLINED"`. Absent fields are omitted.
 /// Invariants: 1..=50 items, `total_cents` is the sum of the lines. Deserialising checks them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "OrderFields", into = "OrderFields")]
@@ -329,11 +339,15 @@ pub struct Order {
     items: Vec<OrderItem>,
     total: Money,
     status: OrderStatus,
+    payment_method: Option<PaymentMethod>,
+    payment: Option<Payment>,
+    rejection_reason: Option<RejectionReason>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
-/// The serialised form of [`Order`].
+/// The serialised form of [`Order`]. The payment fields are optional: orders stored before
+/// payments existed have none.
 #[derive(Serialize, Deserialize)]
 struct OrderFields {
     id: OrderId,
@@ -341,8 +355,57 @@ struct OrderFields {
     items: Vec<OrderItem>,
     total_cents: u64,
     status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_method: Option<PaymentMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment: Option<Payment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rejection_reason: Option<RejectionReason>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+/// The saga's decision on a `PENDING` order, applied by [`Order::settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Stock reserved and the total charged: `CONFIRMED`, with the payment.
+    Confirmed {
+        /// The captured payment.
+        payment: Payment,
+    },
+    /// `REJECTED` for `reason`; with the declined payment when the charge was declined.
+    Rejected {
+        /// Why.
+        reason: RejectionReason,
+        /// The declined payment, if a charge was tried.
+        payment: Option<Payment>,
+    },
+}
+
+impl Settlement {
+    /// The status it moves the order to.
+    pub fn status(&self) -> OrderStatus {
+        match self {
+            Self::Confirmed { .. } => OrderStatus::Confirmed,
+            Self::Rejected { .. } => OrderStatus::Rejected,
+        }
+    }
+
+    /// The payment it records, if any.
+    pub fn payment(&self) -> Option<&Payment> {
+        match self {
+            Self::Confirmed { payment } => Some(payment),
+            Self::Rejected { payment, .. } => payment.as_ref(),
+        }
+    }
+
+    /// The rejection reason it records, if any.
+    pub fn rejection_reason(&self) -> Option<RejectionReason> {
+        match self {
+            Self::Confirmed { .. } => None,
+            Self::Rejected { reason, .. } => Some(*reason),
+        }
+    }
 }
 
 impl Order {
@@ -369,9 +432,55 @@ impl Order {
             items,
             total,
             status: OrderStatus::Pending,
+            payment_method: None,
+            payment: None,
+            rejection_reason: None,
             created_at: now,
             updated_at: now,
         })
+    }
+
+    /// The same order, to be paid with `method`.
+    #[must_use]
+    pub fn with_payment_method(mut self, method: PaymentMethod) -> Self {
+        self.payment_method = Some(method);
+        self
+    }
+
+    /// How it is to be paid (`None` only for orders placed before payments existed).
+    pub fn payment_method(&self) -> Option<&PaymentMethod> {
+        self.payment_method.as_ref()
+    }
+
+    /// Its payment, once the payments service decided (captured, declined, refunded).
+    pub fn payment(&self) -> Option<&Payment> {
+        self.payment.as_ref()
+    }
+
+    /// Why it was rejected (only for `REJECTED` orders).
+    pub fn rejection_reason(&self) -> Option<RejectionReason> {
+        self.rejection_reason
+    }
+
+    /// Applies the saga's decision: `PENDING` -> `CONFIRMED` or `REJECTED`, with the payment
+    /// and the rejection reason; `updated_at` becomes `now`.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the order is not `PENDING` (it is unchanged).
+    pub fn settle(&mut self, settlement: &Settlement, now: DateTime<Utc>) -> Result<(), Error> {
+        self.transition(settlement.status(), now)?;
+        if let Some(payment) = settlement.payment() {
+            self.payment = Some(payment.clone());
+        }
+        self.rejection_reason = settlement.rejection_reason();
+        Ok(())
+    }
+
+    /// Records a payment change that does not move the order (a refund of a cancelled order);
+    /// `updated_at` becomes `now`.
+    pub fn record_payment(&mut self, payment: Payment, now: DateTime<Utc>) {
+        self.payment = Some(payment);
+        self.updated_at = now;
     }
 
     /// The order's id.
@@ -448,6 +557,9 @@ impl TryFrom<OrderFields> for Order {
             items: fields.items,
             total,
             status: fields.status,
+            payment_method: fields.payment_method,
+            payment: fields.payment,
+            rejection_reason: fields.rejection_reason,
             created_at: fields.created_at,
             updated_at: fields.updated_at,
         })
@@ -462,6 +574,9 @@ impl From<Order> for OrderFields {
             items: order.items,
             total_cents: order.total.cents(),
             status: order.status,
+            payment_method: order.payment_method,
+            payment: order.payment,
+            rejection_reason: order.rejection_reason,
             created_at: order.created_at,
             updated_at: order.updated_at,
         }
@@ -513,6 +628,7 @@ mod tests {
         let asked = NewOrder {
             customer_id: UserId::new(),
             lines: vec![line("SKU-2", 1), line("SKU-1", 3), line("SKU-2", 2)],
+            payment_method: PaymentMethod::parse("tok_visa").unwrap(),
         };
 
         let ids = asked.product_ids();
@@ -525,6 +641,7 @@ mod tests {
             [line("SKU-1", 1).product_id, line("SKU-2", 1).product_id]
         );
         assert_eq!(order.status(), OrderStatus::Pending);
+        assert_eq!(order.payment_method().unwrap().as_str(), "tok_visa");
         assert_eq!(order.items()[1].unit_price(), Money::from_cents(250));
         assert_eq!(order.total(), Money::from_cents(3 * 1999 + 3 * 250));
     }
@@ -538,6 +655,7 @@ mod tests {
         let asked = NewOrder {
             customer_id: UserId::new(),
             lines: vec![line("SKU-404", 1), line("SKU-1", 1), line("SKU-405", 1)],
+            payment_method: PaymentMethod::parse("tok_visa").unwrap(),
         };
 
         let error = asked
@@ -675,6 +793,61 @@ mod tests {
             )
         );
         assert_eq!(order, before);
+    }
+
+    #[test]
+    fn a_declined_payment_rejects_the_order_with_its_reason_and_payment() {
+        let mut order = pending_order();
+        let declined = Payment {
+            status: crate::domain::PaymentStatus::Declined,
+            charge_id: Some("ch_1".into()),
+            refund_id: None,
+            decline_code: Some("generic_decline".into()),
+            amount_cents: order.total().cents(),
+        };
+
+        order
+            .settle(
+                &Settlement::Rejected {
+                    reason: RejectionReason::PaymentDeclined,
+                    payment: Some(declined.clone()),
+                },
+                at("2025-01-01T00:05:00Z"),
+            )
+            .unwrap();
+
+        assert_eq!(order.status(), OrderStatus::Rejected);
+        assert_eq!(
+            order.rejection_reason(),
+            Some(RejectionReason::PaymentDeclined)
+        );
+        assert_eq!(order.payment(), Some(&declined));
+        let value = serde_json::to_value(&order).unwrap();
+        assert_eq!(value["rejection_reason"], "PAYMENT_DECLINED");
+        assert_eq!(value["payment"]["decline_code"], "generic_decline");
+        assert_eq!(serde_json::from_value::<Order>(value).unwrap(), order);
+    }
+
+    #[test]
+    fn a_settled_order_cannot_be_settled_again() {
+        let mut order = pending_order();
+        let payment = Payment {
+            status: crate::domain::PaymentStatus::Captured,
+            charge_id: Some("ch_1".into()),
+            refund_id: None,
+            decline_code: None,
+            amount_cents: order.total().cents(),
+        };
+        let confirmed = Settlement::Confirmed { payment };
+        order
+            .settle(&confirmed, at("2025-01-01T00:05:00Z"))
+            .unwrap();
+
+        let error = order
+            .settle(&confirmed, at("2025-01-01T00:06:00Z"))
+            .unwrap_err();
+
+        assert!(matches!(error, Error::Conflict(_)), "{error:?}");
     }
 
     #[test]

@@ -13,11 +13,13 @@ use crate::ports::EventPublisher;
 
 mod cache;
 mod orders;
+mod payments;
 mod products;
 mod users;
 
 pub use cache::*;
 pub use orders::*;
+pub use payments::*;
 pub use products::*;
 pub use users::*;
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{injected, lock};
-use crate::domain::{Order, OrderId, OrderStatus, now};
+use crate::domain::{Order, OrderId, OrderStatus, Payment, Settlement, now};
 use crate::error::Error;
 use crate::events::Envelope;
 use crate::ports::{
@@ -192,9 +192,10 @@ impl OrderSettlement for InMemoryOrders {
         consumer: &str,
         event_id: Uuid,
         id: &OrderId,
-        to: OrderStatus,
+        settlement: &Settlement,
     ) -> Result<Settled, Error> {
         injected(&self.failure)?;
+        let to = settlement.status();
         let mut state = lock(&self.state);
         let marker = format!("{consumer}#{event_id}");
         if state.applied.contains(&marker) {
@@ -206,7 +207,7 @@ impl OrderSettlement for InMemoryOrders {
             .ok_or_else(|| Error::not_found("order", id))?;
         let outcome = match order.status() {
             OrderStatus::Pending => {
-                order.transition(to, now())?;
+                order.settle(settlement, now())?;
                 Settled::Applied
             }
             status if status == to => return Ok(Settled::AlreadyApplied),
@@ -219,5 +220,27 @@ impl OrderSettlement for InMemoryOrders {
         };
         state.applied.insert(marker);
         Ok(outcome)
+    }
+
+    async fn record_payment(
+        &self,
+        consumer: &str,
+        event_id: Uuid,
+        id: &OrderId,
+        payment: &Payment,
+    ) -> Result<Settled, Error> {
+        injected(&self.failure)?;
+        let mut state = lock(&self.state);
+        let marker = format!("{consumer}#{event_id}");
+        if state.applied.contains(&marker) {
+            return Ok(Settled::Duplicate);
+        }
+        let order = state
+            .orders
+            .get_mut(id)
+            .ok_or_else(|| Error::not_found("order", id))?;
+        order.record_payment(payment.clone(), now());
+        state.applied.insert(marker);
+        Ok(Settled::Applied)
     }
 }

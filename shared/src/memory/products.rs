@@ -15,7 +15,7 @@ use crate::domain::{
     ProductId, Reservation, ReservationLine, ReservationStatus, StockDelta, merge_lines, now,
 };
 use crate::error::Error;
-use crate::events::{Envelope, OrderCancelled, OrderPlaced, StockRejected, StockReserved};
+use crate::events::{Envelope, OrderPlaced, StockRejected, StockReserved};
 use crate::ports::{
     Cursor, Page, PageLimit, ProductBatchReader, ProductDeleter, ProductLister, ProductReader,
     ProductUpdater, ProductWriter, ReleaseOutcome, ReserveOutcome, StockAdjuster,
@@ -277,9 +277,7 @@ impl StockReservations for InMemoryProducts {
                     product.stock -= line.quantity;
                 }
             }
-            let event = StockReserved {
-                order_id: placed.order_id,
-            };
+            let event = StockReserved::from(placed);
             let out = Envelope::wrap(&event, envelope.correlation_id.clone(), now())?;
             state.claim(envelope);
             state.record(placed.order_id, ReservationStatus::Reserved, lines);
@@ -304,21 +302,18 @@ impl StockReservations for InMemoryProducts {
     async fn release(
         &self,
         envelope: &Envelope,
-        cancelled: &OrderCancelled,
+        order_id: OrderId,
     ) -> Result<ReleaseOutcome, Error> {
         injected(&self.failure)?;
         let mut state = lock(&self.state);
-        let status = state
-            .reservations
-            .get(&cancelled.order_id)
-            .map(|r| r.status);
+        let status = state.reservations.get(&order_id).map(|r| r.status);
         match status {
             Some(ReservationStatus::Reserved) => {}
             Some(_) => return Ok(ReleaseOutcome::NothingToRelease),
             None if state.claimed(envelope) => return Ok(ReleaseOutcome::Duplicate),
             None => {
                 state.claim(envelope);
-                state.record(cancelled.order_id, ReservationStatus::Cancelled, Vec::new());
+                state.record(order_id, ReservationStatus::Cancelled, Vec::new());
                 return Ok(ReleaseOutcome::CancelledBeforeReservation);
             }
         }
@@ -327,7 +322,7 @@ impl StockReservations for InMemoryProducts {
         }
         let lines = state
             .reservations
-            .get(&cancelled.order_id)
+            .get(&order_id)
             .map(|r| r.items.clone())
             .unwrap_or_default();
         for line in &lines {
@@ -337,7 +332,7 @@ impl StockReservations for InMemoryProducts {
             }
         }
         state.claim(envelope);
-        state.record(cancelled.order_id, ReservationStatus::Released, lines);
+        state.record(order_id, ReservationStatus::Released, lines);
         Ok(ReleaseOutcome::Released)
     }
 }
@@ -346,6 +341,7 @@ impl StockReservations for InMemoryProducts {
 mod tests {
     use super::*;
     use crate::domain::{NewProduct, OrderItem, UserId};
+    use crate::events::OrderCancelled;
 
     fn product(id: &str, category: &str, stock: i64) -> Product {
         NewProduct::parse(id, "", category, 100, stock)
@@ -363,6 +359,7 @@ mod tests {
             customer_id: UserId::new(),
             items,
             total_cents: 0,
+            payment_method: None,
         };
         (Envelope::wrap(&event, "req-1", now()).unwrap(), event)
     }
@@ -421,7 +418,10 @@ mod tests {
         };
         let cancel_envelope = Envelope::wrap(&cancelled, "req-2", now()).unwrap();
 
-        let released = store.release(&cancel_envelope, &cancelled).await.unwrap();
+        let released = store
+            .release(&cancel_envelope, cancelled.order_id)
+            .await
+            .unwrap();
         let reserved = store.reserve(&placed_envelope, &event).await.unwrap();
 
         assert_eq!(released, ReleaseOutcome::CancelledBeforeReservation);

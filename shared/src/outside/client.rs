@@ -8,7 +8,7 @@ use tower::retry::budget::{Budget, TpsBudget};
 
 use super::retry::{full_jitter_backoff, is_retryable_status, retry_after};
 use super::{CallError, Discovery, Endpoint, OutsideRequest, OutsideResponse};
-use crate::circuit::{CircuitGate, Gate};
+use crate::circuit::{Admission, CircuitGate, Gate};
 use crate::error::Error;
 
 /// The bounds of an [`OutsideClient`]. The defaults fit a payment call from a Lambda consumer
@@ -171,12 +171,19 @@ impl<D: Discovery, G: CircuitGate> OutsideClient<D, G> {
                 return Err(CallError::BreakerOpen { retry_after });
             }
         };
-        let outcome = self.attempts(request).await;
+        let outcome = self.attempts(request, admission == Admission::Probe).await;
         self.gate.record(admission, outcome.is_ok()).await;
         outcome
     }
 
-    async fn attempts(&self, request: &OutsideRequest) -> Result<OutsideResponse, CallError> {
+    /// The attempts of one call. A half-open breaker's `probe` tries each endpoint at most once
+    /// (no second try of the same one): it only asks whether the service is back, and during an
+    /// outage every probe's attempts reach the failing service.
+    async fn attempts(
+        &self,
+        request: &OutsideRequest,
+        probe: bool,
+    ) -> Result<OutsideResponse, CallError> {
         self.budget.deposit();
         let endpoints = match self.discovery.endpoints().await {
             Ok(endpoints) if !endpoints.is_empty() => endpoints,
@@ -190,6 +197,13 @@ impl<D: Discovery, G: CircuitGate> OutsideClient<D, G> {
             }
         };
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let max_attempts = if probe {
+            u32::try_from(endpoints.len())
+                .unwrap_or(u32::MAX)
+                .min(self.config.max_attempts)
+        } else {
+            self.config.max_attempts
+        };
         let mut attempt: u32 = 0;
         loop {
             let endpoint = &endpoints[(start + attempt as usize) % endpoints.len()];
@@ -214,7 +228,7 @@ impl<D: Discovery, G: CircuitGate> OutsideClient<D, G> {
             tracing::warn!(service = self.service, instance_id = %endpoint.instance_id, attempt, error = %failure.detail, "outside call attempt failed");
             self.discovery.invalidate();
 
-            if attempt >= self.config.max_attempts {
+            if attempt >= max_attempts {
                 return Err(self.unavailable(attempt, failure.retry_after, failure.detail));
             }
             if let Some(wait) = failure.retry_after

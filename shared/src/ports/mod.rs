@@ -16,10 +16,12 @@ use crate::error::Error;
 use crate::events::Envelope;
 
 mod orders;
+mod payments;
 mod products;
 mod users;
 
 pub use orders::*;
+pub use payments::*;
 pub use products::*;
 pub use users::*;
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Cursor, Page, PageLimit};
-use crate::domain::{Order, OrderId, OrderStatus, UserId};
+use crate::domain::{Order, OrderId, OrderStatus, Payment, Settlement, UserId};
 use crate::error::Error;
 use crate::events::Envelope;
 
@@ -106,6 +106,10 @@ pub trait OrderLister: Send + Sync {
 
 /// What [`OrderTransitions::transition`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per request, returned and matched at once: boxing would only add an allocation"
+)]
 pub enum Transitioned {
     /// The order moved; here it is as stored now.
     Done(Order),
@@ -131,10 +135,11 @@ pub trait OrderTransitions: Send + Sync {
     ) -> Result<Transitioned, Error>;
 }
 
-/// What [`OrderSettlement::settle`] did with a stock-reservation outcome.
+/// What [`OrderSettlement::settle`] did with the saga's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settled {
-    /// The order went from `PENDING` to the outcome's status.
+    /// The order went from `PENDING` to the outcome's status (or, for
+    /// [`OrderSettlement::record_payment`], its payment was recorded).
     Applied,
     /// This event id was applied before (a redelivery); nothing changed.
     Duplicate,
@@ -144,22 +149,36 @@ pub enum Settled {
     OrderCancelled,
 }
 
-/// Applies the inventory's answer to a `PENDING` order, once per event id: one
-/// `TransactWriteItems` with the consumer's de-duplication marker and the conditional status
-/// update (`dynamodb:PutItem` on the idempotency table, `UpdateItem`/`GetItem` on orders).
+/// Applies the saga's outcome (stock rejected, payment captured or declined, refund issued) to
+/// an order, once per event id: one `TransactWriteItems` with the consumer's de-duplication
+/// marker and the conditional update (`dynamodb:PutItem` on the idempotency table,
+/// `UpdateItem`/`GetItem` on orders).
 #[async_trait]
 pub trait OrderSettlement: Send + Sync {
-    /// Moves order `id` from `PENDING` to `to` (`CONFIRMED` or `REJECTED`) unless event
-    /// `event_id` was already applied by `consumer`.
+    /// Moves order `id` from `PENDING` as `settlement` says (`CONFIRMED` with its payment, or
+    /// `REJECTED` with its reason) unless event `event_id` was already applied by `consumer`.
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown order; [`Error::Conflict`] when it is in a status
-    /// that cannot take `to` (other than cancelled); [`Error::Internal`] on failure.
+    /// that cannot take the outcome (other than cancelled); [`Error::Internal`] on failure.
     async fn settle(
         &self,
         consumer: &str,
         event_id: Uuid,
         id: &OrderId,
-        to: OrderStatus,
+        settlement: &Settlement,
+    ) -> Result<Settled, Error>;
+
+    /// Records `payment` on order `id` whatever its status (a refund of a cancelled order),
+    /// unless event `event_id` was already applied by `consumer`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown order; [`Error::Internal`] on failure.
+    async fn record_payment(
+        &self,
+        consumer: &str,
+        event_id: Uuid,
+        id: &OrderId,
+        payment: &Payment,
     ) -> Result<Settled, Error>;
 }

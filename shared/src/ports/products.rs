@@ -7,9 +7,10 @@ use async_trait::async_trait;
 
 use super::{Cursor, Page, PageLimit};
 use crate::domain::ExpectedVersion;
+use crate::domain::OrderId;
 use crate::domain::{Category, Product, ProductChanges, ProductId, StockDelta};
 use crate::error::Error;
-use crate::events::{Envelope, OrderCancelled, OrderPlaced};
+use crate::events::{Envelope, OrderPlaced};
 
 /// Stores a new product (`dynamodb:PutItem`).
 #[async_trait]
@@ -156,14 +157,15 @@ pub trait StockReservations: Send + Sync {
         placed: &OrderPlaced,
     ) -> Result<ReserveOutcome, Error>;
 
-    /// Releases the stock reserved for `cancelled`'s order (carried by `envelope`), or
-    /// records that none may be reserved any more.
+    /// Releases the stock reserved for order `order_id`, or records that none may be reserved
+    /// any more; `envelope` carries the event that asks for it (`OrderCancelled`, or
+    /// `PaymentDeclined`: the saga's compensation) and its id is the de-duplication key.
     ///
     /// # Errors
     /// [`Error::Internal`] on a failure worth retrying; the event is to be delivered again.
     async fn release(
         &self,
         envelope: &Envelope,
-        cancelled: &OrderCancelled,
+        order_id: OrderId,
     ) -> Result<ReleaseOutcome, Error>;
 }
