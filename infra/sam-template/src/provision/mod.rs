@@ -18,13 +18,13 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_sqs::types::QueueAttributeName;
 
-pub use discovery::{DiscoveryPlans, InstancePlan, NamespaceInfo, ServiceInfo, discovery_plans};
-pub use secrets::{SecretInfo, SecretPlan, secret_plans};
 pub use caches::{
     CachePlan, DEFAULT_CACHE_PORT, LOCAL_CACHE_ADDRESS, cache_plans, create_cache,
     replication_group_id,
 };
+pub use discovery::{DiscoveryPlans, InstancePlan, NamespaceInfo, ServiceInfo, discovery_plans};
 pub use queues::{QueueInfo, QueuePlan, find_queue, queue_arn, queue_plans};
+pub use secrets::{SecretInfo, SecretPlan, secret_plans};
 pub use tables::{TablePlan, table_plans};
 
 use crate::{Physical, Resolver, Template};

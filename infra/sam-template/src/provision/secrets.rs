@@ -122,7 +122,10 @@ mod tests {
         let v = generate_value();
         let hex = v.strip_prefix("sk_test_").unwrap();
         assert_eq!(hex.len(), 32);
-        assert!(hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_ne!(generate_value(), v);
     }
 }
