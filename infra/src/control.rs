@@ -19,7 +19,9 @@
 //! | `GET /payments/instances` | | `200` `[`[`InstanceHealth`]`]` (id, URL, health in the emulator's Cloud Map); `409` no service |
 //!
 //! A rule (`RuleSpec`) is `{"service":"dynamodb","operation":"GetItem","match":"SKU-1",
-//! "action":{"kind":"throttle"},"count":2}` with `operation`, `match` and `count` optional and
+//! "action":{"kind":"throttle"},"count":2}` with `operation`, `match` and `count` optional (and,
+//! for the local payment provider, service `payments`: `"instance":"provider-b"`, `"rate":0.5`,
+//! `"after":true`, see [`RuleSpec`]) and
 //! `action` one of `{"kind":"latency","ms":800}`, `{"kind":"hang"}`, `{"kind":"down"}`,
 //! `{"kind":"throttle"}`, `{"kind":"error","status":500,"code":"InternalServerError"}`.
 //! Errors are `{"error":"<what went wrong and what to do>"}`.

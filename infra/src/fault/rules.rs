@@ -679,6 +679,119 @@ mod tests {
         assert!(rules.list().is_empty());
     }
 
+    fn charge() -> Call {
+        Call {
+            service: "payments".into(),
+            operation: Some("CreateCharge".into()),
+            protocol: Protocol::Other,
+        }
+    }
+
+    #[test]
+    fn a_rule_with_an_instance_matches_only_that_instance_and_never_an_aws_call() {
+        let rules = Rules::default();
+        let mut s = spec("payments", None, Action::Down);
+        s.instance = Some("provider-b".into());
+        let id = rules.add(s).unwrap().id;
+        assert_eq!(
+            rules.apply_at(&charge(), b"", Some("provider-a"), || 0.0),
+            None
+        );
+        let applied = rules
+            .apply_at(&charge(), b"", Some("provider-b"), || 0.0)
+            .unwrap();
+        assert_eq!((applied.rule, applied.action), (id, Action::Down));
+        assert!(!applied.after);
+        let mut aws = spec("dynamodb", None, Action::Down);
+        aws.instance = Some("provider-b".into());
+        rules.add(aws).unwrap();
+        assert_eq!(rules.apply(&get_item(), b""), None);
+    }
+
+    #[test]
+    fn a_rate_applies_to_the_rolls_below_it_and_a_miss_counts_nothing_and_falls_through() {
+        let rules = Rules::default();
+        let mut half = spec(
+            "payments",
+            None,
+            Action::Error {
+                status: 503,
+                code: None,
+            },
+        );
+        half.rate = Some(0.5);
+        half.count = Some(1);
+        let half = rules.add(half).unwrap().id;
+        let fallback = rules
+            .add(spec("payments", None, Action::Throttle))
+            .unwrap()
+            .id;
+        let missed = rules
+            .apply_at(&charge(), b"", Some("provider-a"), || 0.7)
+            .unwrap();
+        assert_eq!(missed.rule, fallback);
+        assert_eq!(rules.list()[0].hits, 0);
+        assert_eq!(rules.list()[0].remaining, Some(1));
+        let hit = rules
+            .apply_at(&charge(), b"", Some("provider-a"), || 0.2)
+            .unwrap();
+        assert_eq!(hit.rule, half);
+        assert_eq!(rules.list()[0].remaining, Some(0));
+    }
+
+    #[test]
+    fn a_random_rate_applies_to_about_that_fraction_of_requests() {
+        let rules = Rules::default();
+        let mut s = spec("payments", None, Action::Down);
+        s.rate = Some(0.5);
+        rules.add(s).unwrap();
+        let applied = (0..4000)
+            .filter(|_| {
+                rules
+                    .apply_at(&charge(), b"", Some("provider-a"), random_fraction)
+                    .is_some()
+            })
+            .count();
+        // Binomial(4000, 0.5): 1800..2200 is more than 12 standard deviations wide.
+        assert!((1800..=2200).contains(&applied), "{applied} of 4000");
+    }
+
+    #[test]
+    fn a_rate_outside_zero_to_one_or_after_on_an_aws_service_is_refused() {
+        let rules = Rules::default();
+        for rate in [0.0, -0.5, 1.5, f64::NAN] {
+            let mut s = spec("payments", None, Action::Down);
+            s.rate = Some(rate);
+            assert!(rules.add(s).is_err(), "rate {rate}");
+        }
+        let mut after = spec("dynamodb", None, Action::Down);
+        after.after = true;
+        assert!(rules.add(after).is_err());
+        let mut after = spec("payments", None, Action::Down);
+        after.after = true;
+        assert!(rules.apply_at(&charge(), b"", None, || 0.0).is_none());
+        rules.add(after).unwrap();
+        assert!(rules.apply_at(&charge(), b"", None, || 0.0).unwrap().after);
+    }
+
+    #[test]
+    fn a_rule_without_the_new_fields_reads_and_writes_as_before() {
+        let json = r#"{"service":"sqs","action":{"kind":"down"},"count":2}"#;
+        let s: RuleSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            (s.instance.as_deref(), s.rate, s.after),
+            (None, None, false)
+        );
+        assert_eq!(serde_json::to_string(&s).unwrap(), json);
+        let full: RuleSpec = serde_json::from_str(
+            r#"{"service":"payments","action":{"kind":"down"},"instance":"provider-a","rate":0.25,"after":true}"#,
+        )
+        .unwrap();
+        assert_eq!(full.instance.as_deref(), Some("provider-a"));
+        assert_eq!(full.rate, Some(0.25));
+        assert!(full.after);
+    }
+
     #[test]
     fn the_log_counts_by_body_substring_and_operation_and_forgets_the_oldest() {
         let log = RequestLog::default();
