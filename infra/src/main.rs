@@ -86,7 +86,8 @@ enum Cmd {
     /// again changes nothing). The README's walkthrough uses them.
     Seed,
     /// Fault injection into the running stack: add latency to, hang, drop, throttle or fail
-    /// the functions' DynamoDB or SQS calls (through the fault proxy in front of the emulator),
+    /// the functions' DynamoDB or SQS calls (through the fault proxy in front of the emulator)
+    /// or the local payment provider's requests (per instance, at a rate, or after the work),
     /// take Redis down and up, list and clear faults.
     #[command(subcommand)]
     Fault(FaultCmd),
