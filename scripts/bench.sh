@@ -34,7 +34,7 @@ ready=".devstack/ready-$DEVSTACK_STACK_NAME.json"
 echo "== starting the local cloud (stack $DEVSTACK_STACK_NAME; log: $log)"
 $devstack up --gateway-port "$GATEWAY_PORT" --lambda-port "${BENCH_LAMBDA_PORT:-9200}" \
   --redis-port "${BENCH_REDIS_PORT:-6480}" --proxy-port "${BENCH_PROXY_PORT:-4568}" \
-  --control-port "${BENCH_CONTROL_PORT:-4598}" --no-reload --no-throttle >"$log" 2>&1 &
+  --control-port "${BENCH_CONTROL_PORT:-4598}" --payments-port "${BENCH_PAYMENTS_PORT:-4614}" --no-reload --no-throttle >"$log" 2>&1 &
 stack_pid=$!
 trap 'kill -TERM $stack_pid 2>/dev/null || true; wait $stack_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do

@@ -22,6 +22,8 @@ LAMBDA_PORT=${TEST_LAMBDA_PORT:-9100}
 REDIS_PORT=${TEST_REDIS_PORT:-6390}
 PROXY_PORT=${TEST_PROXY_PORT:-4569}
 CONTROL_PORT=${TEST_CONTROL_PORT:-4597}
+# The local payment provider's instances: 4612, 4613 (make dev uses 4610, 4611; make bench 4614+).
+PAYMENTS_PORT=${TEST_PAYMENTS_PORT:-4612}
 export DEVSTACK_GATEWAY="http://127.0.0.1:$GATEWAY_PORT"
 # shared's cache tests use the test stack's redis-server, under their own key prefixes.
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
@@ -37,7 +39,7 @@ echo "== starting the local cloud (stack $DEVSTACK_STACK_NAME; log: $log)"
 # Short visibility timeout: failed records come back (and reach the DLQ) in seconds.
 target/debug/devstack up --gateway-port "$GATEWAY_PORT" --lambda-port "$LAMBDA_PORT" \
   --redis-port "$REDIS_PORT" --proxy-port "$PROXY_PORT" --control-port "$CONTROL_PORT" \
-  --visibility-timeout 2 --no-reload >"$log" 2>&1 &
+  --payments-port "$PAYMENTS_PORT" --visibility-timeout 2 --no-reload >"$log" 2>&1 &
 stack_pid=$!
 stop_stack() {
   if kill -0 "$stack_pid" 2>/dev/null; then

@@ -13,9 +13,15 @@
 //! | `POST /restart/{redis\|emulator}` | | `200` [`Message`] once it answers again (the emulator: re-provisioned, stream mappings on the new stream ARNs); `409` when reused |
 //! | `GET /requests?service=&operation=&match=` | | `200` [`RequestCount`]: requests the proxy received (of its last 10 000) that pass every given filter; `match` is a substring of the body's first 4 KiB |
 //! | `GET /status` | | `200` [`Status`] |
+//! | `GET /payments/ledger?order=` | | `200` `[`[`LedgerEntry`]`]`: every charge and refund of the local payment provider (of one order) |
+//! | `GET /payments/log?after=&instance=` | | `200` `[`[`AccessEntry`]`]`: the provider's access log after seq `after`, of one instance |
+//! | `POST /payments/health` | [`HealthChange`] | `200` [`Message`]; `409` unknown instance, bad status, or no Cloud Map service |
+//! | `GET /payments/instances` | | `200` `[`[`InstanceHealth`]`]` (id, URL, health in the emulator's Cloud Map); `409` no service |
 //!
 //! A rule (`RuleSpec`) is `{"service":"dynamodb","operation":"GetItem","match":"SKU-1",
-//! "action":{"kind":"throttle"},"count":2}` with `operation`, `match` and `count` optional and
+//! "action":{"kind":"throttle"},"count":2}` with `operation`, `match` and `count` optional (and,
+//! for the local payment provider, service `payments`: `"instance":"provider-b"`, `"rate":0.5`,
+//! `"after":true`, see [`RuleSpec`]) and
 //! `action` one of `{"kind":"latency","ms":800}`, `{"kind":"hang"}`, `{"kind":"down"}`,
 //! `{"kind":"throttle"}`, `{"kind":"error","status":500,"code":"InternalServerError"}`.
 //! Errors are `{"error":"<what went wrong and what to do>"}`.
@@ -37,6 +43,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::fault::{Faults, RequestFilter, Rule, RuleSpec};
+use crate::payments::books::{AccessEntry, LedgerEntry};
+use crate::payments::{HealthChange, InstanceHealth, Payments};
 
 /// A dependency devstack can stop and start again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +106,7 @@ pub struct Status {
 }
 
 /// `GET /faults`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultList {
     /// Every rule, in the order added (the first active match applies).
     pub rules: Vec<Rule>,
@@ -167,6 +175,8 @@ pub struct Control {
     pub commands: mpsc::Sender<Command>,
     /// The dependencies' states.
     pub status: watch::Receiver<Status>,
+    /// The local payment provider and its Cloud Map service.
+    pub payments: Arc<Payments>,
 }
 
 impl Control {
@@ -192,6 +202,10 @@ pub fn router(control: Control) -> axum::Router {
         .route("/restart/{dependency}", post(restart))
         .route("/requests", get(requests))
         .route("/status", get(status))
+        .route("/payments/ledger", get(payments_ledger))
+        .route("/payments/log", get(payments_log))
+        .route("/payments/health", post(payments_health))
+        .route("/payments/instances", get(payments_instances))
         .with_state(control)
 }
 
@@ -279,6 +293,56 @@ async fn requests(
 
 async fn status(State(c): State<Control>) -> Json<Status> {
     Json(c.status.borrow().clone())
+}
+
+/// `GET /payments/ledger`'s query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerQuery {
+    /// Only this order's charges and refunds (`metadata.order_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+}
+
+/// `GET /payments/log`'s query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogQuery {
+    /// Only entries with a seq above this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    /// Only this instance's entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+async fn payments_ledger(
+    State(c): State<Control>,
+    Query(q): Query<LedgerQuery>,
+) -> Json<Vec<LedgerEntry>> {
+    Json(c.payments.provider.ledger(q.order.as_deref()))
+}
+
+async fn payments_log(
+    State(c): State<Control>,
+    Query(q): Query<LogQuery>,
+) -> Json<Vec<AccessEntry>> {
+    Json(c.payments.provider.log(q.after, q.instance.as_deref()))
+}
+
+async fn payments_health(State(c): State<Control>, Json(change): Json<HealthChange>) -> Response {
+    match c.payments.set_health(&change).await {
+        Ok(message) => {
+            tracing::info!("{message}");
+            Json(Message { message }).into_response()
+        }
+        Err(e) => refused(StatusCode::CONFLICT, format!("{e:#}")),
+    }
+}
+
+async fn payments_instances(State(c): State<Control>) -> Response {
+    match c.payments.instances().await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => refused(StatusCode::CONFLICT, format!("{e:#}")),
+    }
 }
 
 /// Typed client of a running devstack's control API.
@@ -445,6 +509,57 @@ impl Client {
     /// devstack does not answer.
     pub async fn status(&self) -> Result<Status> {
         self.send(self.http.get(format!("{}/status", self.base)))
+            .await
+    }
+
+    /// The local payment provider's ledger (of one order when `order` is given).
+    ///
+    /// # Errors
+    /// devstack does not answer.
+    pub async fn payments_ledger(&self, order: Option<&str>) -> Result<Vec<LedgerEntry>> {
+        let query = LedgerQuery {
+            order: order.map(ToOwned::to_owned),
+        };
+        self.send(
+            self.http
+                .get(format!("{}/payments/ledger", self.base))
+                .query(&query),
+        )
+        .await
+    }
+
+    /// The provider's access log after seq `after` (of one instance when given).
+    ///
+    /// # Errors
+    /// devstack does not answer.
+    pub async fn payments_log(&self, query: &LogQuery) -> Result<Vec<AccessEntry>> {
+        self.send(
+            self.http
+                .get(format!("{}/payments/log", self.base))
+                .query(query),
+        )
+        .await
+    }
+
+    /// Marks a provider instance healthy or unhealthy in the emulator's Cloud Map.
+    ///
+    /// # Errors
+    /// No such instance, a bad status, no Cloud Map service, or devstack does not answer.
+    pub async fn payments_health(&self, change: &HealthChange) -> Result<Message> {
+        self.send(
+            self.http
+                .post(format!("{}/payments/health", self.base))
+                .json(change),
+        )
+        .await
+    }
+
+    /// The provider's instances in the emulator's Cloud Map: id, URL, health.
+    ///
+    /// # Errors
+    /// No Cloud Map service, or devstack does not answer.
+    pub async fn payments_instances(&self) -> Result<Vec<InstanceHealth>> {
+        self.send(self.http.get(format!("{}/payments/instances", self.base)))
             .await
     }
 }

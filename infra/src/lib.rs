@@ -6,6 +6,8 @@
 //! injects messages, lists or redrives dead-letter queues and seeds sample data. The functions
 //! reach the emulator through a fault proxy ([`fault`]) that `devstack fault …` drives through
 //! the control API ([`control`]); the emulator and Redis can die and be restarted ([`up`]).
+//! A local payment provider ([`payments`]) stands in for the outside service the template
+//! registers in Cloud Map.
 //! The library half is also what the tests use to provision resources under unique names.
 
 pub mod authorizer;
@@ -20,6 +22,7 @@ pub mod gateway;
 pub mod idp;
 pub mod invoke;
 pub mod localstack;
+pub mod payments;
 pub mod procs;
 pub mod provision;
 pub mod seed;

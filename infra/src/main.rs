@@ -1,6 +1,6 @@
-//! `devstack` CLI: `up` runs the local cloud from `template.yaml`; `fault`, `restart` and
-//! `requests` drive a running one (fault injection, dependency restarts, the proxy's request
-//! log); `token` prints a signed token from its identity provider; `send` injects a message into
+//! `devstack` CLI: `up` runs the local cloud from `template.yaml`; `fault`, `restart`,
+//! `requests` and `payments` drive a running one (fault injection, dependency restarts, the
+//! proxy's request log, the local payment provider's ledger, access log and Cloud Map health); `token` prints a signed token from its identity provider; `send` injects a message into
 //! a queue; `dlq list|redrive` shows or moves back dead messages; `routes` prints what the
 //! template declares; `localstack-init` prints the LocalStack init script.
 
@@ -14,6 +14,7 @@ use devstack::dlq;
 use devstack::edge;
 use devstack::fault::{Action, RequestFilter, Rule, RuleSpec};
 use devstack::idp::TokenRequest;
+use devstack::payments::HealthChange;
 use devstack::provision::{find_queue, queue_plans};
 use devstack::template::Template;
 use devstack::up::{self, print_routes, project_root};
@@ -85,7 +86,8 @@ enum Cmd {
     /// again changes nothing). The README's walkthrough uses them.
     Seed,
     /// Fault injection into the running stack: add latency to, hang, drop, throttle or fail
-    /// the functions' DynamoDB or SQS calls (through the fault proxy in front of the emulator),
+    /// the functions' DynamoDB or SQS calls (through the fault proxy in front of the emulator)
+    /// or the local payment provider's requests (per instance, at a rate, or after the work),
     /// take Redis down and up, list and clear faults.
     #[command(subcommand)]
     Fault(FaultCmd),
@@ -112,6 +114,11 @@ enum Cmd {
         #[arg(long)]
         service: Option<String>,
     },
+    /// The local payment provider of the running stack: its ledger of charges and refunds,
+    /// its access log, and its instances in the emulator's Cloud Map (list them, mark one
+    /// healthy or unhealthy). Faults: `devstack fault add payments …`.
+    #[command(subcommand)]
+    Payments(PaymentsCmd),
     /// Print the routes and event source mappings the template declares.
     Routes,
     /// Print the LocalStack init script generated from the template.
@@ -152,6 +159,52 @@ enum DlqCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum PaymentsCmd {
+    /// Print every charge and refund (seq, kind, status, amount, id, order, source or charge,
+    /// idempotency key, instance), then the counts by kind and status.
+    Ledger {
+        /// Print one JSON array instead.
+        #[arg(long)]
+        json: bool,
+        /// Only this order's (the charge's metadata.order_id).
+        #[arg(long)]
+        order: Option<String>,
+    },
+    /// Print the provider's access log: every request an instance received, faulted and
+    /// refused ones included (status `-` when the connection was closed without an answer).
+    Log {
+        /// Print one JSON array instead.
+        #[arg(long)]
+        json: bool,
+        /// Only this instance's requests (e.g. provider-b).
+        #[arg(long)]
+        instance: Option<String>,
+        /// Only entries after this seq.
+        #[arg(long)]
+        after: Option<u64>,
+    },
+    /// Mark an instance healthy or unhealthy in the emulator's Cloud Map
+    /// (UpdateInstanceCustomHealthStatus): discovery stops or starts returning it.
+    Health {
+        /// The instance id, e.g. provider-b.
+        instance: String,
+        /// `healthy` or `unhealthy`.
+        status: HealthArg,
+    },
+    /// Print the instances registered in the emulator's Cloud Map: id, URL, health.
+    Instances,
+}
+
+/// A custom health status.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum HealthArg {
+    /// HEALTHY.
+    Healthy,
+    /// UNHEALTHY.
+    Unhealthy,
+}
+
+#[derive(Debug, Subcommand)]
 enum FaultCmd {
     /// Add a rule and print its id. The first active rule matching a request applies.
     ///
@@ -160,6 +213,9 @@ enum FaultCmd {
     ///   devstack fault add dynamodb --latency 800ms --count 5
     ///   devstack fault add sqs --operation SendMessage --error 500:InternalError
     ///   devstack fault add dynamodb --match SKU-1 --hang
+    ///   devstack fault add payments --instance provider-b --down
+    ///   devstack fault add payments --error 503 --rate 0.5
+    ///   devstack fault add payments --operation CreateCharge --down --after --count 1
     #[command(verbatim_doc_comment)]
     Add(FaultAddArgs),
     /// Stop (`down`) or start again (`up`) the redis-server devstack started.
@@ -207,6 +263,28 @@ struct FaultAddArgs {
     /// Apply to the next N matching requests only.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     count: Option<u32>,
+    /// Only requests to this instance of the payment provider (e.g. provider-b).
+    #[arg(long)]
+    instance: Option<String>,
+    /// Apply to this fraction of the matching requests, at random (0 < rate <= 1, e.g. 0.5).
+    #[arg(long, value_parser = rate)]
+    rate: Option<f64>,
+    /// Payments only: do the work first, then answer the fault (the charge exists but its
+    /// answer is lost).
+    #[arg(long)]
+    after: bool,
+}
+
+/// A fraction of `--rate`.
+fn rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .parse()
+        .map_err(|_| format!("{s}: expected a fraction, e.g. 0.5"))?;
+    if r > 0.0 && r <= 1.0 {
+        Ok(r)
+    } else {
+        Err(format!("{s}: a rate is above 0 and at most 1"))
+    }
 }
 
 /// A service the fault proxy can fault.
@@ -216,6 +294,8 @@ enum ServiceArg {
     Dynamodb,
     /// Amazon SQS.
     Sqs,
+    /// The local payment provider (operations CreateCharge, CreateRefund, Health).
+    Payments,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -270,6 +350,10 @@ struct UpArgs {
     /// Control API port (`devstack fault`, `restart`, `requests` talk to it).
     #[arg(long, default_value_t = 4599)]
     control_port: u16,
+    /// The local payment provider's first port: the template's Cloud Map instances are served
+    /// on it and the ports after it, in template order (provider-a 4610, provider-b 4611).
+    #[arg(long, default_value_t = devstack::payments::DEFAULT_PORT)]
+    payments_port: u16,
     /// Override every queue's VisibilityTimeout (seconds), e.g. to see DLQ redrive quickly.
     #[arg(long)]
     visibility_timeout: Option<u32>,
@@ -332,6 +416,7 @@ async fn run(cli: Cli) -> Result<()> {
                 redis_port: args.redis_port,
                 proxy_port: args.proxy_port,
                 control_port: args.control_port,
+                payments_port: args.payments_port,
                 visibility_timeout: args.visibility_timeout,
                 no_reload: args.no_reload,
                 no_throttle: args.no_throttle,
@@ -370,6 +455,11 @@ async fn run(cli: Cli) -> Result<()> {
             };
             println!("{}", client.requests(&filter).await?);
             Ok(())
+        }
+        Cmd::Payments(cmd) => {
+            let client =
+                control::Client::from_ready_file(&project_root(&cli.template)?, &cli.stack_name)?;
+            payments(&client, cmd).await
         }
         Cmd::Send { queue, body, file } => {
             let body = match (body, file) {
@@ -494,12 +584,16 @@ async fn fault(client: &control::Client, cmd: FaultCmd) -> Result<()> {
                 service: match a.service {
                     ServiceArg::Dynamodb => "dynamodb",
                     ServiceArg::Sqs => "sqs",
+                    ServiceArg::Payments => devstack::payments::SERVICE,
                 }
                 .to_owned(),
                 operation: a.operation,
                 body_contains: a.body_contains,
                 action,
                 count: a.count,
+                instance: a.instance,
+                rate: a.rate,
+                after: a.after,
             };
             let rule = client.add_fault(&spec).await?;
             println!("{}", rule.id);
@@ -535,6 +629,93 @@ async fn fault(client: &control::Client, cmd: FaultCmd) -> Result<()> {
     Ok(())
 }
 
+async fn payments(client: &control::Client, cmd: PaymentsCmd) -> Result<()> {
+    match cmd {
+        PaymentsCmd::Ledger { json, order } => {
+            let ledger = client.payments_ledger(order.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&ledger)?);
+                return Ok(());
+            }
+            for e in &ledger {
+                println!(
+                    "{:>5}  {:<6} {:<9} {:>9} {}  {}  order {}  {}  key {}  {}{}",
+                    e.seq,
+                    e.kind,
+                    e.status,
+                    e.amount,
+                    e.currency,
+                    e.id,
+                    e.order_id.as_deref().unwrap_or("-"),
+                    e.source.as_deref().or(e.charge.as_deref()).unwrap_or("-"),
+                    e.idempotency_key,
+                    e.instance,
+                    e.decline_code
+                        .as_deref()
+                        .map_or_else(String::new, |d| format!("  ({d})")),
+                );
+            }
+            let counts: Vec<String> = devstack::payments::books::summary(&ledger)
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            println!(
+                "{} entr{}{}",
+                ledger.len(),
+                if ledger.len() == 1 { "y" } else { "ies" },
+                if counts.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", counts.join(", "))
+                }
+            );
+        }
+        PaymentsCmd::Log {
+            json,
+            instance,
+            after,
+        } => {
+            let query = control::LogQuery { after, instance };
+            let log = client.payments_log(&query).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&log)?);
+                return Ok(());
+            }
+            for e in &log {
+                println!(
+                    "{:>6}  {}  {:<12} {:<4} {:<12} {:>3}  key {}{}",
+                    e.seq,
+                    e.at,
+                    e.instance,
+                    e.method,
+                    e.path,
+                    e.status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                    e.idempotency_key.as_deref().unwrap_or("-"),
+                    e.fault.map_or_else(String::new, |f| format!("  fault {f}")),
+                );
+            }
+            println!("{} request(s)", log.len());
+        }
+        PaymentsCmd::Health { instance, status } => {
+            let change = HealthChange {
+                instance,
+                status: match status {
+                    HealthArg::Healthy => "healthy",
+                    HealthArg::Unhealthy => "unhealthy",
+                }
+                .to_owned(),
+            };
+            println!("{}", client.payments_health(&change).await?.message);
+        }
+        PaymentsCmd::Instances => {
+            for i in client.payments_instances().await? {
+                println!("{:<16} {:<28} {}", i.instance, i.url, i.health);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One line of `devstack fault list`.
 fn describe(rule: &Rule) -> String {
     let s = &rule.spec;
@@ -553,8 +734,18 @@ fn describe(rule: &Rule) -> String {
         Some(0) => "  (spent)".to_owned(),
         Some(n) => format!("  ({n} left)"),
     };
+    let mut only = String::new();
+    if let Some(i) = &s.instance {
+        only.push_str(&format!(" at {i}"));
+    }
+    if let Some(r) = s.rate {
+        only.push_str(&format!(" rate {r}"));
+    }
+    if s.after {
+        only.push_str(" after the work");
+    }
     format!(
-        "  {:>3}  {} {}{}  {action}  hits {}{left}",
+        "  {:>3}  {} {}{}{only}  {action}  hits {}{left}",
         rule.id,
         s.service,
         s.operation.as_deref().unwrap_or("*"),

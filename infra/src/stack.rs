@@ -189,7 +189,7 @@ pub fn stream_mappings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provision::QueueInfo;
+    use crate::provision::{Discovered, QueueInfo};
     use crate::template::{Physical, Resolver, Template};
 
     const TEMPLATE: &str = r#"
@@ -259,6 +259,8 @@ Resources:
                 },
             )]),
             caches: BTreeMap::new(),
+            discovery: Discovered::default(),
+            secrets: BTreeMap::new(),
             resolver,
         }
     }
@@ -316,6 +318,8 @@ Resources:
             streams: BTreeMap::new(),
             queues: BTreeMap::new(),
             caches: BTreeMap::from([("C".to_owned(), "s-c".to_owned())]),
+            discovery: Discovered::default(),
+            secrets: BTreeMap::new(),
             resolver,
         };
 

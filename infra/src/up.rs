@@ -1,6 +1,7 @@
-//! `devstack up`: starts (or reuses) the emulator and Redis, provisions the template, runs the
-//! functions under `cargo lambda watch` behind the fault proxy, serves the gateway, the event
-//! source mappings and the control API, then supervises until Ctrl-C or SIGTERM.
+//! `devstack up`: starts (or reuses) the emulator and Redis, provisions the template, serves
+//! the local payment provider's instances, runs the functions under `cargo lambda watch` behind
+//! the fault proxy, serves the gateway, the event source mappings and the control API, then
+//! supervises until Ctrl-C or SIGTERM.
 //!
 //! Survival: when the emulator or redis-server that devstack started exits, devstack says so and
 //! keeps the gateway, the functions and the mappings up; `devstack restart <redis|emulator>`
@@ -22,6 +23,7 @@ use crate::edge;
 use crate::fault::{Faults, proxy::Proxy};
 use crate::gateway::{self, Gateway, Routes};
 use crate::invoke::Invoker;
+use crate::payments::{self, Payments, Provider};
 use crate::procs::{self, Exit, Recipe, Supervisor};
 use crate::provision::{self, ProvisionOptions, Provisioned};
 use crate::stack;
@@ -55,6 +57,9 @@ pub struct Options {
     pub proxy_port: u16,
     /// Control API port (`devstack fault …`).
     pub control_port: u16,
+    /// The local payment provider's first instance port; the template's Cloud Map instances
+    /// get this one and the ports after it, in template order.
+    pub payments_port: u16,
     /// Every queue's VisibilityTimeout override, seconds.
     pub visibility_timeout: Option<u32>,
     /// `cargo lambda watch --ignore-changes`.
@@ -160,6 +165,8 @@ struct Running<'a> {
     status: watch::Sender<Status>,
     ready_file: PathBuf,
     ready: serde_json::Value,
+    provision_options: ProvisionOptions,
+    payments: Arc<Payments>,
 }
 
 /// The stream mapping tasks, stopped together (their ARNs change when the emulator restarts).
@@ -217,15 +224,41 @@ async fn run(
     }
     // Ports only devstack's own processes may hold: refuse before starting or building
     // anything, so a second `devstack up` fails at once and leaves the first one alone.
+    let instance_plans = payment_instances(template, stack, opts)?;
+    let payment_ports = instance_plans
+        .iter()
+        .enumerate()
+        .map(|(k, _)| {
+            u16::try_from(k)
+                .ok()
+                .and_then(|k| opts.payments_port.checked_add(k))
+                .context("--payments-port: too high for every Cloud Map instance of the template")
+        })
+        .collect::<Result<Vec<u16>>>()?;
     for (port, flag) in [
         (opts.lambda_port, "--lambda-port"),
         (opts.gateway_port, "--gateway-port"),
         (opts.proxy_port, "--proxy-port"),
         (opts.control_port, "--control-port"),
-    ] {
+    ]
+    .into_iter()
+    .chain(payment_ports.iter().map(|p| (*p, "--payments-port")))
+    {
         if procs::port_open(port).await {
             bail!("127.0.0.1:{port} is in use (another devstack?): stop it or pass {flag}");
         }
+    }
+    let mut payment_listeners = Vec::new();
+    for port in &payment_ports {
+        payment_listeners.push(
+            tokio::net::TcpListener::bind(("127.0.0.1", *port))
+                .await
+                .with_context(|| {
+                    format!(
+                        "binding the payment provider on 127.0.0.1:{port}: pass --payments-port"
+                    )
+                })?,
+        );
     }
     let proxy_listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.proxy_port))
         .await
@@ -307,13 +340,50 @@ async fn run(
         emulator: state_of(emulator),
     });
 
-    // 2. Tables and queues.
+    // 2. Tables, queues, caches, Cloud Map (the instances' URLs are the local provider's) and
+    // secrets (the provider's API key).
     let sdk = emulator_sdk(&endpoint).await;
-    let provisioned = provision_all(template, &sdk, stack, opts).await?;
+    let api_key = sam_template::provision::secrets::generate_value();
+    let provision_options = ProvisionOptions {
+        prefix: stack.to_owned(),
+        visibility_timeout_override: opts.visibility_timeout,
+        parameters: opts.parameter_overrides.iter().cloned().collect(),
+        instance_urls: instance_plans
+            .iter()
+            .zip(&payment_ports)
+            .map(|(plan, port)| (plan.logical_id.clone(), format!("http://127.0.0.1:{port}")))
+            .collect(),
+        secret_value: Some(api_key.clone()),
+    };
+    let provisioned = provision::provision_with(template, &sdk, &provision_options).await?;
 
-    // 3. The fault proxy in front of the emulator, and the control API.
+    // 3. The fault proxy in front of the emulator, the payment provider's instances, and the
+    // control API.
     let (stop_tx, stop_rx) = watch::channel(false);
     let faults = Arc::new(Faults::default());
+    let provider = Arc::new(Provider::new(api_key, Arc::clone(&faults)));
+    let mut served = Vec::new();
+    let mut payment_tasks = Vec::new();
+    for ((plan, port), listener) in instance_plans
+        .iter()
+        .zip(&payment_ports)
+        .zip(payment_listeners)
+    {
+        served.push(payments::Instance {
+            instance: plan.instance_id.clone(),
+            url: format!("http://127.0.0.1:{port}"),
+        });
+        payment_tasks.push(tokio::spawn(Arc::clone(&provider).serve(
+            plan.instance_id.clone(),
+            listener,
+            stop_rx.clone(),
+        )));
+    }
+    let payments = Arc::new(Payments::new(
+        provider,
+        served,
+        payment_target(&provisioned, &sdk),
+    ));
     let proxy_url = format!("http://127.0.0.1:{}", opts.proxy_port);
     let proxy = Proxy::new(&endpoint, Arc::clone(&faults))?;
     let proxy_task = tokio::spawn(proxy.serve(proxy_listener, stop_rx.clone()));
@@ -323,6 +393,7 @@ async fn run(
         faults: Arc::clone(&faults),
         commands: commands_tx,
         status: status_rx,
+        payments: Arc::clone(&payments),
     });
     let mut control_stop = stop_rx.clone();
     let control_task = tokio::spawn(async move {
@@ -460,6 +531,12 @@ async fn run(
         owned(emulator, EMULATOR)
     );
     println!("  fault proxy (functions' AWS_ENDPOINT_URL) {proxy_url} -> {endpoint}");
+    for i in &payments.instances {
+        println!(
+            "  payment provider {:<12} {}  (devstack payments ledger|log|instances|health)",
+            i.instance, i.url
+        );
+    }
     println!(
         "  control API                  {control_url}  (devstack fault add|list|clear, restart, requests)"
     );
@@ -500,6 +577,7 @@ async fn run(
         "control": control_url,
         "redis_port": opts.redis_port,
         "stack_name": stack,
+        "payments": payments.instances,
     });
     let mut running = Running {
         stack,
@@ -519,6 +597,8 @@ async fn run(
         status,
         ready_file,
         ready,
+        provision_options,
+        payments,
     };
     running.write_ready_file()?;
 
@@ -552,6 +632,9 @@ async fn run(
     let _ = gateway_task.await;
     let _ = control_task.await;
     let _ = proxy_task.await;
+    for t in payment_tasks {
+        let _ = t.await;
+    }
     Ok(())
 }
 
@@ -693,7 +776,10 @@ impl Running<'_> {
                 .await
                 .context("see .devstack/logs/emulator.log")?;
             self.provisioned =
-                provision_all(self.template, &self.sdk, self.stack, self.opts).await?;
+                provision::provision_with(self.template, &self.sdk, &self.provision_options)
+                    .await?;
+            self.payments
+                .set_target(payment_target(&self.provisioned, &self.sdk));
             let mappings =
                 stack::stream_mappings(&self.functions, &self.provisioned, &self.checkpoints)?;
             let n = mappings.len();
@@ -726,26 +812,37 @@ impl Running<'_> {
     }
 }
 
-/// Creates the tables and queues, with the parameter overrides in the resolver (the function
-/// environment, e.g. LogLevel -> AWS_LAMBDA_LOG_LEVEL, uses them).
-async fn provision_all(
+/// The template's Cloud Map instances (in template order), each served by one listener of the
+/// local payment provider.
+///
+/// # Errors
+/// A Cloud Map resource of the template does not resolve.
+fn payment_instances(
     template: &Template,
-    sdk: &aws_config::SdkConfig,
     stack: &str,
     opts: &Options,
-) -> Result<Provisioned> {
-    let options = ProvisionOptions {
-        prefix: stack.to_owned(),
-        visibility_timeout_override: opts.visibility_timeout,
-    };
-    let mut provisioned = provision::provision_with(template, sdk, &options).await?;
-    for (name, value) in &opts.parameter_overrides {
-        provisioned
-            .resolver
-            .parameters
-            .insert(name.clone(), value.clone());
-    }
-    Ok(provisioned)
+) -> Result<Vec<provision::InstancePlan>> {
+    let mut resolver = crate::template::Resolver::for_planning(template, stack);
+    resolver
+        .parameters
+        .extend(opts.parameter_overrides.iter().cloned());
+    Ok(provision::discovery_plans(template, &resolver, stack)?.instances)
+}
+
+/// The Cloud Map service of the first registered instance, for `devstack payments health` and
+/// `instances`.
+fn payment_target(
+    provisioned: &Provisioned,
+    sdk: &aws_config::SdkConfig,
+) -> Option<payments::Target> {
+    let (_, first) = provisioned.discovery.instances.first()?;
+    let service = provisioned.discovery.services.get(&first.service)?;
+    Some(payments::Target {
+        client: aws_sdk_servicediscovery::Client::new(sdk),
+        service_id: service.id.clone(),
+        service: service.name.clone(),
+        namespace: service.namespace_name.clone(),
+    })
 }
 
 /// SDK config pointing at the emulator itself (devstack's own clients bypass the fault proxy).

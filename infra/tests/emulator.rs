@@ -35,6 +35,7 @@ async fn provision(prefix: &str, visibility: Option<u32>) -> (aws_config::SdkCon
     let options = ProvisionOptions {
         prefix: prefix.to_owned(),
         visibility_timeout_override: visibility,
+        ..ProvisionOptions::default()
     };
     let p = provision_with(&template(), &sdk, &options).await.unwrap();
     (sdk, p)

@@ -107,6 +107,9 @@ fn rule(service: &str, operation: &str, action: Action, count: Option<u32>) -> R
         body_contains: None,
         action,
         count,
+        instance: None,
+        rate: None,
+        after: false,
     }
 }
 
@@ -444,6 +447,14 @@ async fn control_api() -> (control::Client, Arc<Faults>) {
         faults: Arc::clone(&faults),
         commands,
         status: status_rx,
+        payments: Arc::new(devstack::payments::Payments::new(
+            Arc::new(devstack::payments::Provider::new(
+                "sk_test_x",
+                Arc::clone(&faults),
+            )),
+            Vec::new(),
+            None,
+        )),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

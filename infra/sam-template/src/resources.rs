@@ -1,5 +1,6 @@
-//! `AWS::DynamoDB::Table` and `AWS::SQS::Queue` as serde types: the properties provisioning
-//! reads. A table's types serialise back in the `CreateTable` API's JSON shape (same names).
+//! `AWS::DynamoDB::Table`, `AWS::SQS::Queue`, the cache, the Cloud Map resources and the secret
+//! as serde types: the properties provisioning reads. A table's types serialise back in the
+//! `CreateTable` API's JSON shape (same names).
 
 use serde::{Deserialize, Serialize};
 
@@ -187,4 +188,63 @@ pub struct ReplicationGroupProperties {
     /// `Port` (6379 when absent).
     #[serde(default, deserialize_with = "opt")]
     pub port: Option<i32>,
+}
+
+/// The `Properties` of an `AWS::ServiceDiscovery::HttpNamespace` (a Cloud Map namespace whose
+/// instances are found by API calls only, `DiscoverInstances`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HttpNamespaceProperties {
+    /// `Name` (required), often `!Ref` to a parameter.
+    pub name: Expr,
+}
+
+/// `HealthCheckCustomConfig` of a Cloud Map service: the health status is set by API calls
+/// (`UpdateInstanceCustomHealthStatus`), not by Route 53 checks.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthCheckCustomConfig {
+    /// `FailureThreshold` (deprecated by AWS, always 1).
+    #[serde(default, deserialize_with = "opt")]
+    pub failure_threshold: Option<i32>,
+}
+
+/// The `Properties` of an `AWS::ServiceDiscovery::Service`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiscoveryServiceProperties {
+    /// `Name` (required by devstack; CloudFormation would generate one).
+    pub name: Expr,
+    /// `NamespaceId`: `!GetAtt <Namespace>.Id` or `!Ref <Namespace>` of a namespace of the
+    /// template.
+    pub namespace_id: Expr,
+    /// `Type`: `HTTP` for a service of an HTTP namespace.
+    #[serde(default, rename = "Type", deserialize_with = "opt")]
+    pub service_type: Option<String>,
+    /// `HealthCheckCustomConfig`.
+    #[serde(default)]
+    pub health_check_custom_config: Option<HealthCheckCustomConfig>,
+}
+
+/// The `Properties` of an `AWS::ServiceDiscovery::Instance`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiscoveryInstanceProperties {
+    /// `ServiceId`: `!Ref <Service>` or `!GetAtt <Service>.Id` of a service of the template.
+    pub service_id: Expr,
+    /// `InstanceId` (required by devstack; CloudFormation would generate one).
+    pub instance_id: Expr,
+    /// `InstanceAttributes`, e.g. `URL` and `AWS_INIT_HEALTH_STATUS`.
+    #[serde(default)]
+    pub instance_attributes: std::collections::BTreeMap<String, Expr>,
+}
+
+/// The `Properties` of an `AWS::SecretsManager::Secret` (what devstack reads of it: the value
+/// is always generated locally).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretProperties {
+    /// `Name`; absent: `<prefix>-<LogicalId>`.
+    #[serde(default)]
+    pub name: Option<Expr>,
 }

@@ -14,7 +14,10 @@ use serde_yaml::Value;
 use crate::de::{opt, typed};
 use crate::function::{Function, FunctionMetadata, FunctionProperties, FunctionResource};
 use crate::http_api::{HttpApi, HttpApiProperties};
-use crate::resources::{QueueProperties, ReplicationGroupProperties, TableProperties};
+use crate::resources::{
+    DiscoveryInstanceProperties, DiscoveryServiceProperties, HttpNamespaceProperties,
+    QueueProperties, ReplicationGroupProperties, SecretProperties, TableProperties,
+};
 
 /// CloudFormation resource type of a DynamoDB table.
 pub const TABLE_TYPE: &str = "AWS::DynamoDB::Table";
@@ -27,6 +30,15 @@ pub const HTTP_API_TYPE: &str = "AWS::Serverless::HttpApi";
 
 /// CloudFormation resource type of an ElastiCache replication group (the cache).
 pub const CACHE_TYPE: &str = "AWS::ElastiCache::ReplicationGroup";
+
+/// CloudFormation resource type of a Cloud Map HTTP namespace.
+pub const HTTP_NAMESPACE_TYPE: &str = "AWS::ServiceDiscovery::HttpNamespace";
+/// CloudFormation resource type of a Cloud Map service.
+pub const DISCOVERY_SERVICE_TYPE: &str = "AWS::ServiceDiscovery::Service";
+/// CloudFormation resource type of a Cloud Map service instance.
+pub const DISCOVERY_INSTANCE_TYPE: &str = "AWS::ServiceDiscovery::Instance";
+/// CloudFormation resource type of a Secrets Manager secret.
+pub const SECRET_TYPE: &str = "AWS::SecretsManager::Secret";
 
 /// A parsed SAM template.
 #[derive(Debug, Clone)]
@@ -65,6 +77,14 @@ pub enum Properties {
     HttpApi(Box<HttpApiProperties>),
     /// [`CACHE_TYPE`].
     Cache(Box<ReplicationGroupProperties>),
+    /// [`HTTP_NAMESPACE_TYPE`].
+    HttpNamespace(Box<HttpNamespaceProperties>),
+    /// [`DISCOVERY_SERVICE_TYPE`].
+    DiscoveryService(Box<DiscoveryServiceProperties>),
+    /// [`DISCOVERY_INSTANCE_TYPE`].
+    DiscoveryInstance(Box<DiscoveryInstanceProperties>),
+    /// [`SECRET_TYPE`].
+    Secret(Box<SecretProperties>),
     /// A type devstack does not read (alarms, policies…).
     Other,
 }
@@ -143,6 +163,16 @@ impl Template {
                 QUEUE_TYPE => typed(raw.properties).map(|p| Properties::Queue(Box::new(p))),
                 HTTP_API_TYPE => typed(raw.properties).map(|p| Properties::HttpApi(Box::new(p))),
                 CACHE_TYPE => typed(raw.properties).map(|p| Properties::Cache(Box::new(p))),
+                HTTP_NAMESPACE_TYPE => {
+                    typed(raw.properties).map(|p| Properties::HttpNamespace(Box::new(p)))
+                }
+                DISCOVERY_SERVICE_TYPE => {
+                    typed(raw.properties).map(|p| Properties::DiscoveryService(Box::new(p)))
+                }
+                DISCOVERY_INSTANCE_TYPE => {
+                    typed(raw.properties).map(|p| Properties::DiscoveryInstance(Box::new(p)))
+                }
+                SECRET_TYPE => typed(raw.properties).map(|p| Properties::Secret(Box::new(p))),
                 _ => Ok(Properties::Other),
             }
             .with_context(|| format!("resource {logical_id} ({})", raw.kind))?;

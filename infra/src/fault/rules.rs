@@ -1,5 +1,10 @@
 //! What the fault proxy knows about a request (service, operation), the fault rules that match
 //! requests, and the log of forwarded requests that `devstack requests` counts.
+//!
+//! The same rules fault the local payment provider ([`crate::payments`]): its requests are
+//! calls of service `payments` made at one of its instances, so a rule may name the instance
+//! (`instance`), apply to a fraction of its requests at random (`rate`) and fault the answer
+//! after the work is done (`after`).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -140,7 +145,7 @@ pub enum Action {
 }
 
 /// A fault rule as the control API and the CLI give it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Service to match (`dynamodb`, `sqs`, …; see [`Call::service`]), case-insensitive.
@@ -156,17 +161,44 @@ pub struct RuleSpec {
     /// Apply to the next `count` matching requests only; then the rule is spent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
+    /// Only requests made at this instance of a local service (the payment provider's
+    /// `provider-a`); a rule with an instance never matches an AWS call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Apply to this fraction of the matching requests (0 < rate <= 1), drawn at random per
+    /// request; a request it is not applied to counts no hit, uses up none of `count`, and
+    /// goes on to the next rule. Every matching request when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// The payment provider only: do the work first, then answer the fault (the charge
+    /// exists but its answer is lost).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after: bool,
 }
 
 impl RuleSpec {
     /// Checks the values a rule cannot work with.
     ///
     /// # Errors
-    /// An empty service, a status outside 400–599, a count of 0 or a latency above
-    /// [`MAX_LATENCY`] (the message says which).
+    /// An empty service, a status outside 400–599, a count of 0, a latency above
+    /// [`MAX_LATENCY`], a rate outside (0, 1], or `after` on a service other than `payments`
+    /// (the message says which).
     pub fn validate(&self) -> Result<(), String> {
         if self.service.trim().is_empty() {
-            return Err("service is empty: give dynamodb or sqs".into());
+            return Err("service is empty: give dynamodb, sqs or payments".into());
+        }
+        if let Some(rate) = self.rate
+            && !(rate > 0.0 && rate <= 1.0)
+        {
+            return Err(format!(
+                "rate {rate}: give a fraction above 0 and at most 1"
+            ));
+        }
+        if self.after && !self.service.eq_ignore_ascii_case(crate::payments::SERVICE) {
+            return Err(format!(
+                "after: only the local payment provider (service {}) can fault an answer after the work",
+                crate::payments::SERVICE
+            ));
         }
         match &self.action {
             Action::Error { status, .. } if !(400..=599).contains(status) => {
@@ -186,9 +218,19 @@ impl RuleSpec {
         Ok(())
     }
 
-    /// Whether the rule applies to `call` with this `body`.
+    /// Whether the rule applies to the AWS call `call` with this `body` (never when the rule
+    /// names an instance).
     pub fn matches(&self, call: &Call, body: &[u8]) -> bool {
-        self.service.eq_ignore_ascii_case(&call.service)
+        self.matches_at(call, body, None)
+    }
+
+    /// Whether the rule applies to `call` with this `body` made at `instance` (a local
+    /// service's instance; `None` for an AWS call).
+    pub fn matches_at(&self, call: &Call, body: &[u8], instance: Option<&str>) -> bool {
+        self.instance
+            .as_deref()
+            .is_none_or(|want| instance == Some(want))
+            && self.service.eq_ignore_ascii_case(&call.service)
             && self.operation.as_ref().is_none_or(|op| {
                 call.operation
                     .as_ref()
@@ -201,8 +243,19 @@ impl RuleSpec {
     }
 }
 
+/// What [`Rules::apply_at`] found for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The rule's id.
+    pub rule: u64,
+    /// What to do.
+    pub action: Action,
+    /// Do the work first, then answer the fault ([`RuleSpec::after`]).
+    pub after: bool,
+}
+
 /// An active (or spent) rule with its counters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     /// Id, unique for the life of the proxy (`devstack fault clear <id>`).
     pub id: u64,
@@ -298,19 +351,38 @@ impl Rules {
         removed
     }
 
-    /// The action of the first active rule matching the request, counting the hit (and using
+    /// The action of the first active rule matching the AWS call, counting the hit (and using
     /// up one of its `count`), with the rule's id.
     pub fn apply(&self, call: &Call, body: &[u8]) -> Option<(u64, Action)> {
+        self.apply_at(call, body, None, random_fraction)
+            .map(|a| (a.rule, a.action))
+    }
+
+    /// The first active rule matching `call` made at `instance` (`None`: an AWS call) that
+    /// applies — a rule with a `rate` applies when `roll()` (a fraction in [0, 1), drawn once
+    /// per rule tried) is below it — counting its hit and using up one of its `count`.
+    pub fn apply_at(
+        &self,
+        call: &Call,
+        body: &[u8],
+        instance: Option<&str>,
+        mut roll: impl FnMut() -> f64,
+    ) -> Option<Applied> {
         let mut inner = self.lock();
-        let rule = inner
-            .rules
-            .iter_mut()
-            .find(|r| r.active() && r.spec.matches(call, body))?;
+        let rule = inner.rules.iter_mut().find(|r| {
+            r.active()
+                && r.spec.matches_at(call, body, instance)
+                && r.spec.rate.is_none_or(|rate| roll() < rate)
+        })?;
         rule.hits += 1;
         if let Some(n) = rule.remaining.as_mut() {
             *n -= 1;
         }
-        Some((rule.id, rule.spec.action.clone()))
+        Some(Applied {
+            rule: rule.id,
+            action: rule.spec.action.clone(),
+            after: rule.spec.after,
+        })
     }
 
     /// Whether rule `id` is still there.
@@ -322,6 +394,17 @@ impl Rules {
     pub fn removals(&self) -> watch::Receiver<u64> {
         self.removed.subscribe()
     }
+}
+
+/// A fraction in [0, 1) from 48 random bits (a v4 UUID's first six bytes): a rule's `rate`
+/// draw.
+pub fn random_fraction() -> f64 {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let bits = bytes[..6]
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    // 48 bits are exact in an f64 (53-bit mantissa).
+    bits as f64 / (1u64 << 48) as f64
 }
 
 /// Which logged requests to count (every field optional; all given ones must hold).
@@ -420,6 +503,9 @@ mod tests {
             body_contains: None,
             action,
             count: None,
+            instance: None,
+            rate: None,
+            after: false,
         }
     }
 
@@ -591,6 +677,119 @@ mod tests {
         assert!(rules.add(status).is_err());
         assert!(rules.add(spec(" ", None, Action::Down)).is_err());
         assert!(rules.list().is_empty());
+    }
+
+    fn charge() -> Call {
+        Call {
+            service: "payments".into(),
+            operation: Some("CreateCharge".into()),
+            protocol: Protocol::Other,
+        }
+    }
+
+    #[test]
+    fn a_rule_with_an_instance_matches_only_that_instance_and_never_an_aws_call() {
+        let rules = Rules::default();
+        let mut s = spec("payments", None, Action::Down);
+        s.instance = Some("provider-b".into());
+        let id = rules.add(s).unwrap().id;
+        assert_eq!(
+            rules.apply_at(&charge(), b"", Some("provider-a"), || 0.0),
+            None
+        );
+        let applied = rules
+            .apply_at(&charge(), b"", Some("provider-b"), || 0.0)
+            .unwrap();
+        assert_eq!((applied.rule, applied.action), (id, Action::Down));
+        assert!(!applied.after);
+        let mut aws = spec("dynamodb", None, Action::Down);
+        aws.instance = Some("provider-b".into());
+        rules.add(aws).unwrap();
+        assert_eq!(rules.apply(&get_item(), b""), None);
+    }
+
+    #[test]
+    fn a_rate_applies_to_the_rolls_below_it_and_a_miss_counts_nothing_and_falls_through() {
+        let rules = Rules::default();
+        let mut half = spec(
+            "payments",
+            None,
+            Action::Error {
+                status: 503,
+                code: None,
+            },
+        );
+        half.rate = Some(0.5);
+        half.count = Some(1);
+        let half = rules.add(half).unwrap().id;
+        let fallback = rules
+            .add(spec("payments", None, Action::Throttle))
+            .unwrap()
+            .id;
+        let missed = rules
+            .apply_at(&charge(), b"", Some("provider-a"), || 0.7)
+            .unwrap();
+        assert_eq!(missed.rule, fallback);
+        assert_eq!(rules.list()[0].hits, 0);
+        assert_eq!(rules.list()[0].remaining, Some(1));
+        let hit = rules
+            .apply_at(&charge(), b"", Some("provider-a"), || 0.2)
+            .unwrap();
+        assert_eq!(hit.rule, half);
+        assert_eq!(rules.list()[0].remaining, Some(0));
+    }
+
+    #[test]
+    fn a_random_rate_applies_to_about_that_fraction_of_requests() {
+        let rules = Rules::default();
+        let mut s = spec("payments", None, Action::Down);
+        s.rate = Some(0.5);
+        rules.add(s).unwrap();
+        let applied = (0..4000)
+            .filter(|_| {
+                rules
+                    .apply_at(&charge(), b"", Some("provider-a"), random_fraction)
+                    .is_some()
+            })
+            .count();
+        // Binomial(4000, 0.5): 1800..2200 is more than 12 standard deviations wide.
+        assert!((1800..=2200).contains(&applied), "{applied} of 4000");
+    }
+
+    #[test]
+    fn a_rate_outside_zero_to_one_or_after_on_an_aws_service_is_refused() {
+        let rules = Rules::default();
+        for rate in [0.0, -0.5, 1.5, f64::NAN] {
+            let mut s = spec("payments", None, Action::Down);
+            s.rate = Some(rate);
+            assert!(rules.add(s).is_err(), "rate {rate}");
+        }
+        let mut after = spec("dynamodb", None, Action::Down);
+        after.after = true;
+        assert!(rules.add(after).is_err());
+        let mut after = spec("payments", None, Action::Down);
+        after.after = true;
+        assert!(rules.apply_at(&charge(), b"", None, || 0.0).is_none());
+        rules.add(after).unwrap();
+        assert!(rules.apply_at(&charge(), b"", None, || 0.0).unwrap().after);
+    }
+
+    #[test]
+    fn a_rule_without_the_new_fields_reads_and_writes_as_before() {
+        let json = r#"{"service":"sqs","action":{"kind":"down"},"count":2}"#;
+        let s: RuleSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            (s.instance.as_deref(), s.rate, s.after),
+            (None, None, false)
+        );
+        assert_eq!(serde_json::to_string(&s).unwrap(), json);
+        let full: RuleSpec = serde_json::from_str(
+            r#"{"service":"payments","action":{"kind":"down"},"instance":"provider-a","rate":0.25,"after":true}"#,
+        )
+        .unwrap();
+        assert_eq!(full.instance.as_deref(), Some("provider-a"));
+        assert_eq!(full.rate, Some(0.25));
+        assert!(full.after);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Creates the template's DynamoDB tables and SQS queues (with redrive policies) on the local
-//! emulator. One plan per resource ([`TablePlan`], [`QueuePlan`]) feeds both the SDK calls here
+//! Creates the template's DynamoDB tables and SQS queues (with redrive policies), its caches'
+//! replication groups, its Cloud Map namespaces, services and instances ([`discovery`]) and its
+//! secrets ([`secrets`]) on the local emulator. One plan per resource ([`TablePlan`], [`QueuePlan`]) feeds both the SDK calls here
 //! and devstack's LocalStack init script, so the two paths cannot drift apart.
 //!
 //! Physical names are `<prefix>-<LogicalId>` (or `<prefix>-<TableName|QueueName>` when the
@@ -7,7 +8,9 @@
 //! prefix each and so never see each other's data.
 
 mod caches;
+pub mod discovery;
 mod queues;
+pub mod secrets;
 mod tables;
 
 use std::collections::BTreeMap;
@@ -19,19 +22,53 @@ pub use caches::{
     CachePlan, DEFAULT_CACHE_PORT, LOCAL_CACHE_ADDRESS, cache_plans, create_cache,
     replication_group_id,
 };
+pub use discovery::{DiscoveryPlans, InstancePlan, NamespaceInfo, ServiceInfo, discovery_plans};
 pub use queues::{QueueInfo, QueuePlan, find_queue, queue_arn, queue_plans};
+pub use secrets::{SecretInfo, SecretPlan, secret_plans};
 pub use tables::{TablePlan, table_plans};
 
 use crate::{Physical, Resolver, Template};
 
 /// What to provision and how.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ProvisionOptions {
     /// Physical-name prefix (`<prefix>-<LogicalId>`).
     pub prefix: String,
     /// Replaces every queue's `VisibilityTimeout` (seconds). `None` keeps the template's value.
     /// A local convenience to see redrive to the DLQ in seconds instead of minutes.
     pub visibility_timeout_override: Option<u32>,
+    /// Parameter values over the template's defaults (`--parameter-overrides`), used for every
+    /// name and attribute and kept in the resolver.
+    pub parameters: BTreeMap<String, String>,
+    /// The `URL` attribute of Cloud Map instances, by the instance's logical id: devstack
+    /// registers its local stand-ins (`http://127.0.0.1:<port>`) instead of the template's
+    /// outside URLs. Instances not in the map keep the template's.
+    pub instance_urls: BTreeMap<String, String>,
+    /// The value of the template's secrets; `None`: each gets [`secrets::generate_value`].
+    pub secret_value: Option<String>,
+}
+
+/// A Cloud Map instance as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// Its `InstanceId` (e.g. `provider-a`).
+    pub instance_id: String,
+    /// Logical id of its service.
+    pub service: String,
+    /// Its registered `URL` attribute (empty when it has none).
+    pub url: String,
+}
+
+/// The Cloud Map resources created, by logical id.
+#[derive(Debug, Clone, Default)]
+pub struct Discovered {
+    /// Namespaces.
+    pub namespaces: BTreeMap<String, NamespaceInfo>,
+    /// Services.
+    pub services: BTreeMap<String, ServiceInfo>,
+    /// Instances, in the template's order of their logical ids' plans (a `Vec`: the local
+    /// stand-ins' ports follow this order).
+    pub instances: Vec<(String, InstanceInfo)>,
 }
 
 /// Everything created, by logical id, and a resolver that maps the template's intrinsics to it.
@@ -48,6 +85,11 @@ pub struct Provisioned {
     /// is [`LOCAL_CACHE_ADDRESS`] and `.Port` is [`DEFAULT_CACHE_PORT`] (devstack then points it
     /// at its redis-server's port).
     pub caches: BTreeMap<String, String>,
+    /// Cloud Map namespaces, services and instances. Resources whose creation failed are
+    /// missing here (a warning said why) but still resolve, to placeholder ids.
+    pub discovery: Discovered,
+    /// Secrets by logical id (with their value).
+    pub secrets: BTreeMap<String, SecretInfo>,
     /// Resolves `!Ref`/`!GetAtt`/`!Sub` to the resources above.
     pub resolver: Resolver,
 }
@@ -81,7 +123,7 @@ pub async fn provision(
 ) -> Result<Provisioned> {
     let options = ProvisionOptions {
         prefix: prefix.to_owned(),
-        visibility_timeout_override: None,
+        ..ProvisionOptions::default()
     };
     provision_with(template, sdk, &options).await
 }
@@ -89,9 +131,12 @@ pub async fn provision(
 /// Creates every table and queue of the template; existing ones of the same name are reused,
 /// so a restart keeps local data.
 ///
+/// Caches, Cloud Map resources and secrets whose creation fails are logged as warnings (the
+/// emulator may lack their API) and resolve to placeholders.
+///
 /// # Errors
-/// The emulator is unreachable or refuses a call (the error names the resource), or the
-/// template has a property devstack cannot translate.
+/// The emulator is unreachable or refuses a table or queue call (the error names the
+/// resource), or the template has a property devstack cannot translate.
 pub async fn provision_with(
     template: &Template,
     sdk: &aws_config::SdkConfig,
@@ -103,6 +148,7 @@ pub async fn provision_with(
     );
     let account = crate::aws::ACCOUNT_ID;
     let mut resolver = Resolver::new(template, &region, account, &options.prefix);
+    resolver.parameters.extend(options.parameters.clone());
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
 
@@ -218,6 +264,9 @@ pub async fn provision_with(
         caches.insert(plan.logical_id, plan.name);
     }
 
+    let discovery = provision_discovery(template, sdk, options, &mut resolver).await?;
+    let secrets = provision_secrets(template, sdk, options, &mut resolver).await?;
+
     // Other resources a function may reference: the API id and function names.
     for r in &template.resources {
         resolver
@@ -233,8 +282,162 @@ pub async fn provision_with(
         streams,
         queues,
         caches,
+        discovery,
+        secrets,
         resolver,
     })
+}
+
+/// Creates the Cloud Map namespaces, services and instances (see [`discovery`]); a failure is
+/// a warning and the resource resolves to a placeholder id.
+async fn provision_discovery(
+    template: &Template,
+    sdk: &aws_config::SdkConfig,
+    options: &ProvisionOptions,
+    resolver: &mut Resolver,
+) -> Result<Discovered> {
+    let plans = discovery_plans(template, resolver, &options.prefix)?;
+    let client = aws_sdk_servicediscovery::Client::new(sdk);
+    let mut out = Discovered::default();
+    for plan in &plans.namespaces {
+        let info = match discovery::create_namespace(&client, &plan.name).await {
+            Ok(info) => {
+                out.namespaces.insert(plan.logical_id.clone(), info.clone());
+                info
+            }
+            Err(e) => {
+                tracing::warn!(namespace = %plan.name, error = format!("{e:#}"), "the emulator did not create the Cloud Map namespace");
+                NamespaceInfo {
+                    id: format!("ns-unavailable-{}", plan.logical_id),
+                    name: plan.name.clone(),
+                    arn: String::new(),
+                }
+            }
+        };
+        if let Some(param) = &plan.name_parameter {
+            resolver.parameters.insert(param.clone(), plan.name.clone());
+        }
+        resolver.resources.insert(
+            plan.logical_id.clone(),
+            Physical {
+                reference: info.id.clone(),
+                attributes: BTreeMap::from([
+                    ("Id".to_owned(), info.id.clone()),
+                    ("Arn".to_owned(), info.arn.clone()),
+                ]),
+            },
+        );
+    }
+    for plan in &plans.services {
+        let namespace = out.namespaces.get(&plan.namespace).cloned();
+        let created = match &namespace {
+            Some(ns) => discovery::create_service(&client, plan, ns).await,
+            None => Err(anyhow!("its namespace {} was not created", plan.namespace)),
+        };
+        let info = match created {
+            Ok(info) => {
+                out.services.insert(plan.logical_id.clone(), info.clone());
+                info
+            }
+            Err(e) => {
+                tracing::warn!(service = %plan.name, error = format!("{e:#}"), "the emulator did not create the Cloud Map service");
+                ServiceInfo {
+                    id: format!("srv-unavailable-{}", plan.logical_id),
+                    name: plan.name.clone(),
+                    arn: String::new(),
+                    namespace_name: namespace.map(|n| n.name).unwrap_or_default(),
+                }
+            }
+        };
+        resolver.resources.insert(
+            plan.logical_id.clone(),
+            Physical {
+                reference: info.id.clone(),
+                attributes: BTreeMap::from([
+                    ("Id".to_owned(), info.id.clone()),
+                    ("Name".to_owned(), info.name.clone()),
+                    ("Arn".to_owned(), info.arn.clone()),
+                ]),
+            },
+        );
+    }
+    for plan in &plans.instances {
+        let mut attributes = plan.attributes.clone();
+        if let Some(url) = options.instance_urls.get(&plan.logical_id) {
+            attributes.insert(discovery::URL_ATTRIBUTE.to_owned(), url.clone());
+        }
+        let registered = match out.services.get(&plan.service) {
+            Some(service) => {
+                discovery::register_instance(&client, &service.id, &plan.instance_id, &attributes)
+                    .await
+            }
+            None => Err(anyhow!("its service {} was not created", plan.service)),
+        };
+        match registered {
+            Ok(()) => out.instances.push((
+                plan.logical_id.clone(),
+                InstanceInfo {
+                    instance_id: plan.instance_id.clone(),
+                    service: plan.service.clone(),
+                    url: attributes
+                        .get(discovery::URL_ATTRIBUTE)
+                        .cloned()
+                        .unwrap_or_default(),
+                },
+            )),
+            Err(e) => {
+                tracing::warn!(instance = %plan.instance_id, error = format!("{e:#}"), "the emulator did not register the Cloud Map instance");
+            }
+        }
+        resolver.resources.insert(
+            plan.logical_id.clone(),
+            Physical {
+                reference: plan.instance_id.clone(),
+                attributes: BTreeMap::new(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Creates the secrets (see [`secrets`]); a failure is a warning and `!Ref` resolves to the ARN
+/// the secret would have.
+async fn provision_secrets(
+    template: &Template,
+    sdk: &aws_config::SdkConfig,
+    options: &ProvisionOptions,
+    resolver: &mut Resolver,
+) -> Result<BTreeMap<String, SecretInfo>> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let mut out = BTreeMap::new();
+    for plan in secret_plans(template, resolver, &options.prefix)? {
+        let value = options
+            .secret_value
+            .clone()
+            .unwrap_or_else(secrets::generate_value);
+        let arn = match secrets::create_secret(&client, &plan, &value).await {
+            Ok(info) => {
+                let arn = info.arn.clone();
+                out.insert(plan.logical_id.clone(), info);
+                arn
+            }
+            Err(e) => {
+                tracing::warn!(secret = %plan.name, error = format!("{e:#}"), "the emulator did not create the secret");
+                format!(
+                    "arn:aws:secretsmanager:{}:{}:secret:{}",
+                    resolver.region, resolver.account_id, plan.name
+                )
+            }
+        };
+        resolver.resources.insert(
+            plan.logical_id.clone(),
+            Physical {
+                reference: arn.clone(),
+                attributes: BTreeMap::from([("Id".to_owned(), arn)]),
+            },
+        );
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
