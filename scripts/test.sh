@@ -60,10 +60,10 @@ done
 
 echo "== cargo nextest run (all tests but the outage ones, including those needing the local cloud)"
 status=0
-cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not binary(outage)' || status=$?
+cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not (binary(outage) | binary(payments_outage))' || status=$?
 # The outage tests take the stack's Redis and emulator away: alone, one at a time, last.
-echo "== cargo nextest run (outage tests: Redis and the emulator taken down, one at a time)"
-cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(outage)' || status=$?
+echo "== cargo nextest run (outage tests: Redis, the emulator and the payment provider taken down, one at a time)"
+cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(outage) | binary(payments_outage)' || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== tests failed; last 80 lines of the local cloud's log ($log):"
   tail -n 80 "$log"

@@ -19,12 +19,14 @@
 //! record is handed back to the queue with a growing delay ([`redelivery_delay`],
 //! `ChangeMessageVisibility`) and reported as failed, so the outage costs one receive per delay
 //! instead of one per visibility timeout, and the messages wait in the queue rather than in the
-//! dead-letter queue. Anything else that fails (not an envelope, a misrouted type, a store
+//! dead-letter queue. A record reached with less than [`TIME_NEEDED`] left in the invocation
+//! is handed back the same way without a call, so a slow provider never times out a whole
+//! batch. Anything else that fails (not an envelope, a misrouted type, a store
 //! failure) is reported and retried after the visibility timeout; after `maxReceiveCount` it
 //! goes to the dead-letter queue, where an alarm fires.
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
@@ -41,10 +43,30 @@ use shared::ports::{
 /// The first redelivery delay while the provider is out; it doubles with each receive.
 pub const REDELIVERY_BASE: Duration = Duration::from_secs(1);
 
-/// The longest redelivery delay. With the queue's `maxReceiveCount` (100 in the template) a
-/// message survives about half an hour of outage before it reaches the dead-letter queue; a
-/// provider back after an outage is used within this delay plus the breaker's open time.
-pub const REDELIVERY_MAX: Duration = Duration::from_secs(20);
+/// The longest redelivery delay, by receive count: 10 s for the first 30 receives (about five
+/// minutes of outage), then 60 s up to 60 receives (30 more minutes), then 5 minutes. A short
+/// outage is over for an order at most 10 s after the provider is back (plus the breaker's
+/// probe); with the queue's `maxReceiveCount` (100 in the template) a message waits out about
+/// four hours of outage before it reaches the dead-letter queue.
+pub const REDELIVERY_CAPS: [(u32, Duration); 3] = [
+    (30, Duration::from_secs(10)),
+    (60, Duration::from_secs(60)),
+    (u32::MAX, Duration::from_secs(300)),
+];
+
+/// The cap of [`REDELIVERY_CAPS`] for the `receives`-th receive.
+fn redelivery_cap(receives: u32) -> Duration {
+    REDELIVERY_CAPS
+        .iter()
+        .find(|(up_to, _)| receives <= *up_to)
+        .map_or(Duration::from_secs(300), |(_, cap)| *cap)
+}
+
+/// The time a record needs left in the invocation to be worth starting: the client's worst case
+/// (3 attempts of 2 s plus backoff, `shared::outside::ClientConfig::default`) and the table
+/// writes. A record reached with less is handed back at once, so a slow provider costs a
+/// record a delay, never the whole batch a timeout (the function's timeout is 10 s).
+pub const TIME_NEEDED: Duration = Duration::from_secs(8);
 
 /// How many times a decision re-reads the record after losing a race before failing the record.
 const DECISION_ATTEMPTS: usize = 3;
@@ -79,19 +101,26 @@ where
     S: ChargeStore,
     R: Redelivery,
 {
-    Ok(partial_batch(&event.payload.records, |record| process(deps, record)).await)
+    // The runtime's deadline (epoch ms). One that has already passed when the batch starts is
+    // not a deadline: unit tests have 0, and `cargo lambda watch` sends a constant 600000.
+    let deadline = Some(UNIX_EPOCH + Duration::from_millis(event.context.deadline))
+        .filter(|deadline| *deadline > SystemTime::now());
+    Ok(partial_batch(&event.payload.records, |record| {
+        process(deps, record, deadline)
+    })
+    .await)
 }
 
 /// How long a record waits before its next receive while the provider is out: `REDELIVERY_BASE
-/// × 2^(receives − 1)`, at least the provider's or the breaker's `retry_after`, at most
-/// [`REDELIVERY_MAX`], plus `jitter` (a fraction in `0..1` of one second, so the records of an
-/// outage come back spread out rather than as one wave).
+/// × 2^(receives − 1)`, at least the provider's or the breaker's `retry_after`, at most the cap
+/// of [`REDELIVERY_CAPS`] for that receive, plus `jitter` (a fraction in `0..1` of one second,
+/// so the records of an outage come back spread out rather than as one wave).
 pub fn redelivery_delay(receives: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
     let exponent = receives.saturating_sub(1).min(16);
     let grown = REDELIVERY_BASE.saturating_mul(1 << exponent);
     let wait = grown
         .max(retry_after.unwrap_or_default())
-        .min(REDELIVERY_MAX);
+        .min(redelivery_cap(receives));
     wait + Duration::from_secs_f64(jitter.clamp(0.0, 1.0))
 }
 
@@ -104,14 +133,25 @@ fn receives(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-async fn process<P, S, R>(deps: Deps<'_, P, S, R>, record: &SqsMessage) -> Result<(), Error>
+async fn process<P, S, R>(
+    deps: Deps<'_, P, S, R>,
+    record: &SqsMessage,
+    deadline: Option<SystemTime>,
+) -> Result<(), Error>
 where
     P: PaymentProvider,
     S: ChargeStore,
     R: Redelivery,
 {
     let envelope = envelope(record)?;
-    let result = if envelope.is::<StockReserved>() {
+    let time_left = deadline.map(|d| d.duration_since(SystemTime::now()).unwrap_or_default());
+    let result = if time_left.is_some_and(|left| left < TIME_NEEDED) {
+        Err(ProviderError::Unavailable {
+            retry_after: None,
+            breaker_open: false,
+            detail: "too little time left in this invocation".to_owned(),
+        })
+    } else if envelope.is::<StockReserved>() {
         let reserved: StockReserved = envelope.decode()?;
         capture(deps, &envelope, &reserved).await
     } else if envelope.is::<OrderCancelled>() {
@@ -650,19 +690,47 @@ mod tests {
         assert!(world.redelivery.0.lock().unwrap().is_empty());
     }
 
+    #[tokio::test]
+    async fn a_record_reached_too_close_to_the_deadline_is_handed_back_without_a_call() {
+        let world = World::new();
+        let mut context = Context::default();
+        let soon = SystemTime::now() + Duration::from_secs(2);
+        context.deadline =
+            u64::try_from(soon.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
+        let deps = Deps {
+            provider: &world.provider,
+            charges: &world.charges,
+            redelivery: &world.redelivery,
+        };
+        let body = reserved(OrderId::new(), "tok_visa");
+        let event = LambdaEvent::new(shared::testing::sqs_event(&[("m1", &body)]), context);
+
+        let Ok(response) = handle(deps, event).await;
+
+        assert_eq!(failed_ids(&response), ["m1"]);
+        assert_eq!(world.provider.calls(), 0);
+        assert_eq!(world.redelivery.0.lock().unwrap().len(), 1);
+    }
+
     #[test]
     fn the_redelivery_delay_grows_with_receives_and_stays_bounded() {
         let no_jitter = |n, after| redelivery_delay(n, after, 0.0);
         assert_eq!(no_jitter(1, None), Duration::from_secs(1));
         assert_eq!(no_jitter(2, None), Duration::from_secs(2));
         assert_eq!(no_jitter(4, None), Duration::from_secs(8));
-        assert_eq!(no_jitter(6, None), REDELIVERY_MAX);
-        assert_eq!(no_jitter(u32::MAX, None), REDELIVERY_MAX);
+        assert_eq!(no_jitter(5, None), Duration::from_secs(10));
+        assert_eq!(no_jitter(30, None), Duration::from_secs(10));
+        assert_eq!(no_jitter(31, None), Duration::from_secs(60));
+        assert_eq!(no_jitter(61, None), Duration::from_secs(300));
+        assert_eq!(no_jitter(u32::MAX, None), Duration::from_secs(300));
         assert_eq!(
             no_jitter(1, Some(Duration::from_secs(9))),
             Duration::from_secs(9)
         );
-        assert_eq!(no_jitter(1, Some(Duration::from_secs(600))), REDELIVERY_MAX);
+        assert_eq!(
+            no_jitter(1, Some(Duration::from_secs(600))),
+            Duration::from_secs(10)
+        );
         assert_eq!(redelivery_delay(1, None, 0.5), Duration::from_millis(1500));
     }
 }

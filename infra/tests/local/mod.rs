@@ -172,3 +172,104 @@ pub fn quantile_ms(samples: &mut [Duration], q: f64) -> u128 {
     let rank = ((samples.len() - 1) as f64 * q).round() as usize;
     samples[rank].as_millis()
 }
+
+/// A new user (unique e-mail); its JSON.
+pub async fn create_user(c: &reqwest::Client) -> Value {
+    let resp = c
+        .post(format!("{}/users", gateway()))
+        .json(&json!({
+            "email": format!("payer-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "name": "Payer"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.unwrap()
+}
+
+/// `POST /orders` for `customer`: `quantity` × `product`, paid with `token`; the order (201).
+pub async fn place_order(
+    c: &reqwest::Client,
+    customer: &str,
+    product: &str,
+    quantity: u32,
+    token: &str,
+) -> Value {
+    let resp = c
+        .post(format!("{}/orders", gateway()))
+        .json(&json!({
+            "customer_id": customer,
+            "items": [{"product_id": product, "quantity": quantity}],
+            "payment_method": token
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// Polls every order in `ids` until each satisfies `done` or `within` passes; the last body of
+/// each, in `ids` order.
+pub async fn poll_orders(
+    c: &reqwest::Client,
+    ids: &[String],
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    let mut last: Vec<Value> = vec![Value::Null; ids.len()];
+    loop {
+        for (i, id) in ids.iter().enumerate() {
+            if last[i] != Value::Null && done(&last[i]) {
+                continue;
+            }
+            let (status, _, body, _) = get(c, &format!("/orders/{id}")).await;
+            if status == 200 {
+                last[i] = body;
+            }
+        }
+        if last.iter().all(|b| *b != Value::Null && done(b)) || Instant::now() > deadline {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The provider's ledger entries (`devstack payments ledger --json`), optionally one order's.
+pub fn ledger(order: Option<&str>) -> Vec<Value> {
+    let mut args = vec!["payments", "ledger", "--json"];
+    if let Some(order) = order {
+        args.extend(["--order", order]);
+    }
+    serde_json::from_str(&devstack(&args)).unwrap()
+}
+
+/// The provider's access log after sequence number `after` (`devstack payments log --json`).
+pub fn provider_log(after: u64) -> Vec<Value> {
+    let after = after.to_string();
+    serde_json::from_str(&devstack(&["payments", "log", "--json", "--after", &after])).unwrap()
+}
+
+/// The sequence number of the provider's latest access-log entry (0 when empty).
+pub fn provider_log_seq() -> u64 {
+    provider_log(0)
+        .last()
+        .and_then(|e| e["seq"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Every message of dead-letter queue `dlq` (logical id), as `devstack dlq list` prints them.
+pub fn dlq_messages(dlq: &str) -> String {
+    devstack(&["dlq", "list", dlq])
+}
+
+/// Polls `GET /products/{id}` until its stock is `stock` (60 s at most); the last stock seen.
+pub async fn stock_becomes(c: &reqwest::Client, id: &str, stock: u64) -> u64 {
+    poll(c, &format!("/products/{id}"), |p| p["stock"] == stock).await["stock"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
+}
