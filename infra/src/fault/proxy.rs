@@ -33,9 +33,10 @@ pub const HANG_LIMIT: Duration = Duration::from_secs(300);
 
 type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Why the proxy closed a connection without an answer.
+/// Why the proxy (or the local payment provider, [`crate::payments`]) closed a connection
+/// without an answer.
 #[derive(Debug)]
-pub struct Closed(String);
+pub struct Closed(pub(crate) String);
 
 impl std::fmt::Display for Closed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

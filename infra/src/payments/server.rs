@@ -21,17 +21,8 @@ use crate::fault::rules::{Action, Applied, Call, Protocol, random_fraction};
 /// Largest request body read (a charge is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Why an instance closed a connection without an answer.
-#[derive(Debug)]
-pub struct Dropped(String);
-
-impl std::fmt::Display for Dropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "connection closed without an answer: {}", self.0)
-    }
-}
-
-impl std::error::Error for Dropped {}
+/// Why an instance closed a connection without an answer (the fault proxy's type).
+pub use crate::fault::proxy::Closed as Dropped;
 
 impl Provider {
     /// Serves instance `instance` on `listener` until `stop` turns true.

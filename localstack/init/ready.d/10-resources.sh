@@ -18,11 +18,16 @@ table '@PREFIX@-OutboxTable' '{"AttributeDefinitions":[{"AttributeName":"id","At
 $AWS dynamodb update-time-to-live --table-name "$(sub '@PREFIX@-OutboxTable')" --time-to-live-specification 'Enabled=true,AttributeName=expires_at' >/dev/null
 table '@PREFIX@-IdempotencyTable' '{"AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST","KeySchema":[{"AttributeName":"id","KeyType":"HASH"}],"TableName":"@PREFIX@-IdempotencyTable"}'
 $AWS dynamodb update-time-to-live --table-name "$(sub '@PREFIX@-IdempotencyTable')" --time-to-live-specification 'Enabled=true,AttributeName=expires_at' >/dev/null
+table '@PREFIX@-PaymentsTable' '{"AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST","KeySchema":[{"AttributeName":"id","KeyType":"HASH"}],"TableName":"@PREFIX@-PaymentsTable"}'
+table '@PREFIX@-BreakersTable' '{"AttributeDefinitions":[{"AttributeName":"name","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST","KeySchema":[{"AttributeName":"name","KeyType":"HASH"}],"TableName":"@PREFIX@-BreakersTable"}'
 url_InventoryQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"345600","VisibilityTimeout":"60"},"QueueName":"@PREFIX@-InventoryQueue"}')
 url_InventoryDeadLetterQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"1209600"},"QueueName":"@PREFIX@-InventoryDeadLetterQueue"}')
 url_OrdersQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"345600","VisibilityTimeout":"60"},"QueueName":"@PREFIX@-OrdersQueue"}')
+url_PaymentsQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"345600","VisibilityTimeout":"60"},"QueueName":"@PREFIX@-PaymentsQueue"}')
+url_PaymentsDeadLetterQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"1209600"},"QueueName":"@PREFIX@-PaymentsDeadLetterQueue"}')
 url_OrdersDeadLetterQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"1209600"},"QueueName":"@PREFIX@-OrdersDeadLetterQueue"}')
 url_OutboxDeadLetterQueue=$(queue '{"Attributes":{"MessageRetentionPeriod":"1209600"},"QueueName":"@PREFIX@-OutboxDeadLetterQueue"}')
 $AWS sqs set-queue-attributes --cli-input-json "$(sub '{"Attributes":{"RedrivePolicy":"{\"deadLetterTargetArn\":\"@ARN@\",\"maxReceiveCount\":5}"},"QueueUrl":"@URL@"}' "$url_InventoryQueue" "$(arn "$url_InventoryDeadLetterQueue")")"
 $AWS sqs set-queue-attributes --cli-input-json "$(sub '{"Attributes":{"RedrivePolicy":"{\"deadLetterTargetArn\":\"@ARN@\",\"maxReceiveCount\":5}"},"QueueUrl":"@URL@"}' "$url_OrdersQueue" "$(arn "$url_OrdersDeadLetterQueue")")"
+$AWS sqs set-queue-attributes --cli-input-json "$(sub '{"Attributes":{"RedrivePolicy":"{\"deadLetterTargetArn\":\"@ARN@\",\"maxReceiveCount\":100}"},"QueueUrl":"@URL@"}' "$url_PaymentsQueue" "$(arn "$url_PaymentsDeadLetterQueue")")"
 echo "devstack: tables and queues of template.yaml ready (prefix $PREFIX)"

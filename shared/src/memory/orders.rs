@@ -25,6 +25,19 @@ struct State {
     applied: HashSet<String>,
 }
 
+impl State {
+    /// Order `id` to apply the event of `marker` to; `None` when that event was applied before.
+    fn unapplied(&mut self, marker: &str, id: &OrderId) -> Result<Option<&mut Order>, Error> {
+        if self.applied.contains(marker) {
+            return Ok(None);
+        }
+        self.orders
+            .get_mut(id)
+            .map(Some)
+            .ok_or_else(|| Error::not_found("order", id))
+    }
+}
+
 /// Orders in a map ordered by id (UUID v7 ids sort by creation time), with an outbox.
 #[derive(Debug, Default)]
 pub struct InMemoryOrders {
@@ -198,13 +211,9 @@ impl OrderSettlement for InMemoryOrders {
         let to = settlement.status();
         let mut state = lock(&self.state);
         let marker = format!("{consumer}#{event_id}");
-        if state.applied.contains(&marker) {
+        let Some(order) = state.unapplied(&marker, id)? else {
             return Ok(Settled::Duplicate);
-        }
-        let order = state
-            .orders
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found("order", id))?;
+        };
         let outcome = match order.status() {
             OrderStatus::Pending => {
                 order.settle(settlement, now())?;
@@ -232,13 +241,9 @@ impl OrderSettlement for InMemoryOrders {
         injected(&self.failure)?;
         let mut state = lock(&self.state);
         let marker = format!("{consumer}#{event_id}");
-        if state.applied.contains(&marker) {
+        let Some(order) = state.unapplied(&marker, id)? else {
             return Ok(Settled::Duplicate);
-        }
-        let order = state
-            .orders
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found("order", id))?;
+        };
         order.record_payment(payment.clone(), now());
         state.applied.insert(marker);
         Ok(Settled::Applied)
