@@ -521,6 +521,31 @@ async fn an_open_breaker_refuses_the_call_and_nothing_is_sent() {
 }
 
 #[tokio::test]
+async fn a_half_open_probe_tries_each_endpoint_once_and_no_more() {
+    let a = serve(|_| status(503)).await;
+    let b = serve(|_| status(503)).await;
+    let gate = RecordingGate::new(Gate::Admitted(Admission::Probe));
+    let client = client(
+        StaticEndpoints(vec![a.endpoint("a"), b.endpoint("b")]),
+        gate.clone(),
+        fast(),
+    );
+
+    let error = client.send(&charge()).await.unwrap_err();
+
+    assert!(
+        matches!(error, CallError::Unavailable { attempts: 2, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        (a.hits(), b.hits()),
+        (1, 1),
+        "max_attempts is 3, a probe makes 2"
+    );
+    assert_eq!(gate.recorded(), vec![(Admission::Probe, false)]);
+}
+
+#[tokio::test]
 async fn the_breaker_is_asked_once_per_call_and_told_its_outcome_with_the_admission() {
     let broken = serve(|_| status(502)).await;
     let healthy = serve(|_| status(200)).await;
