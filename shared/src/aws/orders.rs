@@ -18,7 +18,7 @@ use super::sdk_error;
 use super::table::Table;
 use super::transact::{Dedup, Outbox, expires_at, failed_conditions, put_new};
 use crate::config::{ConfigError, EventStoreConfig, OrdersConfig};
-use crate::domain::{Order, OrderId, OrderStatus, Payment, Settlement, now};
+use crate::domain::{Order, OrderId, OrderStatus, Payment, RejectionReason, Settlement, now};
 use crate::error::Error;
 use crate::events::Envelope;
 use crate::ports::{
@@ -131,26 +131,34 @@ impl DynamoOrders {
         from: OrderStatus,
         to: OrderStatus,
     ) -> Result<TransactWriteItem, Error> {
-        let update = Update::builder()
-            .table_name(&self.table.name)
-            .set_key(Some(Table::key(id)))
-            .update_expression("SET #status = :to, updated_at = :now")
-            .condition_expression("attribute_exists(id) AND #status = :from")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":from", AttributeValue::S(from.as_str().to_owned()))
-            .expression_attribute_values(":to", AttributeValue::S(to.as_str().to_owned()))
-            .expression_attribute_values(":now", AttributeValue::S(now().to_rfc3339()))
-            .build()
-            .map_err(|e| Error::internal(self.context("UpdateItem (building)"), e))?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        self.status_change(id, from, to, None, None)
     }
 
-    /// The settlement's `Update`: the conditional status change plus `payment` and
+    /// The settlement's `Update`: `PENDING` to its status, plus `payment` and
     /// `rejection_reason` when the settlement has them.
     fn settlement_update(
         &self,
         id: &OrderId,
         settlement: &Settlement,
+    ) -> Result<TransactWriteItem, Error> {
+        self.status_change(
+            id,
+            OrderStatus::Pending,
+            settlement.status(),
+            settlement.payment(),
+            settlement.rejection_reason(),
+        )
+    }
+
+    /// `SET status = to, updated_at = now` (and `payment`, `rejection_reason` when given) on
+    /// the condition that the order exists and its status is `from`.
+    fn status_change(
+        &self,
+        id: &OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        payment: Option<&Payment>,
+        reason: Option<RejectionReason>,
     ) -> Result<TransactWriteItem, Error> {
         let mut set = vec!["#status = :to", "updated_at = :now"];
         let mut update = Update::builder()
@@ -158,20 +166,14 @@ impl DynamoOrders {
             .set_key(Some(Table::key(id)))
             .condition_expression("attribute_exists(id) AND #status = :from")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":from",
-                AttributeValue::S(OrderStatus::Pending.as_str().to_owned()),
-            )
-            .expression_attribute_values(
-                ":to",
-                AttributeValue::S(settlement.status().as_str().to_owned()),
-            )
+            .expression_attribute_values(":from", AttributeValue::S(from.as_str().to_owned()))
+            .expression_attribute_values(":to", AttributeValue::S(to.as_str().to_owned()))
             .expression_attribute_values(":now", AttributeValue::S(now().to_rfc3339()));
-        if let Some(payment) = settlement.payment() {
+        if let Some(payment) = payment {
             set.push("payment = :payment");
             update = update.expression_attribute_values(":payment", self.payment_value(payment)?);
         }
-        if let Some(reason) = settlement.rejection_reason() {
+        if let Some(reason) = reason {
             set.push("rejection_reason = :reason");
             update = update
                 .expression_attribute_values(":reason", AttributeValue::S(reason.as_str().into()));
