@@ -27,9 +27,9 @@ use local::{
 };
 use serde_json::Value;
 
-/// How long a `capture-payment` instance trusts its Cloud Map lookup
-/// (`shared::outside::CloudMapDiscovery::DEFAULT_TTL`), plus a margin.
-const DISCOVERY_TTL: Duration = Duration::from_secs(6);
+/// How long a `capture-payment` instance may keep using its last Cloud Map answer
+/// (`shared::outside::CloudMapDiscovery::DEFAULT_TTL`, 5 s), with a wide margin.
+const DISCOVERY_DEADLINE: Duration = Duration::from_secs(30);
 
 const DEAD_LETTER_QUEUES: [&str; 3] = [
     "PaymentsDeadLetterQueue",
@@ -63,6 +63,30 @@ async fn place(c: &reqwest::Client, user: &str, product: &str, n: usize) -> Vec<
         .iter()
         .map(|o| o["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Places one order at a time, each confirmed, until `done(log seq before that order)` has held
+/// for `times` orders in a row, or [`DISCOVERY_DEADLINE`] passes; whether it held.
+async fn until_orders(
+    c: &reqwest::Client,
+    user: &str,
+    product: &str,
+    times: usize,
+    done: impl Fn(u64) -> bool,
+) -> bool {
+    let deadline = Instant::now() + DISCOVERY_DEADLINE;
+    let mut streak = 0;
+    while Instant::now() < deadline {
+        let seq = provider_log_seq();
+        let ids = place(c, user, product, 1).await;
+        let orders = poll_orders(c, &ids, Duration::from_secs(30), confirmed).await;
+        assert!(orders.iter().all(confirmed), "{orders:?}");
+        streak = if done(seq) { streak + 1 } else { 0 };
+        if streak >= times {
+            return true;
+        }
+    }
+    false
 }
 
 /// The ledger's charges of `ids`, per order id.
@@ -208,7 +232,7 @@ async fn an_instance_down_is_failed_over_and_once_marked_unhealthy_gets_no_calls
     let user = create_user(&c).await;
     let user = user["id"].as_str().unwrap();
     reset(&c, user).await;
-    let product = create_product(&c, "payments-outage", 30).await;
+    let product = create_product(&c, "payments-outage", 200).await;
     let product = product["id"].as_str().unwrap();
     let calls_to = |after: u64, instance: &str| {
         provider_log(after)
@@ -228,7 +252,14 @@ async fn an_instance_down_is_failed_over_and_once_marked_unhealthy_gets_no_calls
     );
 
     devstack(&["payments", "health", "provider-b", "unhealthy"]);
-    tokio::time::sleep(DISCOVERY_TTL).await;
+    // Each instance of capture-payment drops b once its Cloud Map answer expires: wait until
+    // three orders in a row go through without b (round robin would start one of them at b),
+    // then ask it of ten more.
+    let dropped = until_orders(&c, user, product, 3, |seq| calls_to(seq, "provider-b") == 0).await;
+    assert!(
+        dropped,
+        "b still called {DISCOVERY_DEADLINE:?} after it was marked unhealthy"
+    );
     let seq = provider_log_seq();
     let ids = place(&c, user, product, 10).await;
     let orders = poll_orders(&c, &ids, Duration::from_secs(60), confirmed).await;
@@ -242,13 +273,7 @@ async fn an_instance_down_is_failed_over_and_once_marked_unhealthy_gets_no_calls
 
     devstack(&["fault", "clear"]);
     devstack(&["payments", "health", "provider-b", "healthy"]);
-    tokio::time::sleep(DISCOVERY_TTL).await;
     let seq = provider_log_seq();
-    let ids = place(&c, user, product, 10).await;
-    let orders = poll_orders(&c, &ids, Duration::from_secs(60), confirmed).await;
-    assert!(orders.iter().all(confirmed), "{orders:?}");
-    assert!(
-        calls_to(seq, "provider-b") >= 1,
-        "healthy again, it gets calls again"
-    );
+    let got_calls = until_orders(&c, user, product, 1, |_| calls_to(seq, "provider-b") >= 1).await;
+    assert!(got_calls, "healthy again, it gets calls again");
 }
