@@ -8,6 +8,11 @@
 //!   was dropped) is replaced by another after `open_for`.
 //!
 //! Generic over a [`Clock`] so tests drive time by hand ([`ManualClock`]).
+//!
+//! A named breaker ([`Breaker::named`], e.g. `cache`) reports to [`crate::metrics`]: one
+//! `BreakerTransitions{Breaker, To}` per state change and its `BreakerState{Breaker}` gauge after
+//! each call's outcome. An unnamed one (the shared circuit's per-instance fallback) reports
+//! nothing.
 //! Written here rather than taken from a crate: the maintained ones (e.g. `failsafe`) read time
 //! from a clock tests cannot inject, and we need the open -> closed transition reported
 //! ([`Recovery::Recovered`]) to repair what was missed while open.
@@ -129,6 +134,7 @@ pub struct Breaker<K = SystemClock> {
     config: BreakerConfig,
     clock: K,
     state: Mutex<State>,
+    name: Option<&'static str>,
 }
 
 impl Breaker<SystemClock> {
@@ -145,6 +151,29 @@ impl<K: Clock> Breaker<K> {
             config,
             clock,
             state: Mutex::new(State::Closed { failures: 0 }),
+            name: None,
+        }
+    }
+
+    /// The same breaker reporting its transitions and state as breaker `name` (the
+    /// `Breaker` label, a static name such as `cache`; see the module doc).
+    #[must_use]
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Reports a transition to `to` when named.
+    fn transitioned(&self, to: BreakerState) {
+        if let Some(name) = self.name {
+            crate::metrics::breaker_transition(name, to);
+        }
+    }
+
+    /// Sets the state gauge when named (after a call's outcome).
+    fn report_state(&self) {
+        if let Some(name) = self.name {
+            crate::metrics::breaker_state(name, self.state());
         }
     }
 
@@ -166,7 +195,12 @@ impl<K: Clock> Breaker<K> {
             State::Open { until } if now < until => None,
             State::HalfOpen { probe_since } if now < probe_since + self.config.open_for => None,
             State::Open { .. } | State::HalfOpen { .. } => {
+                let was_open = matches!(*state, State::Open { .. });
                 *state = State::HalfOpen { probe_since: now };
+                drop(state);
+                if was_open {
+                    self.transitioned(BreakerState::HalfOpen);
+                }
                 Some(Permit::Probe)
             }
         }
@@ -179,11 +213,18 @@ impl<K: Clock> Breaker<K> {
             (State::Closed { .. }, _) => Recovery::Steady,
             // A normal call that started before the breaker opened says nothing about now.
             (State::Open { .. } | State::HalfOpen { .. }, Permit::Normal) => {
+                drop(state);
+                self.report_state();
                 return Recovery::Steady;
             }
             (State::Open { .. } | State::HalfOpen { .. }, Permit::Probe) => Recovery::Recovered,
         };
         *state = State::Closed { failures: 0 };
+        drop(state);
+        if recovered == Recovery::Recovered {
+            self.transitioned(BreakerState::Closed);
+        }
+        self.report_state();
         recovered
     }
 
@@ -195,7 +236,7 @@ impl<K: Clock> Breaker<K> {
         let open = State::Open {
             until: now + self.config.open_for,
         };
-        match (*state, permit) {
+        let opened = match (*state, permit) {
             (State::Closed { failures }, _) => {
                 let failures = failures.saturating_add(1);
                 if failures >= self.config.failure_threshold.max(1) {
@@ -211,7 +252,13 @@ impl<K: Clock> Breaker<K> {
                 true
             }
             (State::Open { .. } | State::HalfOpen { .. }, _) => false,
+        };
+        drop(state);
+        if opened {
+            self.transitioned(BreakerState::Open);
         }
+        self.report_state();
+        opened
     }
 }
 

@@ -24,6 +24,7 @@ impl ApiRequest {
             serde_json::from_str(include_str!("../../events/apigw-http-v2-sample.json"))
                 .unwrap_or_default();
         event["routeKey"] = json!(format!("{method} {route}"));
+        event["requestContext"]["routeKey"] = event["routeKey"].clone();
         event["requestContext"]["http"]["method"] = json!(method);
         event["requestContext"]["requestId"] = json!("req-test");
         event["pathParameters"] = json!({});

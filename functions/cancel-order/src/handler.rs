@@ -42,6 +42,7 @@ async fn cancel<S: OrderReader + OrderTransitions>(
         &correlation_id(req),
     )
     .await?;
+    shared::metrics::incr(shared::metrics::Metric::OrdersCancelled);
     Ok(json_response(StatusCode::OK, &order))
 }
 

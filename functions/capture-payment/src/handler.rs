@@ -36,6 +36,7 @@ use shared::domain::{ChargeRecord, ChargeStatus, OrderId, charge_key, now, refun
 use shared::events::{
     Envelope, Event, OrderCancelled, PaymentCaptured, PaymentDeclined, RefundIssued, StockReserved,
 };
+use shared::metrics::Metric;
 use shared::ports::{
     ChargeOutcome, ChargeStore, Decided, PaymentProvider, ProviderError, Redelivery,
 };
@@ -282,6 +283,10 @@ where
     };
     match deps.charges.decide(&record, None, Some(&event)).await? {
         Decided::Written => {
+            shared::metrics::incr(match record.status {
+                ChargeStatus::Captured => Metric::PaymentsCaptured,
+                _ => Metric::PaymentsDeclined,
+            });
             tracing::info!(%order, status = %record.status, charge_id = ?record.charge_id, "charge decided");
             Ok(())
         }
@@ -390,6 +395,7 @@ where
         .await?
     {
         Decided::Written => {
+            shared::metrics::incr(Metric::RefundsIssued);
             tracing::info!(%order, charge_id, "charge refunded");
             Ok(true)
         }

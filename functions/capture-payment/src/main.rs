@@ -5,7 +5,7 @@
 
 mod handler;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use shared::aws::{self, DynamoCharges, SqsRedelivery};
 use shared::config::PaymentsConfig;
 use shared::provider::ProviderClient;
@@ -25,8 +25,5 @@ async fn main() -> Result<(), Error> {
         charges: &charges,
         redelivery: &redelivery,
     };
-    run(service_fn(|event: LambdaEvent<_>| {
-        handler::handle(deps, event)
-    }))
-    .await
+    shared::runtime::events(env!("CARGO_PKG_NAME"), |event| handler::handle(deps, event)).await
 }

@@ -8,7 +8,7 @@
 mod handler;
 mod probes;
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 use shared::aws;
 
 #[tokio::main]
@@ -20,5 +20,8 @@ async fn main() -> Result<(), Error> {
         std::env::vars(),
         shared::cache::RedisCache::from_env(&sdk).await?,
     ));
-    run(service_fn(|req| handler::handle(&readiness, req))).await
+    shared::runtime::http(env!("CARGO_PKG_NAME"), |req| {
+        handler::handle(&readiness, req)
+    })
+    .await
 }

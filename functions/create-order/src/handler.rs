@@ -131,6 +131,7 @@ where
     let saved = attempt.save_response(&response);
     match deps.orders.place(&order, &event, saved.as_ref()).await? {
         Placement::Placed => {
+            shared::metrics::incr(shared::metrics::Metric::OrdersPlaced);
             tracing::info!(
                 order_id = %order.id(),
                 event_id = %event.event_id,

@@ -3,7 +3,7 @@
 
 mod handler;
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 use shared::aws::{self, DynamoOrders, DynamoProducts, DynamoUsers};
 
 #[tokio::main]
@@ -13,13 +13,13 @@ async fn main() -> Result<(), Error> {
     let orders = DynamoOrders::with_event_store_from_env(&sdk)?;
     let users = DynamoUsers::from_env(&sdk)?;
     let products = DynamoProducts::from_env(&sdk)?;
-    run(service_fn(|req| {
+    shared::runtime::http(env!("CARGO_PKG_NAME"), |req| {
         let deps = handler::Deps {
             orders: &orders,
             users: &users,
             products: &products,
         };
         handler::handle(deps, req)
-    }))
+    })
     .await
 }

@@ -2,12 +2,15 @@
 
 mod handler;
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 use shared::{aws, cache};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let products = cache::products_from_env(&aws::load().await).await?;
-    run(service_fn(|req| handler::handle(&products, req))).await
+    shared::runtime::http(env!("CARGO_PKG_NAME"), |req| {
+        handler::handle(&products, req)
+    })
+    .await
 }

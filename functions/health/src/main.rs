@@ -5,10 +5,10 @@
 
 mod handler;
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    run(service_fn(handler::handle)).await
+    shared::runtime::http(env!("CARGO_PKG_NAME"), handler::handle).await
 }

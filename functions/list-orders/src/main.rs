@@ -3,12 +3,12 @@
 
 mod handler;
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 use shared::aws::{self, DynamoOrders};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let orders = DynamoOrders::from_env(&aws::load().await)?;
-    run(service_fn(|req| handler::handle(&orders, req))).await
+    shared::runtime::http(env!("CARGO_PKG_NAME"), |req| handler::handle(&orders, req)).await
 }

@@ -25,7 +25,7 @@ use shared::Error;
 use shared::consumer::{envelope, partial_batch};
 use shared::domain::{Payment, PaymentStatus, RejectionReason, Settlement};
 use shared::events::{Event, PaymentCaptured, PaymentDeclined, RefundIssued, StockRejected};
-use shared::ports::OrderSettlement;
+use shared::ports::{OrderSettlement, Settled};
 
 /// The consumer's name in de-duplication markers (`process-orders#<event id>`).
 pub const CONSUMER: &str = "process-orders";
@@ -108,6 +108,12 @@ async fn process<S: OrderSettlement>(orders: &S, record: &SqsMessage) -> Result<
     let outcome = orders
         .settle(CONSUMER, envelope.event_id, &order_id, &settlement)
         .await?;
+    if outcome == Settled::Applied {
+        match settlement.rejection_reason() {
+            None => shared::metrics::incr(shared::metrics::Metric::OrdersConfirmed),
+            Some(reason) => shared::metrics::order_rejected(reason),
+        }
+    }
     tracing::info!(
         %order_id,
         event_id = %envelope.event_id,

@@ -3,15 +3,15 @@
 
 mod handler;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use shared::aws::{self, DynamoOrders};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let orders = DynamoOrders::with_event_store_from_env(&aws::load().await)?;
-    run(service_fn(|event: LambdaEvent<_>| {
+    shared::runtime::events(env!("CARGO_PKG_NAME"), |event| {
         handler::handle(&orders, event)
-    }))
+    })
     .await
 }

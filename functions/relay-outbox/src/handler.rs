@@ -190,6 +190,7 @@ async fn publish<P: EventPublisher>(
 ) -> Result<(), Error> {
     for &destination in destinations {
         queues.to(destination).publish(envelope).await?;
+        shared::metrics::incr(shared::metrics::Metric::EventsRelayed);
         tracing::info!(
             event_id = %envelope.event_id,
             event_type = envelope.event_type,
@@ -225,6 +226,7 @@ async fn dead_letter<D: DeadLetterQueue>(
         "stream record cannot be published; sending it whole to the dead-letter queue"
     );
     dead_letters.send(&letter).await?;
+    shared::metrics::incr(shared::metrics::Metric::EventsDeadLettered);
     tracing::info!(
         sequence_number = letter.sequence_number,
         "stream record dead-lettered"

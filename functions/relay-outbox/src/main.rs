@@ -5,7 +5,7 @@
 mod dead_letters;
 mod handler;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use shared::aws::{self, SqsPublisher};
 use shared::config::RelayConfig;
 
@@ -20,8 +20,15 @@ async fn main() -> Result<(), Error> {
         orders: SqsPublisher::new(&sdk, config.orders_queue_url),
     };
     let dead_letters = dead_letters::SqsDeadLetterQueue::new(&sdk, config.dead_letter_queue_url);
-    run(service_fn(|event: LambdaEvent<_>| {
+    shared::runtime::events(env!("CARGO_PKG_NAME"), |event| {
         handler::handle(&queues, &dead_letters, event)
-    }))
+    })
     .await
+}
+
+/// `BatchSize` of a stream invocation: its records, publishable or poison.
+impl shared::runtime::Batch for handler::StreamEvent {
+    fn records(&self) -> usize {
+        self.records.len()
+    }
 }

@@ -4,7 +4,7 @@
 
 mod handler;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use shared::aws::{self, DynamoReservations};
 use shared::cache::{Cached, RedisCache};
 use shared::config::{EventStoreConfig, ProductsConfig, ReservationsConfig};
@@ -20,8 +20,8 @@ async fn main() -> Result<(), Error> {
         DynamoReservations::new(&sdk, &products, &reservations, &events),
         RedisCache::from_env(&sdk).await?,
     );
-    run(service_fn(|event: LambdaEvent<_>| {
+    shared::runtime::events(env!("CARGO_PKG_NAME"), |event| {
         handler::handle(&inventory, event)
-    }))
+    })
     .await
 }

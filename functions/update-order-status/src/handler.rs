@@ -48,6 +48,9 @@ async fn update_status<S: OrderReader + OrderTransitions>(
     let body: StatusRequest = parse_body(req)?;
     let to = OrderStatus::parse(&body.status).map_err(|e| Error::invalid("status", e.0))?;
     let order = change_order_status(orders, &principal, &id, to, &correlation_id(req)).await?;
+    if to == OrderStatus::Cancelled {
+        shared::metrics::incr(shared::metrics::Metric::OrdersCancelled);
+    }
     Ok(json_response(StatusCode::OK, &order))
 }
 

@@ -1,5 +1,10 @@
 //! [`Cached`]: cache-aside around a store, implementing the store's own ports (module doc of
 //! [`crate::cache`] for the protocol and its guarantee).
+//!
+//! Metrics ([`crate::metrics`]): `CacheHits` per read the cache answered (a cached absence
+//! included), `CacheMisses` per read that went to the store (leased, or after waiting for
+//! another reader's fill in vain), `CacheErrors` per failed cache call (an open cache breaker
+//! is a bypass, not an error).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -15,6 +20,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::events::{Envelope, OrderPlaced};
+use crate::metrics::{self, Metric};
 use crate::ports::{
     Cursor, Page, PageLimit, ProductDeleter, ProductLister, ProductReader, ProductUpdater,
     ProductWriter, ReleaseOutcome, ReserveOutcome, StockAdjuster, StockReservations, UserDeleter,
@@ -91,6 +97,7 @@ fn warn(op: &'static str, key: &str, error: &CacheError) {
             );
         }
         error => {
+            metrics::incr(Metric::CacheErrors);
             tracing::warn!(cache.op = op, cache.key = key, cache.outcome = "error", error = %error, "cache error; using the store");
         }
     }
@@ -136,6 +143,7 @@ where
         },
         Ok(Lookup::Leased) => {
             cache.stats().add(Stat::Miss);
+            metrics::incr(Metric::CacheMisses);
             outcome(op, &keys.value, "miss");
             let loaded = load().await;
             let fill = match &loaded {
@@ -166,6 +174,7 @@ where
             if let Some(value) = wait_for_fill(cache, op, &keys).await {
                 return Ok(value);
             }
+            metrics::incr(Metric::CacheMisses);
             load().await
         }
         Err(e) => {
@@ -185,11 +194,13 @@ fn decoded<T: DeserializeOwned, C: Cache>(
     match serde_json::from_str::<Option<T>>(json) {
         Ok(Some(value)) => {
             cache.stats().add(Stat::Hit);
+            metrics::incr(Metric::CacheHits);
             outcome(op, &keys.value, "hit");
             Some(Some(value))
         }
         Ok(None) => {
             cache.stats().add(Stat::NegativeHit);
+            metrics::incr(Metric::CacheHits);
             outcome(op, &keys.value, "negative_hit");
             Some(None)
         }

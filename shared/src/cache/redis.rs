@@ -134,7 +134,7 @@ impl RedisCache {
         };
         Self {
             inner: Arc::new(Inner {
-                breaker: Breaker::new(config.breaker),
+                breaker: Breaker::new(config.breaker).named("cache"),
                 config,
                 iam,
                 manager: Mutex::new(None),

@@ -51,6 +51,13 @@
 //! `open_for` (the table is probed like a dependency: not on every call). Once the table
 //! answers, the shared state is used again (and an info line says so).
 //!
+//! # Metrics
+//! The instance whose conditional write made a transition counts it
+//! (`BreakerTransitions{Breaker=<name>, To}`, so each shared transition is counted once across
+//! instances); every `acquire` and `record` sets the `BreakerState{Breaker}` gauge to the state
+//! this instance knows ([`crate::metrics`]). The per-instance fallback's own transitions are not
+//! counted; its state is the gauge's while it is in use.
+//!
 //! Time is wall-clock epoch ms ([`WallClock`]), comparable across instances; tests inject a
 //! [`ManualWallClock`]. Instances whose clocks differ by a lot disagree on windows: such an
 //! outcome is dropped rather than counted in the wrong window.
@@ -195,12 +202,17 @@ impl DynamoCircuit {
 
 #[async_trait]
 impl CircuitGate for DynamoCircuit {
+    /// Also sets the `BreakerState` gauge ([`crate::metrics`]) to the state it decided on.
     async fn acquire(&self) -> Gate {
-        self.machine.acquire().await
+        let gate = self.machine.acquire().await;
+        self.machine.report_state();
+        gate
     }
 
+    /// Also sets the `BreakerState` gauge to the state after the outcome.
     async fn record(&self, admission: Admission, success: bool) {
         self.machine.record(admission, success).await;
+        self.machine.report_state();
     }
 }
 

@@ -84,6 +84,8 @@ impl ClientConfig {
 /// per cold start and share it (`&self` methods; connections are pooled).
 pub struct OutsideClient<D, G> {
     service: &'static str,
+    /// The `Target` label of `Retries`: `service` with hyphens for spaces (`payment-provider`).
+    target: String,
     discovery: D,
     gate: G,
     config: ClientConfig,
@@ -109,7 +111,9 @@ struct Failure {
 }
 
 impl<D: Discovery, G: CircuitGate> OutsideClient<D, G> {
-    /// `service` names the service in logs and errors (e.g. "payment provider").
+    /// `service` names the service in logs and errors (e.g. "payment provider"); with hyphens
+    /// for spaces it is the `Target` label of the `Retries` metric, counted once per retried
+    /// attempt ([`crate::metrics::retry`]).
     ///
     /// # Errors
     /// [`Error::Internal`] when `config` is out of its documented bounds or the HTTP client
@@ -133,6 +137,7 @@ impl<D: Discovery, G: CircuitGate> OutsideClient<D, G> {
             .map_err(|error| Error::internal(format!("{service} HTTP client"), error))?;
         Ok(Self {
             service,
+            target: service.replace(' ', "-"),
             discovery,
             gate,
             budget: TpsBudget::new(
@@ -246,6 +251,7 @@ impl<D: Discovery, G: CircuitGate> OutsideClient<D, G> {
                 let detail = format!("{} (retry budget exhausted)", failure.detail);
                 return Err(self.unavailable(attempt, failure.retry_after, detail));
             }
+            crate::metrics::retry(&self.target);
             let backoff = self.config.backoff(attempt - 1);
             let wait = failure
                 .retry_after

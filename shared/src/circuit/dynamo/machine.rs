@@ -421,6 +421,7 @@ impl<S: StateStore> Machine<S> {
                     at: now,
                 });
                 if claimed {
+                    crate::metrics::breaker_transition(&self.name, BreakerState::HalfOpen);
                     tracing::info!(circuit = %self.name, "circuit half-open: this instance probes");
                     Gate::Admitted(Admission::Probe)
                 } else {
@@ -517,6 +518,7 @@ impl<S: StateStore> Machine<S> {
             .transition(Guard::ClosedInWindow(window), Change::Open { until }, now)
             .await?
         {
+            crate::metrics::breaker_transition(&self.name, BreakerState::Open);
             tracing::warn!(
                 circuit = %self.name,
                 calls,
@@ -542,6 +544,12 @@ impl<S: StateStore> Machine<S> {
             (Change::Open { until }, Memory::Open { until })
         };
         if self.store.transition(Guard::HalfOpen, change, now).await? {
+            let to = if success {
+                BreakerState::Closed
+            } else {
+                BreakerState::Open
+            };
+            crate::metrics::breaker_transition(&self.name, to);
             if success {
                 tracing::info!(circuit = %self.name, "circuit closed: the probe succeeded");
             } else {
@@ -609,6 +617,11 @@ impl<S: StateStore> Machine<S> {
             Memory::Open { until } if now < until => BreakerState::Open,
             Memory::Open { .. } | Memory::HalfOpen { .. } => BreakerState::HalfOpen,
         }
+    }
+
+    /// Sets the `BreakerState` gauge of this breaker to [`Machine::state`].
+    pub(crate) fn report_state(&self) {
+        crate::metrics::breaker_state(&self.name, self.state());
     }
 
     /// Whether the per-instance fallback is in use.
