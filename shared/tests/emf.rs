@@ -7,6 +7,13 @@
 //! The collector is the process's global `metrics` recorder and the cold start a process-wide
 //! flag: these tests rely on one process per test (`cargo nextest`, the project's runner).
 
+// The validator and fixtures live outside `#[test]` functions, where `allow-unwrap-in-tests`
+// does not reach; a broken fixture should panic like a failed assertion.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers panic on failure by design"
+)]
+
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -247,10 +254,13 @@ fn the_validator_accepts_the_specifications_own_shape() {
     assert!(broken.is_empty(), "{broken:#?}");
 }
 
+/// A change that breaks one rule of a valid line.
+type Mutation = dyn Fn(&mut Value);
+
 #[test]
 fn the_validator_rejects_every_kind_of_broken_line() {
     let validator = schema();
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let mutations: Vec<(&str, Box<Mutation>)> = vec![
         ("no _aws", Box::new(|l| l["_aws"] = Value::Null)),
         (
             "a metric that is not a root member",
@@ -572,4 +582,89 @@ async fn a_failing_consumer_counts_its_whole_batch_as_failed() {
         line_of(&valid_lines(&out), "RecordsFailed")["RecordsFailed"],
         4
     );
+}
+
+/// One span opened: its name, its fields (`(name, value)`) and its parent's name.
+type OpenedSpan = (String, Vec<(String, String)>, Option<String>);
+
+/// Every span opened.
+#[derive(Clone, Default)]
+struct Spans(std::sync::Arc<std::sync::Mutex<Vec<OpenedSpan>>>);
+
+struct Fields(Vec<(String, String)>);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push((field.name().to_owned(), format!("{value:?}")));
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push((field.name().to_owned(), value.to_owned()));
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Spans
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = Fields(Vec::new());
+        attrs.record(&mut fields);
+        let parent = ctx
+            .span(id)
+            .and_then(|span| span.parent())
+            .map(|parent| parent.name().to_owned());
+        self.0
+            .lock()
+            .unwrap()
+            .push((attrs.metadata().name().to_owned(), fields.0, parent));
+    }
+}
+
+#[tokio::test]
+async fn the_http_wrapper_runs_the_handler_in_an_http_request_span_under_the_runtimes() {
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    metrics::init("get-product");
+    let spans = Spans::default();
+    let _default =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let handler = |req: Request| async move {
+        let _inner = tracing::info_span!("inside_the_handler").entered();
+        not_found(req).await
+    };
+    // What lambda_runtime's TracingLayer opens around every invocation.
+    let runtime_span = tracing::info_span!("Lambda runtime invoke", requestId = "lambda-req-1");
+
+    runtime::serve_http(&handler, request(true), std::io::sink())
+        .instrument(runtime_span)
+        .await
+        .unwrap();
+
+    let spans = spans.0.lock().unwrap().clone();
+    let (_, fields, parent) = spans
+        .iter()
+        .find(|(name, _, _)| name == "http_request")
+        .unwrap_or_else(|| panic!("no http_request span: {spans:?}"));
+    assert_eq!(parent.as_deref(), Some("Lambda runtime invoke"));
+    assert!(
+        fields.contains(&("route".to_owned(), "GET /products/{id}".to_owned())),
+        "{fields:?}"
+    );
+    // The sample event's API Gateway request id (ApiRequest sets `req-test`).
+    assert!(
+        fields.contains(&("correlation_id".to_owned(), "req-test".to_owned())),
+        "{fields:?}"
+    );
+    let inner = spans
+        .iter()
+        .find(|(name, _, _)| name == "inside_the_handler")
+        .unwrap();
+    assert_eq!(inner.2.as_deref(), Some("http_request"));
 }
