@@ -99,6 +99,51 @@ pub enum Metric {
     Retries,
 }
 
+/// The functions that read through the cache (`shared::cache::Cached` in their `main.rs`).
+pub const CACHED: &[&str] = &[
+    "adjust-stock",
+    "check-readiness",
+    "create-product",
+    "create-user",
+    "delete-product",
+    "delete-user",
+    "get-product",
+    "get-user",
+    "list-products",
+    "reserve-stock",
+    "update-product",
+    "update-user",
+];
+
+/// Which functions emit a metric ([`Metric::emitted_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emitters {
+    /// Every function (the runtime wrappers).
+    Every,
+    /// Every HTTP function ([`crate::runtime::http`]).
+    Http,
+    /// Every event consumer: the SQS consumers and the stream relay ([`crate::runtime::events`]).
+    Consumers,
+    /// Only these binaries.
+    Only(&'static [&'static str]),
+    /// The [`CACHED`] functions and one more.
+    CachedAnd(&'static str),
+}
+
+impl Emitters {
+    /// Whether `function` (a binary name) emits the metric; `http` says whether it is an HTTP
+    /// function (an API route's) rather than an event consumer.
+    pub fn includes(self, function: &str, http: bool) -> bool {
+        match self {
+            Self::Every => true,
+            Self::Http => http,
+            Self::Consumers => !http,
+            Self::Only(names) => names.contains(&function),
+            Self::CachedAnd(name) => name == function || CACHED.contains(&function),
+        }
+    }
+}
+
 /// How a metric aggregates between two flushes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -223,6 +268,28 @@ impl Metric {
             Self::Latency | Self::BatchLatency => Kind::Histogram,
             Self::BreakerState => Kind::Gauge,
             _ => Kind::Counter,
+        }
+    }
+
+    /// Which functions emit it (the `Function` dimension values it can have): the dashboard
+    /// and alarm cross-check (shared/tests/dashboard.rs) refuses a metric named with a function
+    /// that never emits it, which would draw an empty graph.
+    pub const fn emitted_by(self) -> Emitters {
+        match self {
+            Self::ColdStart => Emitters::Every,
+            Self::Requests | Self::Latency => Emitters::Http,
+            Self::BatchSize | Self::BatchLatency | Self::RecordsFailed => Emitters::Consumers,
+            Self::OrdersPlaced => Emitters::Only(&["create-order"]),
+            Self::OrdersConfirmed | Self::OrdersRejected => Emitters::Only(&["process-orders"]),
+            Self::OrdersCancelled => Emitters::Only(&["cancel-order", "update-order-status"]),
+            Self::PaymentsCaptured
+            | Self::PaymentsDeclined
+            | Self::RefundsIssued
+            | Self::Retries => Emitters::Only(&["capture-payment"]),
+            Self::EventsRelayed | Self::EventsDeadLettered => Emitters::Only(&["relay-outbox"]),
+            Self::CacheHits | Self::CacheMisses | Self::CacheErrors => Emitters::Only(CACHED),
+            // The cache's breaker (`cache`) and the payment provider's (`payment-provider`).
+            Self::BreakerTransitions | Self::BreakerState => Emitters::CachedAnd("capture-payment"),
         }
     }
 
