@@ -7,6 +7,10 @@
 //! AWS metric lists: "Monitoring HTTP APIs with CloudWatch" (API Gateway), "Types of metrics for
 //! Lambda functions", "Available CloudWatch metrics for Amazon SQS".
 
+// The template readers live outside `#[test]` functions, where `allow-expect-in-tests` does not
+// reach; a template that does not read as expected should fail the test loudly.
+#![expect(clippy::expect_used, reason = "a test's template readers")]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -256,7 +260,7 @@ fn dashboard_metrics(template: &Yaml) -> Vec<Named> {
                 })
                 .collect();
             assert!(
-                strings.len() >= 2 && strings.len() % 2 == 0,
+                strings.len() >= 2 && strings.len().is_multiple_of(2),
                 "{place}: a row is namespace, name, then dimension name/value pairs: {strings:?}"
             );
             out.push(Named {
@@ -306,10 +310,10 @@ fn problem(named: &Named) -> Option<String> {
                 return Some(format!("{function} does not emit {}", named.name));
             }
         }
-        if let Some(Some(service)) = named.dimensions.get("Service") {
-            if service != "${AWS::StackName}" {
-                return Some(format!("Service is the stack name, not {service}"));
-            }
+        if let Some(Some(service)) = named.dimensions.get("Service")
+            && service != "${AWS::StackName}"
+        {
+            return Some(format!("Service is the stack name, not {service}"));
         }
         return None;
     }
