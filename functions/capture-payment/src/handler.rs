@@ -248,10 +248,7 @@ where
                 decline_code: None,
                 updated_at: now,
             };
-            (
-                record,
-                Envelope::wrap(&event, envelope.correlation_id.clone(), now)?,
-            )
+            (record, Envelope::follow(&event, envelope, now)?)
         }
         ChargeOutcome::Declined {
             decline_code,
@@ -274,10 +271,7 @@ where
                 message,
                 charge_id,
             };
-            (
-                record,
-                Envelope::wrap(&event, envelope.correlation_id.clone(), now)?,
-            )
+            (record, Envelope::follow(&event, envelope, now)?)
         }
     };
     match deps.charges.decide(&record, None, Some(&event)).await? {
@@ -383,7 +377,7 @@ where
         refund_id,
         amount_cents,
     };
-    let event = Envelope::wrap(&event, envelope.correlation_id.clone(), now)?;
+    let event = Envelope::follow(&event, envelope, now)?;
     match deps
         .charges
         .decide(&record, Some(stored.status), Some(&event))
