@@ -3,8 +3,14 @@
 //! On the wire (an SQS message body):
 //! ```json
 //! {"event_id":"<uuid>","event_type":"OrderPlaced","schema_version":1,
-//!  "occurred_at":"<RFC 3339>","correlation_id":"<request id>","data":{...}}
+//!  "occurred_at":"<RFC 3339>","correlation_id":"<request id>",
+//!  "trace_header":"Root=1-...;Parent=...;Sampled=1","data":{...}}
 //! ```
+//!
+//! `trace_header` (optional) is the X-Ray trace header of the request that started the saga:
+//! events written by consumers copy it and `correlation_id` from the event that caused them
+//! ([`Envelope::follow`]), and the outbox relay sends it as the SQS message's `AWSTraceHeader`
+//! system attribute, so one order's saga is one trace.
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -35,12 +41,21 @@ pub struct Envelope {
     pub occurred_at: DateTime<Utc>,
     /// Ties the event to the request that caused it (the API Gateway request id).
     pub correlation_id: String,
+    /// The X-Ray trace header of the request that started the saga, as Lambda passes it
+    /// (`Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`); `None`
+    /// when there was none (tracing off, or an event written before this field existed).
+    /// Omitted from the JSON when `None`, and an envelope without it still parses, so no
+    /// `schema_version` change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_header: Option<String>,
     /// The payload.
     pub data: serde_json::Value,
 }
 
 impl Envelope {
-    /// Wraps `event` with a fresh `event_id`.
+    /// Wraps `event` with a fresh `event_id` and no trace header (see
+    /// [`Envelope::with_trace_header`] for an event a request starts, [`Envelope::follow`]
+    /// for one another event causes).
     ///
     /// # Errors
     /// [`Error::Internal`] if the payload cannot be serialised (a bug).
@@ -57,8 +72,39 @@ impl Envelope {
             schema_version: E::SCHEMA_VERSION,
             occurred_at,
             correlation_id: correlation_id.into(),
+            trace_header: None,
             data,
         })
+    }
+
+    /// Wraps `event`, caused by the event in `cause`: a fresh `event_id`, and the
+    /// `correlation_id` and `trace_header` of `cause`, so the saga keeps one correlation id and
+    /// one trace from the request that started it.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the payload cannot be serialised (a bug).
+    pub fn follow<E: Event>(
+        event: &E,
+        cause: &Envelope,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<Self, Error> {
+        Ok(
+            Self::wrap(event, cause.correlation_id.clone(), occurred_at)?
+                .with_trace_header(cause.trace_header.clone()),
+        )
+    }
+
+    /// The envelope with `trace_header` set (e.g. from [`crate::http::trace_header`]); a blank
+    /// header counts as none.
+    #[must_use]
+    pub fn with_trace_header(mut self, trace_header: Option<String>) -> Self {
+        self.trace_header = trace_header.filter(|h| !h.trim().is_empty());
+        self
+    }
+
+    /// The X-Ray trace id (`Root=`) of [`Envelope::trace_header`], when it has a well-formed one.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.trace_header.as_deref().and_then(trace_root)
     }
 
     /// Parses an envelope from a message body.
@@ -108,6 +154,33 @@ impl Envelope {
         }
         E::deserialize(&self.data).map_err(|e| Error::invalid("data", e.to_string()))
     }
+}
+
+/// The trace id of an X-Ray trace header: the value of its `Root` field, e.g.
+/// `1-5759e988-bd862e3fe1be46a994272793` in
+/// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`.
+///
+/// The header is `;`-separated `key=value` fields in any order (spaces around them allowed);
+/// the id is `1-` (version 1), 8 hex digits (the epoch seconds it was made) `-` 24 hex digits
+/// (AWS X-Ray developer guide, "Tracing header" and "Trace IDs"). `None` when the header has no
+/// `Root`, or one that is not such an id.
+pub fn trace_root(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|field| field.trim().split_once('='))
+        .find(|(key, _)| key.trim() == "Root")
+        .map(|(_, value)| value.trim())
+        .filter(|root| is_trace_id(root))
+}
+
+/// Whether `id` is a well-formed X-Ray trace id: `1-` + 8 hex digits + `-` + 24 hex digits.
+pub fn is_trace_id(id: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut parts = id.split('-');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("1"), Some(time), Some(unique), None) if hex(time, 8) && hex(unique, 24)
+    )
 }
 
 /// An order was placed and stored as `PENDING`; the inventory reserves its stock.
@@ -356,6 +429,84 @@ mod tests {
             value["data"]["items"],
             json!([{"product_id": "SKU-1", "quantity": 3, "unit_price_cents": 250}])
         );
+    }
+
+    const TRACE: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    #[test]
+    fn an_envelope_with_a_trace_header_round_trips_and_carries_it_by_name() {
+        let envelope = Envelope::wrap(&order_placed(), "req-1", now())
+            .unwrap()
+            .with_trace_header(Some(TRACE.to_owned()));
+
+        let json = envelope.to_json().unwrap();
+        let parsed = Envelope::from_json(&json).unwrap();
+
+        assert_eq!(parsed, envelope);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()["trace_header"],
+            TRACE
+        );
+        assert_eq!(
+            parsed.trace_id(),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+    }
+
+    #[test]
+    fn an_envelope_without_a_trace_header_omits_it_and_an_old_one_still_parses() {
+        let envelope = Envelope::wrap(&order_placed(), "req-1", now()).unwrap();
+
+        let value = serde_json::to_value(&envelope).unwrap();
+        let parsed = Envelope::from_json(&envelope.to_json().unwrap()).unwrap();
+
+        assert!(value.get("trace_header").is_none(), "{value}");
+        assert_eq!(parsed, envelope);
+        assert_eq!(parsed.trace_header, None);
+        let old = r#"{"event_id":"0190b4c0-0000-7000-8000-000000000000","event_type":"OrderPlaced","schema_version":1,"occurred_at":"2024-07-01T00:00:00Z","correlation_id":"req-0","data":{}}"#;
+        assert_eq!(Envelope::from_json(old).unwrap().trace_header, None);
+    }
+
+    #[test]
+    fn a_follow_on_event_carries_its_causes_correlation_id_and_trace() {
+        let cause = Envelope::wrap(&order_placed(), "req-7", now())
+            .unwrap()
+            .with_trace_header(Some(TRACE.to_owned()));
+        let placed: OrderPlaced = cause.decode().unwrap();
+
+        let next = Envelope::follow(&StockReserved::from(&placed), &cause, now()).unwrap();
+
+        assert_eq!(next.event_type, "StockReserved");
+        assert_ne!(next.event_id, cause.event_id);
+        assert_eq!(next.correlation_id, "req-7");
+        assert_eq!(next.trace_header.as_deref(), Some(TRACE));
+    }
+
+    #[test]
+    fn a_blank_trace_header_counts_as_none() {
+        let envelope = Envelope::wrap(&order_placed(), "req-1", now())
+            .unwrap()
+            .with_trace_header(Some("  ".to_owned()));
+
+        assert_eq!(envelope.trace_header, None);
+    }
+
+    #[test]
+    fn the_trace_root_is_read_from_any_position_of_the_header() {
+        assert_eq!(
+            trace_root(TRACE),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(
+            trace_root("Sampled=0; Root=1-67687c5a-a1b2c3d4e5f67890abcdef01"),
+            Some("1-67687c5a-a1b2c3d4e5f67890abcdef01")
+        );
+        assert_eq!(trace_root("Parent=53995c3f42cd8ad8;Sampled=1"), None);
+        assert_eq!(trace_root("Root=2-5759e988-bd862e3fe1be46a994272793"), None);
+        assert_eq!(trace_root("Root=1-5759e98-bd862e3fe1be46a994272793"), None);
+        assert_eq!(trace_root("Root=1-5759e988-bd862e3fe1be46a99427279z"), None);
+        assert_eq!(trace_root(""), None);
     }
 
     #[test]

@@ -294,6 +294,21 @@ pub fn correlation_id(req: &Request) -> String {
     request_id(req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
+/// The X-Ray trace header of this invocation, as Lambda passes it
+/// (`Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`): the
+/// runtime's `Lambda-Runtime-Trace-Id` (`Context::xray_trace_id`, which `lambda_http` puts in
+/// the request's extensions), else the `_X_AMZN_TRACE_ID` environment variable (which the
+/// runtime also sets, outside its concurrent mode). `None` when neither is set or both are blank
+/// (tracing off, a request built by hand). Events the request writes carry it (see
+/// [`crate::events::Envelope::with_trace_header`]).
+pub fn trace_header(req: &Request) -> Option<String> {
+    let non_blank = |h: &String| !h.trim().is_empty();
+    req.lambda_context_ref()
+        .and_then(|context| context.xray_trace_id.clone())
+        .filter(non_blank)
+        .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok().filter(non_blank))
+}
+
 /// A JSON response with `status` and `content-type: application/json`.
 ///
 /// If `body` cannot be serialised (a bug) the response is a logged, opaque 500.
@@ -398,6 +413,24 @@ mod tests {
             Err(Error::Validation(fields)) => fields,
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_trace_header_is_the_invocations_xray_trace_id() {
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let req = crate::testing::ApiRequest::new("POST", "/orders")
+            .trace_header(header)
+            .build();
+
+        assert_eq!(trace_header(&req).as_deref(), Some(header));
+    }
+
+    #[test]
+    fn without_a_trace_in_the_context_or_the_environment_there_is_no_trace_header() {
+        // `_X_AMZN_TRACE_ID` is only set inside Lambda.
+        let req = crate::testing::ApiRequest::new("POST", "/orders").build();
+
+        assert_eq!(trace_header(&req), None);
     }
 
     #[test]

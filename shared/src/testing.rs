@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 pub struct ApiRequest {
     event: Value,
     route_path: String,
+    trace_header: Option<String>,
 }
 
 impl ApiRequest {
@@ -41,6 +42,7 @@ impl ApiRequest {
         Self {
             event,
             route_path: route.to_owned(),
+            trace_header: None,
         }
     }
 
@@ -133,6 +135,13 @@ impl ApiRequest {
         self
     }
 
+    /// With `header` as the invocation's X-Ray trace header (the lambda `Context`'s
+    /// `xray_trace_id`, as the runtime sets it from `Lambda-Runtime-Trace-Id`).
+    pub fn trace_header(mut self, header: &str) -> Self {
+        self.trace_header = Some(header.to_owned());
+        self
+    }
+
     /// The `lambda_http` request, as the runtime would hand it to a handler.
     ///
     /// # Panics
@@ -140,9 +149,17 @@ impl ApiRequest {
     pub fn build(mut self) -> Request {
         self.event["rawPath"] = json!(self.route_path);
         self.event["requestContext"]["http"]["path"] = json!(self.route_path);
-        match lambda_http::request::from_str(&self.event.to_string()) {
+        let request = match lambda_http::request::from_str(&self.event.to_string()) {
             Ok(request) => request,
             Err(e) => panic!("test request does not deserialise: {e}"),
+        };
+        match self.trace_header {
+            Some(header) => {
+                let mut context = lambda_http::Context::default();
+                context.xray_trace_id = Some(header);
+                lambda_http::RequestExt::with_lambda_context(request, context)
+            }
+            None => request,
         }
     }
 }

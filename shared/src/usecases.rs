@@ -14,7 +14,8 @@ const MAX_ATTEMPTS: usize = 3;
 /// check the transition table, write conditioned on the status read.
 /// A cancellation commits `OrderCancelled` with the change, so the inventory releases the
 /// stock. A lost race (someone changed the status in between) is decided again on a fresh
-/// read, up to 3 times.
+/// read, up to 3 times. `correlation_id` and `trace_header` (the request's, see
+/// [`crate::http::correlation_id`] and [`crate::http::trace_header`]) go on the event.
 ///
 /// # Errors
 /// - [`Error::NotFound`] for an unknown order, or one that is not the caller's (the same
@@ -28,6 +29,7 @@ pub async fn change_order_status<S>(
     id: &OrderId,
     to: OrderStatus,
     correlation_id: &str,
+    trace_header: Option<&str>,
 ) -> Result<Order, Error>
 where
     S: OrderReader + OrderTransitions,
@@ -52,7 +54,10 @@ where
                 customer_id: order.customer_id(),
                 previous_status: from,
             };
-            Some(Envelope::wrap(&cancelled, correlation_id, now)?)
+            Some(
+                Envelope::wrap(&cancelled, correlation_id, now)?
+                    .with_trace_header(trace_header.map(str::to_owned)),
+            )
         } else {
             None
         };
@@ -88,7 +93,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cancelling_a_confirmed_order_commits_order_cancelled_with_the_change() {
+    async fn cancelling_a_confirmed_order_commits_order_cancelled_with_the_change_and_the_trace() {
         let order = order(&[OrderStatus::Confirmed]);
         let store = InMemoryOrders::with([order.clone()]);
 
@@ -98,6 +103,7 @@ mod tests {
             &order.id(),
             OrderStatus::Cancelled,
             "req-1",
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"),
         )
         .await
         .unwrap();
@@ -108,6 +114,10 @@ mod tests {
         let event: OrderCancelled = outbox[0].decode().unwrap();
         assert_eq!(event.previous_status, OrderStatus::Confirmed);
         assert_eq!(outbox[0].correlation_id, "req-1");
+        assert_eq!(
+            outbox[0].trace_id(),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
     }
 
     #[tokio::test]
@@ -115,12 +125,26 @@ mod tests {
         let order = order(&[OrderStatus::Confirmed]);
         let store = InMemoryOrders::with([order.clone()]);
 
-        change_order_status(&store, &admin(), &order.id(), OrderStatus::Shipped, "r")
-            .await
-            .unwrap();
-        let error = change_order_status(&store, &admin(), &order.id(), OrderStatus::Cancelled, "r")
-            .await
-            .unwrap_err();
+        change_order_status(
+            &store,
+            &admin(),
+            &order.id(),
+            OrderStatus::Shipped,
+            "r",
+            None,
+        )
+        .await
+        .unwrap();
+        let error = change_order_status(
+            &store,
+            &admin(),
+            &order.id(),
+            OrderStatus::Cancelled,
+            "r",
+            None,
+        )
+        .await
+        .unwrap_err();
 
         assert_eq!(error.code(), "CONFLICT");
         assert!(store.outbox().is_empty());
@@ -136,7 +160,7 @@ mod tests {
         let store = InMemoryOrders::with([order.clone()]);
 
         for to in [OrderStatus::Confirmed, OrderStatus::Rejected] {
-            let error = change_order_status(&store, &admin(), &order.id(), to, "r")
+            let error = change_order_status(&store, &admin(), &order.id(), to, "r", None)
                 .await
                 .unwrap_err();
 
@@ -159,12 +183,25 @@ mod tests {
         let stranger = Principal::new(UserId::new().to_string(), ["customer"]);
         let owner = Principal::new(order.customer_id().to_string(), ["customer"]);
 
-        let error =
-            change_order_status(&store, &stranger, &order.id(), OrderStatus::Cancelled, "r")
-                .await
-                .unwrap_err();
-        let cancelled =
-            change_order_status(&store, &owner, &order.id(), OrderStatus::Cancelled, "r").await;
+        let error = change_order_status(
+            &store,
+            &stranger,
+            &order.id(),
+            OrderStatus::Cancelled,
+            "r",
+            None,
+        )
+        .await
+        .unwrap_err();
+        let cancelled = change_order_status(
+            &store,
+            &owner,
+            &order.id(),
+            OrderStatus::Cancelled,
+            "r",
+            None,
+        )
+        .await;
 
         assert_eq!(error.code(), "NOT_FOUND");
         assert_eq!(cancelled.unwrap().status(), OrderStatus::Cancelled);
@@ -181,6 +218,7 @@ mod tests {
             &OrderId::new(),
             OrderStatus::Cancelled,
             "r",
+            None,
         )
         .await
         .unwrap_err();

@@ -104,3 +104,40 @@ async fn a_published_event_is_received_with_its_envelope_and_event_type_attribut
     );
     assert_eq!(attributes["event_type"].data_type, "String");
 }
+
+#[tokio::test]
+#[ignore = "needs the local emulator: run make test"]
+async fn a_published_traced_event_is_received_with_its_aws_trace_header() {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    let stack = Stack::new().await;
+    let queue_url = stack.resources.queues["OrdersQueue"].url.clone();
+    let publisher = SqsPublisher::new(&stack.sdk, &queue_url);
+    let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let envelope = Envelope::wrap(&OrderPlaced::from(&an_order()), "req-43", now())
+        .unwrap()
+        .with_trace_header(Some(header.to_owned()));
+
+    publisher.publish(&envelope).await.unwrap();
+
+    // What devstack's SQS event source mapping asks for (infra/src/esm.rs).
+    let received = aws_sdk_sqs::Client::new(&stack.sdk)
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(2)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let attributes = messages[0].attributes.as_ref().unwrap();
+    assert_eq!(
+        attributes
+            .get(&MessageSystemAttributeName::AwsTraceHeader)
+            .map(String::as_str),
+        Some(header)
+    );
+    let body = Envelope::from_json(messages[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(body.trace_header.as_deref(), Some(header));
+}

@@ -18,7 +18,7 @@ use lambda_http::{Body, Request, Response};
 use shared::Error;
 use shared::auth::Principal;
 use shared::domain::{OrderId, OrderStatus};
-use shared::http::{HttpResult, correlation_id, json_response, path_param, respond};
+use shared::http::{HttpResult, correlation_id, json_response, path_param, respond, trace_header};
 use shared::ports::{OrderReader, OrderTransitions};
 use shared::usecases::change_order_status;
 
@@ -40,6 +40,7 @@ async fn cancel<S: OrderReader + OrderTransitions>(
         &id,
         OrderStatus::Cancelled,
         &correlation_id(req),
+        trace_header(req).as_deref(),
     )
     .await?;
     shared::metrics::incr(shared::metrics::Metric::OrdersCancelled);

@@ -249,10 +249,7 @@ where
                 decline_code: None,
                 updated_at: now,
             };
-            (
-                record,
-                Envelope::wrap(&event, envelope.correlation_id.clone(), now)?,
-            )
+            (record, Envelope::follow(&event, envelope, now)?)
         }
         ChargeOutcome::Declined {
             decline_code,
@@ -275,10 +272,7 @@ where
                 message,
                 charge_id,
             };
-            (
-                record,
-                Envelope::wrap(&event, envelope.correlation_id.clone(), now)?,
-            )
+            (record, Envelope::follow(&event, envelope, now)?)
         }
     };
     match deps.charges.decide(&record, None, Some(&event)).await? {
@@ -388,7 +382,7 @@ where
         refund_id,
         amount_cents,
     };
-    let event = Envelope::wrap(&event, envelope.correlation_id.clone(), now)?;
+    let event = Envelope::follow(&event, envelope, now)?;
     match deps
         .charges
         .decide(&record, Some(stored.status), Some(&event))

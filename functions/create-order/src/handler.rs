@@ -42,7 +42,7 @@ use shared::domain::{
     NewOrder, Order, OrderId, OrderLine, PaymentMethod, ProductId, Quantity, UserId, now,
 };
 use shared::events::{Envelope, OrderPlaced};
-use shared::http::{HttpResult, correlation_id, created, parse_body, respond};
+use shared::http::{HttpResult, correlation_id, created, parse_body, respond, trace_header};
 use shared::idempotency::{NextAction, try_processing};
 use shared::ports::{IdempotencyReader, OrderPlacer, Placement, ProductBatchReader, UserReader};
 use shared::{Error, FieldError};
@@ -126,7 +126,8 @@ where
     let now = now();
     let order = asked.price(&catalog, OrderId::new(), now)?;
     let correlation_id = correlation_id(req);
-    let event = Envelope::wrap(&OrderPlaced::from(&order), &correlation_id, now)?;
+    let event = Envelope::wrap(&OrderPlaced::from(&order), &correlation_id, now)?
+        .with_trace_header(trace_header(req));
     let response = created(&format!("/orders/{}", order.id()), &order);
     let saved = attempt.save_response(&response);
     match deps.orders.place(&order, &event, saved.as_ref()).await? {
@@ -316,6 +317,27 @@ mod tests {
         let event: OrderPlaced = outbox[0].decode().unwrap();
         assert_eq!(event.order_id, id);
         assert_eq!(event.total_cents, 3 * 250 + 1999);
+    }
+
+    #[tokio::test]
+    async fn order_placed_carries_the_trace_header_of_the_request_that_placed_it() {
+        let world = World::new();
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+        let (status, body, _) = world
+            .send(
+                ApiRequest::new("POST", "/orders")
+                    .as_customer(world.customer.id)
+                    .trace_header(header)
+                    .body(&world.body(one_line())),
+            )
+            .await;
+
+        assert_eq!(status, 201, "{body}");
+        let outbox = world.orders.outbox();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].trace_header.as_deref(), Some(header));
+        assert_eq!(outbox[0].correlation_id, "req-test");
     }
 
     #[tokio::test]

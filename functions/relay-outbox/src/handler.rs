@@ -38,6 +38,7 @@ use shared::Error;
 use shared::aws::transact::OutboxItem;
 use shared::events::{Destination, Envelope};
 use shared::ports::EventPublisher;
+use tracing::Instrument;
 
 /// The consumer queues, one publisher each (see [`Destination::of`] for which events go where).
 #[derive(Debug)]
@@ -124,6 +125,12 @@ pub trait DeadLetterQueue: Send + Sync {
 }
 
 /// Relays one batch; stops at the first record that fails and reports it (see the module docs).
+///
+/// Each record is handled in a span `record{sequence_number, correlation_id, trace_id}`
+/// (`trace_id`: the `Root` of the envelope's trace header, which [`EventPublisher`]s pass on,
+/// e.g. as SQS's `AWSTraceHeader`) and ends with one line `"record processed"` with
+/// `event_type`, `order_id` (when known) and `outcome`: `ok` (published), `dead_lettered` or
+/// `failed` (reported for retry).
 pub async fn handle<P: EventPublisher, D: DeadLetterQueue>(
     queues: &Queues<P>,
     dead_letters: &D,
@@ -135,12 +142,38 @@ pub async fn handle<P: EventPublisher, D: DeadLetterQueue>(
             .pointer("/dynamodb/SequenceNumber")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let result = match route(raw) {
-            Ok((destinations, envelope)) => publish(queues, destinations, &envelope).await,
-            Err((reason, detail)) => {
-                dead_letter(dead_letters, raw, sequence_number.clone(), reason, detail).await
+        let routed = route(raw);
+        let envelope = routed.as_ref().ok().map(|(_, envelope)| envelope);
+        let span = tracing::info_span!(
+            "record",
+            sequence_number = sequence_number.as_deref(),
+            correlation_id = envelope.map(|e| e.correlation_id.as_str()),
+            trace_id = envelope.and_then(Envelope::trace_id),
+        );
+        let event_type = envelope.map(|e| e.event_type.clone());
+        let order_id = envelope
+            .and_then(|e| e.data.get("order_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let result = async {
+            match routed {
+                Ok((destinations, envelope)) => publish(queues, destinations, &envelope)
+                    .await
+                    .map(|()| "ok"),
+                Err((reason, detail)) => {
+                    dead_letter(dead_letters, raw, sequence_number.clone(), reason, detail)
+                        .await
+                        .map(|()| "dead_lettered")
+                }
             }
-        };
+        }
+        .instrument(span.clone())
+        .await;
+        let _entered = span.enter();
+        match &result {
+            Ok(outcome) => tracing::info!(event_type, order_id, outcome, "record processed"),
+            Err(_) => tracing::error!(event_type, order_id, outcome = "failed", "record processed"),
+        }
         if let Err(error) = result {
             tracing::error!(
                 sequence_number,
@@ -194,7 +227,6 @@ async fn publish<P: EventPublisher>(
         tracing::info!(
             event_id = %envelope.event_id,
             event_type = envelope.event_type,
-            correlation_id = envelope.correlation_id,
             ?destination,
             "event relayed"
         );
@@ -346,6 +378,34 @@ mod tests {
         assert_eq!(queues.orders.published(), [envelope]);
         assert!(queues.inventory.published().is_empty());
         assert!(dead_letters.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_traced_event_is_published_with_its_trace_header_as_aws_trace_header() {
+        let queues = queues();
+        let dead_letters = RecordingDeadLetters::default();
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let envelope = envelope().with_trace_header(Some(header.to_owned()));
+
+        let Ok(response) = handle(
+            &queues,
+            &dead_letters,
+            event(vec![record("1", "INSERT", &envelope)]),
+        )
+        .await;
+
+        assert!(response.batch_item_failures.is_empty());
+        let published = queues.orders.published();
+        assert_eq!(
+            published,
+            [envelope],
+            "the trace header survives the outbox item"
+        );
+        let attribute = shared::aws::trace_attribute(&published[0])
+            .unwrap()
+            .unwrap();
+        assert_eq!(attribute.string_value(), Some(header));
+        assert_eq!(attribute.data_type(), "String");
     }
 
     #[tokio::test]

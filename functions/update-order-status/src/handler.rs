@@ -20,7 +20,9 @@ use serde::Deserialize;
 use shared::Error;
 use shared::auth::Principal;
 use shared::domain::{OrderId, OrderStatus};
-use shared::http::{HttpResult, correlation_id, json_response, parse_body, path_param, respond};
+use shared::http::{
+    HttpResult, correlation_id, json_response, parse_body, path_param, respond, trace_header,
+};
 use shared::ports::{OrderReader, OrderTransitions};
 use shared::usecases::change_order_status;
 
@@ -47,7 +49,16 @@ async fn update_status<S: OrderReader + OrderTransitions>(
     let id: OrderId = path_param(req, "id")?;
     let body: StatusRequest = parse_body(req)?;
     let to = OrderStatus::parse(&body.status).map_err(|e| Error::invalid("status", e.0))?;
-    let order = change_order_status(orders, &principal, &id, to, &correlation_id(req)).await?;
+    let trace = trace_header(req);
+    let order = change_order_status(
+        orders,
+        &principal,
+        &id,
+        to,
+        &correlation_id(req),
+        trace.as_deref(),
+    )
+    .await?;
     if to == OrderStatus::Cancelled {
         shared::metrics::incr(shared::metrics::Metric::OrdersCancelled);
     }

@@ -19,7 +19,7 @@ pub use orders::DynamoOrders;
 pub use payments::DynamoCharges;
 pub use products::DynamoProducts;
 pub use reservations::DynamoReservations;
-pub use sqs::{SqsPublisher, SqsRedelivery};
+pub use sqs::{SqsPublisher, SqsRedelivery, trace_attribute};
 pub use users::DynamoUsers;
 
 use std::any::Any;

@@ -181,7 +181,7 @@ impl DynamoReservations {
             product_ids,
             reason: reason.to_owned(),
         };
-        let out = Envelope::wrap(&event, envelope.correlation_id.clone(), now)?;
+        let out = Envelope::follow(&event, envelope, now)?;
         let items = vec![
             self.dedup.claim(CONSUMER, envelope.event_id, now)?,
             self.put_reservation(&record)?,
@@ -240,7 +240,7 @@ impl StockReservations for DynamoReservations {
             updated_at: now,
         };
         let event = StockReserved::from(placed);
-        let out = Envelope::wrap(&event, envelope.correlation_id.clone(), now)?;
+        let out = Envelope::follow(&event, envelope, now)?;
         let mut items = vec![
             self.dedup.claim(CONSUMER, envelope.event_id, now)?,
             self.put_reservation(&record)?,

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
 
 use super::sdk_error;
 use crate::error::Error;
@@ -13,7 +15,10 @@ use crate::ports::EventPublisher;
 
 /// Publishes envelopes to one SQS queue: the body is the envelope's JSON, and the message
 /// attribute `event_type` (String) repeats its type so that consumers can filter without
-/// parsing the body.
+/// parsing the body. An envelope with a [`Envelope::trace_header`] goes with it as the
+/// `AWSTraceHeader` system attribute (String), the one SQS passes on to X-Ray and Lambda passes
+/// to the consumer as `attributes.AWSTraceHeader` (Amazon SQS developer guide, "Amazon SQS
+/// message system attributes").
 #[derive(Debug, Clone)]
 pub struct SqsPublisher {
     client: Client,
@@ -45,16 +50,41 @@ impl EventPublisher for SqsPublisher {
             .string_value(&envelope.event_type)
             .build()
             .map_err(|e| Error::internal(context(), e))?;
-        self.client
+        let mut request = self
+            .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(envelope.to_json()?)
-            .message_attributes("event_type", event_type)
-            .send()
-            .await
-            .map_err(|e| sdk_error(context(), e))?;
+            .message_attributes("event_type", event_type);
+        if let Some(trace) = trace_attribute(envelope).map_err(|e| Error::internal(context(), e))? {
+            request = request.message_system_attributes(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                trace,
+            );
+        }
+        request.send().await.map_err(|e| sdk_error(context(), e))?;
         Ok(())
     }
+}
+
+/// The `AWSTraceHeader` system attribute for `envelope`: its trace header as a String, `None`
+/// when it has none.
+///
+/// # Errors
+/// The SDK's build error when the value cannot be built (never for a non-empty header).
+pub fn trace_attribute(
+    envelope: &Envelope,
+) -> Result<Option<MessageSystemAttributeValue>, aws_sdk_sqs::error::BuildError> {
+    envelope
+        .trace_header
+        .as_deref()
+        .map(|header| {
+            MessageSystemAttributeValue::builder()
+                .data_type("String")
+                .string_value(header)
+                .build()
+        })
+        .transpose()
 }
 
 /// Hands messages back to one SQS queue for later (`sqs:ChangeMessageVisibility` on it).
@@ -94,5 +124,37 @@ impl crate::ports::Redelivery for SqsRedelivery {
                 )
             })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrderId, now};
+    use crate::events::StockRejected;
+
+    fn envelope() -> Envelope {
+        let event = StockRejected {
+            order_id: OrderId::new(),
+            product_ids: Vec::new(),
+            reason: "insufficient stock".to_owned(),
+        };
+        Envelope::wrap(&event, "req-1", now()).unwrap()
+    }
+
+    #[test]
+    fn a_traced_envelope_is_sent_with_its_header_as_a_string_aws_trace_header() {
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let envelope = envelope().with_trace_header(Some(header.to_owned()));
+
+        let attribute = trace_attribute(&envelope).unwrap().unwrap();
+
+        assert_eq!(attribute.data_type(), "String");
+        assert_eq!(attribute.string_value(), Some(header));
+    }
+
+    #[test]
+    fn an_untraced_envelope_is_sent_without_aws_trace_header() {
+        assert_eq!(trace_attribute(&envelope()).unwrap(), None);
     }
 }

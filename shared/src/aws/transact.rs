@@ -200,6 +200,7 @@ mod tests {
             schema_version: 1,
             occurred_at: now(),
             correlation_id: "req-1".to_owned(),
+            trace_header: Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".to_owned()),
             data: serde_json::json!({}),
         };
 
@@ -210,7 +211,11 @@ mod tests {
         assert_eq!(put.condition_expression(), Some("attribute_not_exists(id)"));
         let item: OutboxItem = serde_dynamo::from_item(put.item().clone()).unwrap();
         assert_eq!(item.id, envelope.event_id);
-        assert_eq!(Envelope::from_json(&item.envelope).unwrap(), envelope);
+        assert_eq!(
+            Envelope::from_json(&item.envelope).unwrap(),
+            envelope,
+            "trace header included"
+        );
         assert_eq!(
             item.expires_at,
             envelope.occurred_at.timestamp() + 7 * 24 * 3600

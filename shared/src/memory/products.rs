@@ -278,7 +278,7 @@ impl StockReservations for InMemoryProducts {
                 }
             }
             let event = StockReserved::from(placed);
-            let out = Envelope::wrap(&event, envelope.correlation_id.clone(), now())?;
+            let out = Envelope::follow(&event, envelope, now())?;
             state.claim(envelope);
             state.record(placed.order_id, ReservationStatus::Reserved, lines);
             state.outbox.push(out);
@@ -289,7 +289,7 @@ impl StockReservations for InMemoryProducts {
             product_ids: short.clone(),
             reason,
         };
-        let out = Envelope::wrap(&event, envelope.correlation_id.clone(), now())?;
+        let out = Envelope::follow(&event, envelope, now())?;
         state.claim(envelope);
         state.record(placed.order_id, ReservationStatus::Rejected, Vec::new());
         state.outbox.push(out);
@@ -405,6 +405,38 @@ mod tests {
         );
         assert_eq!(store.stock(&ProductId::parse("A").unwrap()), Some(5));
         assert_eq!(store.outbox()[0].event_type, "StockRejected");
+    }
+
+    #[tokio::test]
+    async fn reserved_and_rejected_events_carry_the_trace_of_the_order_placed() {
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+        let store = InMemoryProducts::with([product("A", "x", 1)]);
+        let (first, first_event) = placed(&[("A", 1)]);
+        let (second, second_event) = placed(&[("A", 1)]);
+        let traced = |e: Envelope| e.with_trace_header(Some(header.to_owned()));
+        let (first, second) = (traced(first), traced(second));
+
+        store.reserve(&first, &first_event).await.unwrap();
+        store.reserve(&second, &second_event).await.unwrap();
+
+        let outbox = store.outbox();
+        let seen: Vec<_> = outbox
+            .iter()
+            .map(|e| {
+                (
+                    e.event_type.as_str(),
+                    e.trace_header.as_deref(),
+                    e.correlation_id.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("StockReserved", Some(header), "req-1"),
+                ("StockRejected", Some(header), "req-1")
+            ]
+        );
     }
 
     #[tokio::test]
