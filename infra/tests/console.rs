@@ -8,6 +8,11 @@
 //! them), and the running stack (`DEVSTACK_GATEWAY`, `DEVSTACK_STACK_NAME`; the control URL is
 //! read from its ready file).
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
 mod local;
 
 use std::path::PathBuf;
@@ -23,7 +28,8 @@ fn target_dir() -> PathBuf {
 
 #[tokio::test]
 #[ignore = "needs the running local cloud, node and chromium: run make test"]
-async fn the_console_shows_an_orders_saga_up_to_confirmed_and_redrives_a_dead_letter_in_a_browser() {
+async fn the_console_shows_an_orders_saga_up_to_confirmed_and_redrives_a_dead_letter_in_a_browser()
+{
     let root = devstack::workspace_root();
     let control = devstack::control::Client::from_ready_file(&root, &stack_name()).unwrap();
     let c = admin();

@@ -235,6 +235,9 @@ impl Default for Store {
     }
 }
 
+/// A route's function, latencies (ms) and counts by status class, while counting.
+type RouteAcc = (String, Vec<f64>, BTreeMap<String, u64>);
+
 /// The series of `metric` whose `Function` dimension is `function`.
 fn of_function<'a>(
     s: &'a Store,
@@ -631,8 +634,7 @@ impl Console {
                 })
             })
             .collect();
-        let mut routes: BTreeMap<String, (String, Vec<f64>, BTreeMap<String, u64>)> =
-            BTreeMap::new();
+        let mut routes: BTreeMap<String, RouteAcc> = BTreeMap::new();
         for r in s.requests.iter() {
             let e = routes.entry(r.route.clone()).or_default();
             e.0.clone_from(&r.function);
