@@ -2,6 +2,8 @@
 #: Installs what the local cloud and the tests need, only when missing:
 #:   - .venv/ (project-local): moto[server] (AWS API emulator), cargo-lambda, cfn-lint, awscli
 #:   - redis-server (Debian package; needs root or sudo); wrk too when BOOTSTRAP_BENCH=1
+#:   - with BOOTSTRAP_BROWSER=1 (`make test`): chromium, node and npm (Debian packages) and
+#:     infra/console/node_modules (npm ci: playwright-core) for the console's browser test
 #:   - cargo-nextest (cargo install, when not on PATH)
 # Idempotent; safe to run before every `make dev` / `make test`.
 set -euo pipefail
@@ -43,6 +45,19 @@ apt_install() { # apt_install <command> <package>: installs <package> when <comm
 }
 apt_install redis-server redis-server
 [ "${BOOTSTRAP_BENCH:-}" != 1 ] || apt_install wrk wrk
+
+# --- The console's browser test (`make test` sets BOOTSTRAP_BROWSER=1): Debian's chromium and
+# node, and playwright-core from npm (pinned in infra/console/package-lock.json; it drives the
+# installed chromium, so no browser download).
+if [ "${BOOTSTRAP_BROWSER:-}" = 1 ]; then
+  apt_install chromium chromium
+  apt_install node nodejs
+  apt_install npm npm
+  if [ ! -d infra/console/node_modules/playwright-core ]; then
+    say "installing playwright-core (npm ci --prefix infra/console)"
+    npm ci --prefix infra/console --no-audit --no-fund --loglevel=error
+  fi
+fi
 
 # --- cargo-nextest ------------------------------------------------------------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then

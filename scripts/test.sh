@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/bootstrap.sh
+# BOOTSTRAP_BROWSER=1: also chromium, node and playwright-core, for the console's browser test
+# (infra/tests/console.rs, run with the others below).
+BOOTSTRAP_BROWSER=1 bash scripts/bootstrap.sh
 
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml

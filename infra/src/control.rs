@@ -18,6 +18,8 @@
 //! | `POST /payments/health` | [`HealthChange`] | `200` [`Message`]; `409` unknown instance, bad status, or no Cloud Map service |
 //! | `GET /payments/instances` | | `200` `[`[`InstanceHealth`]`]` (id, URL, health in the emulator's Cloud Map); `409` no service |
 //!
+//! | `GET /console`, `/console/api/...` | | the local console's page and JSON ([`crate::console::api`], merged in by `devstack up`) |
+//!
 //! A rule (`RuleSpec`) is `{"service":"dynamodb","operation":"GetItem","match":"SKU-1",
 //! "action":{"kind":"throttle"},"count":2}` with `operation`, `match` and `count` optional (and,
 //! for the local payment provider, service `payments`: `"instance":"provider-b"`, `"rate":0.5`,

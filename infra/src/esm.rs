@@ -21,6 +21,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageA
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use tokio::sync::watch;
 
+use crate::console;
 use crate::invoke::{self, COLD_START_SLACK, Invocation, Invoker};
 
 /// Longest SQS long poll (seconds); the poller waits this long for a first message.
@@ -132,6 +133,7 @@ pub async fn poll_once(
     }
     let event = event(mapping, &batch);
     let ids: Vec<&str> = batch.iter().filter_map(|m| m.message_id()).collect();
+    let started = tokio::time::Instant::now();
     let invoked = invoker
         .invoke(
             &mapping.function,
@@ -154,6 +156,15 @@ pub async fn poll_once(
         Invocation::FunctionError(e) => (all(&ids), Some(format!("invocation failed: {e}"))),
         Invocation::TimedOut => (all(&ids), Some("invocation timed out".into())),
     };
+    if let Some(console) = invoker.console() {
+        console.record_delivery(delivery(
+            mapping,
+            &batch,
+            &failed,
+            failure.as_deref(),
+            started,
+        ));
+    }
     let entries: Vec<DeleteMessageBatchRequestEntry> = batch
         .iter()
         .filter(|m| m.message_id().is_some_and(|id| !failed.contains(id)))
@@ -180,6 +191,41 @@ pub async fn poll_once(
         deleted,
         failure,
     }))
+}
+
+/// What the console keeps of one delivered batch: each record's envelope and outcome.
+fn delivery(
+    mapping: &Mapping,
+    batch: &[Message],
+    failed: &HashSet<String>,
+    failure: Option<&str>,
+    started: tokio::time::Instant,
+) -> console::Delivery {
+    let elapsed = started.elapsed();
+    console::Delivery {
+        time_ms: console::now_ms() - i64::try_from(elapsed.as_millis()).unwrap_or(0),
+        kind: console::SourceKind::Sqs,
+        source: mapping.queue_id.clone(),
+        function: mapping.function.clone(),
+        records: batch
+            .iter()
+            .map(|m| {
+                let id = m.message_id().unwrap_or_default();
+                let trace = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
+                    .map(String::as_str);
+                let mut r =
+                    console::DeliveredRecord::from_sqs(id, m.body().unwrap_or_default(), trace);
+                if failed.contains(id) {
+                    r.outcome = console::RecordOutcome::Failed;
+                }
+                r
+            })
+            .collect(),
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        error: failure.map(ToOwned::to_owned),
+    }
 }
 
 fn all(ids: &[&str]) -> HashSet<String> {

@@ -462,6 +462,19 @@ async fn handle(
         status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64,
         "request"
     );
+    if let Some(console) = gw.invoker.console() {
+        console.record_request(crate::console::RequestEntry {
+            time_ms: crate::console::now_ms()
+                - i64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+            method,
+            path,
+            route: route.route_key.clone(),
+            status: response.status().as_u16(),
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            function: route.function.clone(),
+            request_id,
+        });
+    }
     response
 }
 

@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::console::{Console, Ended};
+
 /// Outcome of one invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invocation {
@@ -34,6 +36,8 @@ pub struct Invoker {
     base: String,
     http: reqwest::Client,
     in_flight: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Where invocations are counted, and what the gateway and the mappings report to.
+    console: Option<Console>,
 }
 
 /// Most invocations of one function devstack has in flight on `cargo lambda watch` at once.
@@ -55,7 +59,21 @@ impl Invoker {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             in_flight: Arc::default(),
+            console: None,
         }
+    }
+
+    /// The same invoker, counting every invocation in `console` (and handing it to the
+    /// gateway and the event source mappings that invoke through it).
+    #[must_use]
+    pub fn with_console(mut self, console: Console) -> Self {
+        self.console = Some(console);
+        self
+    }
+
+    /// The console this invoker reports to, if any.
+    pub fn console(&self) -> Option<&Console> {
+        self.console.as_ref()
     }
 
     /// The bound on `function`'s invocations in flight.
@@ -76,6 +94,27 @@ impl Invoker {
     /// The Invoke API itself is unreachable, or the event does not serialise (not a function
     /// failure, which is [`Invocation::FunctionError`]).
     pub async fn invoke<E: Serialize + ?Sized>(
+        &self,
+        function: &str,
+        event: &E,
+        timeout: Duration,
+    ) -> Result<Invocation> {
+        let Some(console) = &self.console else {
+            return self.invoke_uncounted(function, event, timeout).await;
+        };
+        let started = tokio::time::Instant::now();
+        console.invocation_started(function);
+        let result = self.invoke_uncounted(function, event, timeout).await;
+        let ended = match &result {
+            Ok(Invocation::Ok(_)) => Ended::Ok,
+            Ok(Invocation::TimedOut) => Ended::TimedOut,
+            Ok(Invocation::FunctionError(_)) | Err(_) => Ended::Error,
+        };
+        console.invocation_ended(function, started.elapsed().as_secs_f64() * 1000.0, ended);
+        result
+    }
+
+    async fn invoke_uncounted<E: Serialize + ?Sized>(
         &self,
         function: &str,
         event: &E,

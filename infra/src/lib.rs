@@ -12,6 +12,7 @@
 
 pub mod authorizer;
 pub mod aws;
+pub mod console;
 pub mod control;
 pub mod dlq;
 pub mod edge;

@@ -142,6 +142,47 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Starts `cmd` like [`Supervisor::spawn`] with inherited stderr, but reads its stdout
+    /// line by line: each line is echoed unchanged to devstack's stdout, then handed to
+    /// `on_line` (lossy UTF-8, without its line ending). A closed devstack stdout does not
+    /// stop the reading, so the child never blocks on a full pipe.
+    ///
+    /// # Errors
+    /// The program cannot be started (the error names it).
+    pub fn spawn_lines<F>(&mut self, name: &str, mut cmd: Command, mut on_line: F) -> Result<()>
+    where
+        F: FnMut(&str) + Send + 'static,
+    {
+        cmd.stdout(Stdio::piped());
+        self.spawn(name, cmd, None)?;
+        let stdout = self
+            .started
+            .last_mut()
+            .and_then(|s| s.child.stdout.take())
+            .with_context(|| format!("{name}: no stdout to read"))?;
+        tokio::spawn(async move {
+            use std::io::Write as _;
+            use tokio::io::AsyncBufReadExt;
+            let mut reader = tokio::io::BufReader::new(stdout);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(&line);
+                        let _ = out.flush();
+                        drop(out);
+                        let text = String::from_utf8_lossy(&line);
+                        on_line(text.trim_end_matches(['\n', '\r']));
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// A child that has exited, if any: reported once, then forgotten (its recipe is kept, so
     /// it can be restarted).
     pub fn reap(&mut self) -> Option<Exit> {
@@ -244,6 +285,24 @@ mod tests {
         assert!(sup.reap().is_none());
         assert!(sup.is_running("long"));
         assert!(!sup.is_running("short"));
+        sup.stop_all().await;
+    }
+
+    #[tokio::test]
+    async fn every_stdout_line_of_a_piped_child_reaches_the_callback_in_order() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut sup = Supervisor::default();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "printf 'one\\n{\"_aws\":{}}\\nlast'"]);
+        sup.spawn_lines("printer", cmd, move |line| {
+            let _ = tx.send(line.to_owned());
+        })
+        .unwrap();
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            lines.push(line);
+        }
+        assert_eq!(lines, vec!["one", "{\"_aws\":{}}", "last"]);
         sup.stop_all().await;
     }
 

@@ -18,6 +18,7 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::console::{self, Console};
 use crate::control::{self, Command as ControlCommand, Dependency, DependencyState, Order, Status};
 use crate::edge;
 use crate::fault::{Faults, proxy::Proxy};
@@ -389,12 +390,22 @@ async fn run(
     let proxy_task = tokio::spawn(proxy.serve(proxy_listener, stop_rx.clone()));
     let (commands_tx, mut commands) = mpsc::channel::<ControlCommand>(8);
     let control_url = format!("http://127.0.0.1:{}", opts.control_port);
+    let console = Console::new().with_functions(functions.iter().map(|f| f.binary.clone()));
     let app = control::router(control::Control {
         faults: Arc::clone(&faults),
         commands: commands_tx,
         status: status_rx,
         payments: Arc::clone(&payments),
-    });
+    })
+    .merge(console::api::router(console::api::ConsoleApi {
+        console: console.clone(),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        template: Arc::new(template.clone()),
+        stack: stack.to_owned(),
+        queues: provisioned.queues.clone(),
+        orders_table: provisioned.tables.get("OrdersTable").cloned(),
+    }));
     let mut control_stop = stop_rx.clone();
     let control_task = tokio::spawn(async move {
         axum::serve(control_listener, app)
@@ -446,9 +457,14 @@ async fn run(
     if opts.no_reload {
         watch_cmd.arg("--ignore-changes");
     }
-    sup.spawn(FUNCTIONS, watch_cmd, None)?;
+    // Its stdout is echoed line by line; the functions' EMF lines feed the console.
+    let emf = console.clone();
+    sup.spawn_lines(FUNCTIONS, watch_cmd, move |line| {
+        emf.record_line(line);
+    })?;
     procs::wait_for_port(FUNCTIONS, opts.lambda_port, Duration::from_secs(120)).await?;
-    let invoker = Invoker::new(&format!("http://127.0.0.1:{}", opts.lambda_port));
+    let invoker = Invoker::new(&format!("http://127.0.0.1:{}", opts.lambda_port))
+        .with_console(console.clone());
 
     // 5. API Gateway emulation (routes, throttling, JWT authorizers trusting the local
     // identity provider) and event source mappings.
@@ -540,6 +556,7 @@ async fn run(
     println!(
         "  control API                  {control_url}  (devstack fault add|list|clear, restart, requests)"
     );
+    println!("  console: {control_url}/console");
     println!(
         "  Redis                        redis://127.0.0.1:{}  [{}]",
         opts.redis_port,
@@ -575,6 +592,7 @@ async fn run(
         "endpoint": endpoint,
         "proxy": proxy_url,
         "control": control_url,
+        "console": format!("{control_url}/console"),
         "redis_port": opts.redis_port,
         "stack_name": stack,
         "payments": payments.instances,

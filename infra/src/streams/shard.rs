@@ -21,6 +21,7 @@ use super::StreamMapping;
 use super::checkpoint::Checkpoints;
 use super::event;
 use super::retry::{Decision, Retry};
+use crate::console::{DeliveredRecord, Delivery, RecordOutcome, SourceKind, now_ms};
 use crate::filter;
 use crate::invoke::{COLD_START_SLACK, Invocation, Invoker};
 use crate::template::StartingPosition;
@@ -318,6 +319,16 @@ impl ShardReader {
             seqs.last().copied().unwrap_or_default().to_owned(),
         );
         let delivered = records.len();
+        let seen: Option<Vec<DeliveredRecord>> = self.invoker.console().map(|_| {
+            records
+                .iter()
+                .zip(&seqs)
+                .map(|(r, seq)| {
+                    DeliveredRecord::from_stream(seq, &event::record_json(r).unwrap_or_default())
+                })
+                .collect()
+        });
+        let started = Instant::now();
         let invoked = match event::event_json(&event::event(records)) {
             Ok(event) => {
                 self.invoker
@@ -354,6 +365,26 @@ impl ShardReader {
                 function_error: true,
             },
         };
+        if let (Some(console), Some(mut records)) = (self.invoker.console(), seen) {
+            let (failed_from, error) = match &outcome {
+                Outcome::Success => (records.len(), None),
+                Outcome::Partial(index) => (*index, Some("records reported failed".to_owned())),
+                Outcome::Failed { why, .. } => (0, Some(why.clone())),
+            };
+            for r in records.iter_mut().skip(failed_from) {
+                r.outcome = RecordOutcome::Failed;
+            }
+            let elapsed = started.elapsed();
+            console.record_delivery(Delivery {
+                time_ms: now_ms() - i64::try_from(elapsed.as_millis()).unwrap_or(0),
+                kind: SourceKind::Stream,
+                source: m.table_id.clone(),
+                function: m.function.clone(),
+                records,
+                duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                error,
+            });
+        }
         let decision = match &outcome {
             Outcome::Success => {
                 tracing::info!(
