@@ -146,7 +146,7 @@ async function refreshSaga() {
     el("span", { class: "badge " + h.outcome }, h.outcome),
     el("span", { class: "meta" }, [time(h.time_ms), h.source, h.duration_ms !== null ? h.duration_ms + " ms" : null, h.id].filter((x) => x !== null && x !== undefined).join(" · ")))));
   $("saga-summary").textContent = t.hops.length
-    ? `order ${t.order_id ?? "?"} · correlation ${t.correlation_id ?? "?"} · status ${t.status ?? "unknown"}`
+    ? `order ${t.order_id ?? "?"} · correlation ${t.correlation_id ?? "?"} · trace ${(t.trace_roots ?? []).join(", ") || "?"} · status ${t.status ?? "unknown"}`
     : "nothing seen for this id yet (devstack keeps the last 500 requests and 2000 deliveries)";
 }
 

@@ -64,6 +64,17 @@ pub struct Timeline {
     pub hops: Vec<Hop>,
     /// The order's status in the orders table, when read.
     pub status: Option<String>,
+    /// The distinct X-Ray trace roots (`1-…-…`) its delivered events carried, in order of
+    /// appearance: one when the trace followed the order through the saga.
+    pub trace_roots: Vec<String>,
+}
+
+/// The `Root=` value of an X-Ray trace header (`Root=1-…;Parent=…;Sampled=1`).
+fn trace_root(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("Root="))
+        .filter(|root| !root.is_empty())
 }
 
 impl Timeline {
@@ -111,6 +122,7 @@ pub fn assemble(query: &SagaQuery, requests: &[RequestEntry], deliveries: &[Deli
             .and_then(|r| r.order_id.clone());
     }
     let mut hops: Vec<(i64, usize, Hop)> = Vec::new();
+    let mut trace_roots: Vec<String> = Vec::new();
     if let Some(cid) = &correlation_id {
         for r in requests.iter().filter(|r| &r.request_id == cid) {
             hops.push((
@@ -136,6 +148,11 @@ pub fn assemble(query: &SagaQuery, requests: &[RequestEntry], deliveries: &[Deli
             let by_correlation = correlation_id.is_some() && r.correlation_id == correlation_id;
             if !(by_order || by_correlation) {
                 continue;
+            }
+            if let Some(root) = r.trace_header.as_deref().and_then(trace_root)
+                && !trace_roots.iter().any(|t| t == root)
+            {
+                trace_roots.push(root.to_owned());
             }
             let event = r.event_type.clone().unwrap_or_else(|| "record".to_owned());
             hops.push((
@@ -168,6 +185,7 @@ pub fn assemble(query: &SagaQuery, requests: &[RequestEntry], deliveries: &[Deli
         correlation_id,
         hops: hops.into_iter().map(|(_, _, h)| h).collect(),
         status: None,
+        trace_roots,
     }
 }
 
@@ -286,6 +304,44 @@ mod tests {
             .iter()
             .map(|h| (h.label.clone(), h.outcome.clone()))
             .collect()
+    }
+
+    #[test]
+    fn the_timeline_lists_each_trace_root_its_events_carried_once() {
+        let traced = |id: &str, header: &str| DeliveredRecord {
+            trace_header: Some(header.into()),
+            ..record(id, "OrderPlaced", "o-1", "req-1", RecordOutcome::Ok)
+        };
+        let deliveries = vec![
+            delivery(
+                200,
+                SourceKind::Stream,
+                "OutboxTable",
+                "relay-outbox",
+                vec![traced(
+                    "s1",
+                    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+                )],
+            ),
+            delivery(
+                300,
+                SourceKind::Sqs,
+                "InventoryQueue",
+                "reserve-stock",
+                vec![traced(
+                    "m1",
+                    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000001;Sampled=1",
+                )],
+            ),
+        ];
+        let query = SagaQuery {
+            order_id: Some("o-1".into()),
+            correlation_id: None,
+        };
+        let t = assemble(&query, &[placed()], &deliveries);
+        assert_eq!(t.trace_roots, ["1-5759e988-bd862e3fe1be46a994272793"]);
+        let untraced = assemble(&query, &[placed()], &saga().1);
+        assert!(untraced.trace_roots.is_empty());
     }
 
     #[test]
