@@ -17,7 +17,7 @@ mod local;
 
 use std::path::PathBuf;
 
-use local::{admin, create_product, create_user, place_order, stack_name};
+use local::{admin, order_of_a_new_customer, stack_name};
 
 /// `CARGO_TARGET_DIR`, else the workspace's `target/`.
 fn target_dir() -> PathBuf {
@@ -33,16 +33,7 @@ async fn the_console_shows_an_orders_saga_up_to_confirmed_and_redrives_a_dead_le
     let root = devstack::workspace_root();
     let control = devstack::control::Client::from_ready_file(&root, &stack_name()).unwrap();
     let c = admin();
-    let user = create_user(&c).await;
-    let product = create_product(&c, "console", 3).await;
-    let order = place_order(
-        &c,
-        user["id"].as_str().unwrap(),
-        product["id"].as_str().unwrap(),
-        1,
-        "tok_visa",
-    )
-    .await;
+    let (_, _, order) = order_of_a_new_customer(&c, "console", 3, 1, "tok_visa").await;
     let order_id = order["id"].as_str().unwrap();
     let screenshot = target_dir().join("console").join("console.png");
     let _ = std::fs::remove_file(&screenshot);

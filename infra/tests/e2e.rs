@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use devstack::provision::queue_plans;
 use devstack::template::Template;
-use local::{gateway, stack_name};
+use local::{gateway, receive_marked, stack_name};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -514,24 +514,7 @@ async fn a_poison_message_sent_with_devstack_ends_in_the_dead_letter_queue() {
     let dlq = queue_url("OrdersDeadLetterQueue").await;
     let sqs = sqs().await;
     // 5 receives at the test stack's 2 s visibility timeout, plus polling.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    let mut found = None;
-    while found.is_none() && tokio::time::Instant::now() < deadline {
-        let out = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        found = out
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .find(|m| m.body().is_some_and(|b| b.contains(&marker)));
-    }
+    let found = receive_marked(&sqs, &dlq, &marker, Duration::from_secs(90)).await;
 
     let message = found.expect("the poison message in the DLQ");
     let receives: u32 = message.attributes().unwrap()

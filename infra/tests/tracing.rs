@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use devstack::provision::{queue_plans, table_plans};
 use devstack::template::Template;
-use local::{admin, create_product, create_user, place_order, poll_orders, stack_name};
+use local::{admin, order_of_a_new_customer, poll_orders, receive_marked, stack_name};
 use serde_json::{Value, json};
 use shared::aws::transact::{Outbox, OutboxItem};
 use shared::domain::{OrderId, now};
@@ -79,16 +79,7 @@ fn fresh_trace_header() -> String {
 #[ignore = "needs the running local cloud: run make test"]
 async fn every_event_of_a_confirmed_order_carries_one_trace_root_and_one_correlation_id() {
     let c = admin();
-    let user = create_user(&c).await;
-    let product = create_product(&c, "tracing", 3).await;
-    let order = place_order(
-        &c,
-        user["id"].as_str().unwrap(),
-        product["id"].as_str().unwrap(),
-        1,
-        "tok_visa",
-    )
-    .await;
+    let (_, _, order) = order_of_a_new_customer(&c, "tracing", 3, 1, "tok_visa").await;
     let id = order["id"].as_str().unwrap().to_owned();
 
     let settled = poll_orders(
@@ -160,26 +151,7 @@ async fn the_relay_sends_an_events_trace_header_as_the_messages_aws_trace_header
         .queue_url
         .unwrap();
     // The relay, then 5 receives at the test stack's 2 s visibility timeout, plus polling.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let mut found = None;
-    while found.is_none() && tokio::time::Instant::now() < deadline {
-        let out = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            // Others' dead letters stay visible to them.
-            .visibility_timeout(0)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        found = out
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .find(|m| m.body().is_some_and(|b| b.contains(&marker)));
-    }
+    let found = receive_marked(&sqs, &dlq, &marker, Duration::from_secs(120)).await;
 
     let message = found.expect("the unreadable event in OrdersDeadLetterQueue");
     let attributes = message.attributes().unwrap();

@@ -242,6 +242,22 @@ pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) ->
         .collect()
 }
 
+/// A `StockRejected` envelope for a fresh order (correlation id `req-1`): the event fixture of
+/// the publisher and relay tests.
+///
+/// # Panics
+/// Never in practice: the event always serialises.
+#[expect(clippy::expect_used, reason = "a test fixture")]
+pub fn stock_rejected_envelope() -> crate::events::Envelope {
+    let event = crate::events::StockRejected {
+        order_id: crate::domain::OrderId::new(),
+        product_ids: Vec::new(),
+        reason: "insufficient stock".to_owned(),
+    };
+    crate::events::Envelope::wrap(&event, "req-1", crate::domain::now())
+        .expect("a StockRejected serialises")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -275,7 +275,7 @@ mod tests {
     use serde_json::{Value, json};
     use shared::aws::transact::Outbox;
     use shared::domain::{OrderId, now};
-    use shared::events::{OrderCancelled, StockRejected};
+    use shared::events::OrderCancelled;
     use shared::memory::RecordingPublisher;
 
     /// Records dead letters instead of sending them; can be told to fail.
@@ -315,12 +315,7 @@ mod tests {
     }
 
     fn envelope() -> Envelope {
-        let event = StockRejected {
-            order_id: OrderId::new(),
-            product_ids: Vec::new(),
-            reason: "insufficient stock".to_owned(),
-        };
-        Envelope::wrap(&event, "req-1", now()).unwrap()
+        shared::testing::stock_rejected_envelope()
     }
 
     /// A stream record as Lambda delivers it, with the outbox item of `envelope` as NewImage

@@ -273,3 +273,58 @@ pub async fn stock_becomes(c: &reqwest::Client, id: &str, stock: u64) -> u64 {
         .as_u64()
         .unwrap_or(u64::MAX)
 }
+
+/// A new customer and a new product (`category`, stock `stock`), and one order of `quantity`
+/// of it paid with `token`: `(user, product, order)` as the API answered them.
+pub async fn order_of_a_new_customer(
+    c: &reqwest::Client,
+    category: &str,
+    stock: u64,
+    quantity: u32,
+    token: &str,
+) -> (Value, Value, Value) {
+    let user = create_user(c).await;
+    let product = create_product(c, category, stock).await;
+    let order = place_order(
+        c,
+        user["id"].as_str().unwrap(),
+        product["id"].as_str().unwrap(),
+        quantity,
+        token,
+    )
+    .await;
+    (user, product, order)
+}
+
+/// The first message of the queue at `url` whose body contains `marker`, received (with its
+/// system attributes) within `within`; `None` when none came. Others' messages stay visible
+/// (visibility timeout 0).
+pub async fn receive_marked(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    marker: &str,
+    within: Duration,
+) -> Option<aws_sdk_sqs::types::Message> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(0)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let found = out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.body().is_some_and(|b| b.contains(marker)));
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}

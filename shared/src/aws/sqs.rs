@@ -130,16 +130,9 @@ impl crate::ports::Redelivery for SqsRedelivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{OrderId, now};
-    use crate::events::StockRejected;
 
     fn envelope() -> Envelope {
-        let event = StockRejected {
-            order_id: OrderId::new(),
-            product_ids: Vec::new(),
-            reason: "insufficient stock".to_owned(),
-        };
-        Envelope::wrap(&event, "req-1", now()).unwrap()
+        crate::testing::stock_rejected_envelope()
     }
 
     #[test]
