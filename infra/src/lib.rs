@@ -22,6 +22,7 @@ pub mod filter;
 pub mod gateway;
 pub mod idp;
 pub mod invoke;
+pub mod load;
 pub mod localstack;
 pub mod payments;
 pub mod procs;

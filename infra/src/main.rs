@@ -119,6 +119,13 @@ enum Cmd {
     /// healthy or unhealthy). Faults: `devstack fault add payments …`.
     #[command(subcommand)]
     Payments(PaymentsCmd),
+    /// A bounded load run against the running stack's gateway (`DEVSTACK_GATEWAY`): open-loop
+    /// at a constant arrival rate (latency from each request's scheduled time), p50/p99/p99.9,
+    /// errors by status; for `mix`, every placed order's settlement and the accounting (none
+    /// lost or doubled; stock, reservations and charges add up). Exits non-zero on any error
+    /// or mismatch. Lift the throttling first: `devstack up --no-throttle` (or
+    /// `--throttle-scale`), else the template's 50 requests/s per route answer 429.
+    Load(LoadArgs),
     /// Print the routes and event source mappings the template declares.
     Routes,
     /// Print the LocalStack init script generated from the template.
@@ -330,6 +337,42 @@ fn status_and_code(s: &str) -> Result<(u16, Option<String>), String> {
 }
 
 #[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// What to send: `get-product` (cached GET /products/{id}) or `mix` (cached reads and one
+    /// POST /orders in --order-every, then the accounting).
+    #[arg(long, value_enum)]
+    scenario: devstack::load::Scenario,
+    /// Arrival rate, requests per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// How long to send, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Write the report as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// The gateway's base URL.
+    #[arg(long, env = "DEVSTACK_GATEWAY", default_value = "http://127.0.0.1:3000")]
+    gateway: String,
+    /// Most requests outstanding at once; a request due beyond it is not sent and counts as
+    /// the error `in_flight_bound`.
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    /// Per-request timeout.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// mix: one request in this many is POST /orders.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    order_every: u64,
+    /// mix: how many customers place the orders.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    customers: u64,
+    /// mix: how long the placed orders get to settle after the run.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    settle_within: Duration,
+}
+
+#[derive(Debug, clap::Args)]
 struct UpArgs {
     /// API Gateway emulation port.
     #[arg(long, default_value_t = 3000)]
@@ -364,6 +407,11 @@ struct UpArgs {
     /// for load tests such as `make bench`, which would otherwise measure 429s.
     #[arg(long)]
     no_throttle: bool,
+    /// Multiply every route's ThrottlingRateLimit and ThrottlingBurstLimit by this factor
+    /// (> 0; e.g. 10 turns the default 50/s, burst 100 into 500/s, burst 1000): for load tests
+    /// that should still see throttling. 1 keeps the template's limits.
+    #[arg(long, default_value_t = 1.0, value_parser = throttle_scale, conflicts_with = "no_throttle")]
+    throttle_scale: f64,
     /// Serve the gateway over HTTPS with a self-signed certificate for localhost and
     /// 127.0.0.1 (created once in .devstack/tls/cert.pem: trust it with `curl --cacert`).
     #[arg(long)]
@@ -377,6 +425,14 @@ struct UpArgs {
     /// `Name=Value` pairs, e.g. `LogLevel=DEBUG` (the functions' AWS_LAMBDA_LOG_LEVEL).
     #[arg(long, num_args = 1.., value_parser = parameter_override)]
     parameter_overrides: Vec<(String, String)>,
+}
+
+/// A factor of `--throttle-scale`: a finite number above 0.
+fn throttle_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("{s}: expected a factor above 0, e.g. 10 or 0.5")),
+    }
 }
 
 /// `Name=Value` of `--parameter-overrides`.
@@ -420,6 +476,7 @@ async fn run(cli: Cli) -> Result<()> {
                 visibility_timeout: args.visibility_timeout,
                 no_reload: args.no_reload,
                 no_throttle: args.no_throttle,
+                throttle_scale: args.throttle_scale,
                 tls: args.tls,
                 concurrency: args.concurrency,
                 parameter_overrides: args.parameter_overrides,
@@ -500,11 +557,53 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Load(args) => load(&cli.template, &cli.stack_name, template, args).await,
         Cmd::Routes => print_routes(&template.functions()?, template.http_api()?.as_ref()),
         Cmd::LocalstackInit => {
             print!("{}", devstack::localstack::init_script(&template)?);
             Ok(())
         }
+    }
+}
+
+async fn load(
+    template_path: &std::path::Path,
+    stack: &str,
+    template: Template,
+    args: LoadArgs,
+) -> Result<()> {
+    if !(args.duration.is_finite() && args.duration > 0.0) {
+        bail!("--duration: expected seconds above 0");
+    }
+    let mut opts = devstack::load::Options::new(
+        &args.gateway,
+        args.scenario,
+        args.rate,
+        Duration::from_secs_f64(args.duration),
+    );
+    opts.max_in_flight = args.max_in_flight;
+    opts.timeout = args.timeout;
+    opts.order_every = args.order_every;
+    opts.customers = usize::try_from(args.customers).unwrap_or(1);
+    opts.settle_within = args.settle_within;
+    let stack = devstack::load::Stack {
+        state_dir: project_root(template_path)?.join(".devstack"),
+        name: stack.to_owned(),
+        template,
+    };
+    let report = devstack::load::run(&opts, &stack).await?;
+    print!("{}", report.summary());
+    if let Some(path) = &args.json {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        bail!("the load run had errors or its accounting failed (see above)")
     }
 }
 
@@ -769,6 +868,27 @@ mod tests {
         );
         assert!(status_and_code("200").is_err());
         assert!(status_and_code("abc").is_err());
+    }
+
+    #[test]
+    fn a_throttle_scale_is_a_positive_factor_and_excludes_no_throttle() {
+        assert_eq!(throttle_scale("10"), Ok(10.0));
+        assert_eq!(throttle_scale("0.5"), Ok(0.5));
+        assert!(throttle_scale("0").is_err());
+        assert!(throttle_scale("-2").is_err());
+        assert!(throttle_scale("inf").is_err());
+        assert!(
+            Cli::try_parse_from(["devstack", "up", "--no-throttle", "--throttle-scale", "2"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn load_needs_a_scenario() {
+        assert!(Cli::try_parse_from(["devstack", "load"]).is_err());
+        assert!(
+            Cli::try_parse_from(["devstack", "load", "--scenario", "mix", "--rate", "300"]).is_ok()
+        );
     }
 
     #[test]

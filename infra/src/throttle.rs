@@ -7,6 +7,9 @@
 //! The buckets are [`governor`]'s GCRA limiters, which behave as a token bucket refilled
 //! continuously. The account-level quota AWS adds on top (10,000 requests per second) is not
 //! emulated.
+//!
+//! For load tests, `devstack up --throttle-scale <factor>` multiplies every route's limits
+//! ([`Throttles::scaled`]) and `--no-throttle` lifts them ([`Throttles::none`]).
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -28,10 +31,11 @@ enum Bucket {
     Limited(Arc<DefaultDirectRateLimiter>),
 }
 
-/// The token buckets of every route, by route key (`GET /health`).
+/// The token buckets of every route, by route key (`GET /health`), with the settings each was
+/// sized from (so [`Throttles::scaled`] can size them again).
 #[derive(Debug, Clone, Default)]
 pub struct Throttles {
-    buckets: BTreeMap<String, Bucket>,
+    buckets: BTreeMap<String, (Throttle, Bucket)>,
 }
 
 impl Throttles {
@@ -42,17 +46,48 @@ impl Throttles {
 
     /// Sets the bucket of route `route_key` from its throttle settings.
     pub fn insert(&mut self, route_key: &str, throttle: Throttle) {
-        self.buckets.insert(route_key.to_owned(), bucket(throttle));
+        self.buckets
+            .insert(route_key.to_owned(), (throttle, bucket(throttle)));
+    }
+
+    /// Every route's limits multiplied by `factor` (see [`scale`]), in fresh (full) buckets.
+    /// A factor of 1 sizes the buckets as the template does.
+    pub fn scaled(&self, factor: f64) -> Self {
+        let mut out = Self::none();
+        for (route_key, (throttle, _)) in &self.buckets {
+            out.insert(route_key, scale(*throttle, factor));
+        }
+        out
     }
 
     /// Takes one request's token from `route_key`'s bucket: `false` when the request must be
     /// answered 429.
     pub fn admit(&self, route_key: &str) -> bool {
-        match self.buckets.get(route_key) {
+        match self.buckets.get(route_key).map(|(_, b)| b) {
             None | Some(Bucket::Unlimited) => true,
             Some(Bucket::Closed) => false,
             Some(Bucket::Limited(limiter)) => limiter.check().is_ok(),
         }
+    }
+}
+
+/// `throttle` with its rate (requests per second) and burst (requests) multiplied by `factor`,
+/// for `devstack up --throttle-scale`. An unset limit stays unset and a limit of 0 stays 0 (the
+/// route stays closed); a scaled burst is rounded up, at least 1, at most `u32::MAX`. A factor
+/// that is not a positive finite number leaves `throttle` as it is (the CLI refuses those).
+pub fn scale(throttle: Throttle, factor: f64) -> Throttle {
+    if !(factor.is_finite() && factor > 0.0) {
+        return throttle;
+    }
+    Throttle {
+        rate_per_sec: throttle.rate_per_sec.map(|r| r * factor),
+        burst: throttle.burst.map(|b| {
+            if b == 0 {
+                0
+            } else {
+                one_second_of(f64::from(b) * factor)
+            }
+        }),
     }
 }
 
@@ -142,6 +177,53 @@ mod tests {
         assert_eq!(admitted(&throttles(Some(5.0), Some(0)), 3), 0);
         assert_eq!(admitted(&throttles(None, None), 1000), 1000);
         assert!(Throttles::none().admit("GET /anything"));
+    }
+
+    #[test]
+    fn scaling_multiplies_the_rate_and_rounds_the_burst_up() {
+        let template = Throttle {
+            rate_per_sec: Some(50.0),
+            burst: Some(100),
+        };
+
+        assert_eq!(
+            scale(template, 20.0),
+            Throttle {
+                rate_per_sec: Some(1000.0),
+                burst: Some(2000)
+            }
+        );
+        assert_eq!(
+            scale(template, 0.001),
+            Throttle {
+                rate_per_sec: Some(0.05),
+                burst: Some(1)
+            }
+        );
+        assert_eq!(scale(template, 1.0), template);
+    }
+
+    #[test]
+    fn scaling_keeps_unset_and_zero_limits() {
+        let unset = Throttle::default();
+        let closed = Throttle {
+            rate_per_sec: Some(0.0),
+            burst: Some(0),
+        };
+
+        assert_eq!(scale(unset, 10.0), unset);
+        assert_eq!(scale(closed, 10.0), closed);
+        assert_eq!(admitted(&throttles(Some(0.0), Some(0)).scaled(10.0), 3), 0);
+    }
+
+    #[test]
+    fn a_scaled_route_admits_a_burst_of_the_scaled_size() {
+        // 1 request per hour, burst 10: no refill during the test.
+        let t = throttles(Some(1.0 / 3600.0), Some(10));
+
+        assert_eq!(admitted(&t.scaled(3.0), 50), 30);
+        assert_eq!(admitted(&t.scaled(0.5), 50), 5);
+        assert_eq!(admitted(&t.scaled(1.0), 50), 10);
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct Options {
     pub no_reload: bool,
     /// No route throttling (for `make bench`; the template's limits would answer 429).
     pub no_throttle: bool,
+    /// Every route's ThrottlingRateLimit and ThrottlingBurstLimit multiplied by this (> 0; 1 =
+    /// the template's limits), for load tests (`--throttle-scale`). Ignored with `no_throttle`.
+    pub throttle_scale: f64,
     /// Serve the gateway over HTTPS.
     pub tls: bool,
     /// Instances per function and batches in flight per queue.
@@ -479,7 +482,14 @@ async fn run(
         invoker: invoker.clone(),
         authorizers: edge.authorizers,
         throttles: if opts.no_throttle {
+            tracing::info!("route throttling off (--no-throttle)");
             crate::throttle::Throttles::none()
+        } else if (opts.throttle_scale - 1.0).abs() > f64::EPSILON {
+            tracing::info!(
+                factor = opts.throttle_scale,
+                "route throttling limits scaled (--throttle-scale)"
+            );
+            edge.throttles.scaled(opts.throttle_scale)
         } else {
             edge.throttles
         },
