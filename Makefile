@@ -49,3 +49,10 @@ sam-build:
 
 deploy: sam-build
 	sam deploy --guided
+
+## Load run through the gateway (own stack, throttling off): 300 req/s for 60 s of cached
+## GET /products/{id}, then a mix with POST /orders and its accounting; target/load/*.json.
+## Knobs: make load LOAD_RATE=100 LOAD_DURATION=30
+load:
+	bash scripts/load.sh
+.PHONY: load

@@ -19,7 +19,10 @@
 //!   product 2 holds half the units the run will ask of it, so the first orders on it are
 //!   confirmed and the later ones rejected (`insufficient stock`) — both outcomes are exercised.
 //!
-//! After a `mix` run ([`account`]): every placed order (a `201`) is polled until it settles
+//! After a `mix` run (`account`): an order whose `POST` was not answered `201` (a timeout, a
+//! 5xx) is sent again with its `Idempotency-Key`, as a client would, and accounted with the
+//! others if that answers `201` (the run's errors still count the first failure); then every
+//! placed order is polled until it settles
 //! (`CONFIRMED`, `REJECTED` or `CANCELLED`; [`Options::settle_within`] at most); every order is
 //! placed again with its key and body, which must answer the same order (idempotent replay);
 //! each customer's orders (`GET /orders`, every page) must be exactly those placed (none lost,
@@ -98,7 +101,7 @@ pub struct Options {
 
 impl Options {
     /// `scenario` at `rate` requests per second for `duration` against `gateway`, with the
-    /// defaults: 512 in flight, 10 s timeout, 120 s to settle, 1 order in 10, 8 customers.
+    /// defaults: 512 in flight, 30 s timeout (API Gateway's longest integration timeout), 120 s to settle, 1 order in 10, 8 customers.
     pub fn new(gateway: &str, scenario: Scenario, rate: f64, duration: Duration) -> Self {
         Self {
             gateway: gateway.trim_end_matches('/').to_owned(),
@@ -106,7 +109,7 @@ impl Options {
             rate,
             duration,
             max_in_flight: 512,
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
             settle_within: Duration::from_secs(120),
             order_every: 10,
             customers: 8,
@@ -158,6 +161,10 @@ pub struct Orders {
     pub doubled: u64,
     /// Placed orders missing from their customer's list.
     pub lost: u64,
+    /// Orders not answered `201` during the run (timeouts, 5xx) that answered `201` when sent
+    /// again with their `Idempotency-Key` afterwards; accounted with the placed ones (the
+    /// run's errors still count them).
+    pub resent: u64,
 }
 
 /// The outcome of one load run: the JSON `devstack load --json` writes.
@@ -229,8 +236,8 @@ impl Report {
         if let Some(o) = &self.orders {
             let _ = writeln!(
                 s,
-                "  orders: {} placed, {} confirmed, {} rejected, {} cancelled, {} pending, {} doubled, {} lost",
-                o.placed, o.confirmed, o.rejected, o.cancelled, o.pending, o.doubled, o.lost
+                "  orders: {} placed (+{} resent after no answer), {} confirmed, {} rejected, {} cancelled, {} pending, {} doubled, {} lost",
+                o.placed, o.resent, o.confirmed, o.rejected, o.cancelled, o.pending, o.doubled, o.lost
             );
         }
         let _ = writeln!(
@@ -273,11 +280,16 @@ pub async fn run(opts: &Options, stack: &Stack) -> Result<Report> {
         .tcp_nodelay(true)
         .build()
         .context("building the HTTP client")?;
-    let admin = Caller::new(&http, stack, "load-admin", "admin")?;
+    // Setup and accounting may meet cold function instances (`cargo run` per instance).
+    let slow = reqwest::Client::builder()
+        .timeout(SETUP_TIMEOUT)
+        .build()
+        .context("building the HTTP client")?;
+    let admin = Caller::new(&slow, stack, "load-admin", "admin")?;
     match opts.scenario {
         Scenario::GetProduct => {
             let product = admin.create_product(&opts.gateway, 1_000).await?;
-            warm(&http, &opts.gateway, std::slice::from_ref(&product.id)).await?;
+            warm(&slow, &opts.gateway, std::slice::from_ref(&product.id)).await?;
             let plan = Arc::new(GetPlan {
                 products: vec![product.id],
             });
@@ -302,30 +314,122 @@ pub async fn run(opts: &Options, stack: &Stack) -> Result<Report> {
             let mut customers = Vec::new();
             for _ in 0..opts.customers.max(1) {
                 let id = admin.create_user(&opts.gateway).await?;
-                customers.push(Caller::new(&http, stack, &id, "customer")?);
+                customers.push(Caller::new(&slow, stack, &id, "customer")?);
             }
             let ids: Vec<String> = products.iter().map(|p| p.id.clone()).collect();
-            warm(&http, &opts.gateway, &ids).await?;
+            warm(&slow, &opts.gateway, &ids).await?;
+            let mut placed = warm_saga(opts, &customers, &ids[0]).await?;
             let plan = Arc::new(MixPlan {
                 products: ids,
-                customers: customers.clone(),
+                customers: customers.iter().map(|c| c.using(&http)).collect(),
                 order_every,
                 placed: Mutex::new(Vec::new()),
+                unanswered: Mutex::new(Vec::new()),
             });
             let outcome = drive(opts, &http, plan.clone()).await?;
             let mut report = outcome.report(opts);
-            let placed = plan
-                .placed
+            placed.extend(
+                plan.placed
+                    .lock()
+                    .map_err(|_| anyhow!("a request task panicked"))?
+                    .iter()
+                    .cloned(),
+            );
+            let unanswered = plan
+                .unanswered
                 .lock()
                 .map_err(|_| anyhow!("a request task panicked"))?
                 .clone();
-            let books = account(opts, stack, &admin, &customers, &products, placed).await;
+            let books = account(
+                opts,
+                stack,
+                &admin,
+                &customers,
+                &products,
+                placed,
+                unanswered,
+            )
+            .await;
             report.orders = Some(books.orders);
             report.accounting_ok = books.issues.is_empty();
             report.accounting_issues = books.issues;
             Ok(report)
         }
     }
+}
+
+/// The timeout of the setup's and the accounting's requests, which may start function
+/// instances (`cargo lambda watch` runs `cargo run` for each new one).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Orders placed (product 0, one unit each) and settled before the clock starts, so the saga's
+/// functions have warm instances: as many as `cargo lambda watch` runs per function by default.
+const WARM_ORDERS: usize = 4;
+
+/// Places [`WARM_ORDERS`] orders of `product` at once and waits until they settle; they are
+/// accounted with the others.
+///
+/// # Errors
+/// An order is not answered `201`, or does not settle within [`Options::settle_within`].
+async fn warm_saga(opts: &Options, customers: &[Caller], product: &str) -> Result<Vec<Placed>> {
+    let settle_within = opts.settle_within;
+    let mut set = JoinSet::new();
+    for k in 0..WARM_ORDERS {
+        let customer = k % customers.len().max(1);
+        let caller = customers.get(customer).cloned().context("no customer")?;
+        let gateway = opts.gateway.clone();
+        let product = product.to_owned();
+        set.spawn(async move {
+            let key = uuid::Uuid::new_v4().to_string();
+            let body = json!({
+                "items": [{"product_id": product, "quantity": 1}],
+                "payment_method": PAYMENT_METHOD,
+            });
+            let order = expect_json(
+                caller
+                    .post(&format!("{gateway}/orders"))
+                    .header("Idempotency-Key", &key)
+                    .json(&body),
+                201,
+                "warming POST /orders",
+            )
+            .await?;
+            let id = order["id"].as_str().context("an order without id")?.to_owned();
+            let deadline = Instant::now() + settle_within;
+            loop {
+                let got = expect_json(
+                    caller.get(&format!("{gateway}/orders/{id}")),
+                    200,
+                    "GET /orders/{id}",
+                )
+                .await?;
+                if got["status"] != "PENDING" {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "warming order {id} still PENDING after {} s",
+                        settle_within.as_secs()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(Placed {
+                customer,
+                key,
+                body,
+                product,
+                quantity: 1,
+                total_cents: order["total_cents"].as_u64().unwrap_or(0),
+                id,
+            })
+        });
+    }
+    let mut placed = Vec::new();
+    while let Some(done) = set.join_next().await {
+        placed.push(done??);
+    }
+    Ok(placed)
 }
 
 /// Requests scheduled: `rate × duration`, rounded, at least 1.
@@ -404,6 +508,14 @@ impl Caller {
             subject: subject.to_owned(),
             bearer: format!("Bearer {token}"),
         })
+    }
+
+    /// The same caller on another client (e.g. with another timeout).
+    fn using(&self, http: &reqwest::Client) -> Self {
+        Self {
+            http: http.clone(),
+            ..self.clone()
+        }
     }
 
     fn get(&self, url: &str) -> reqwest::RequestBuilder {
@@ -526,6 +638,9 @@ struct MixPlan {
     customers: Vec<Caller>,
     order_every: u64,
     placed: Mutex<Vec<Placed>>,
+    /// Orders sent but not answered `201` (timeouts, 5xx): placed again with the same key
+    /// after the run, as a client would, so the accounting knows what became of them.
+    unanswered: Mutex<Vec<Placed>>,
 }
 
 impl Plan for MixPlan {
@@ -553,25 +668,34 @@ impl Plan for MixPlan {
             .send()
             .await;
         let (outcome, answer) = classify(sent, 201).await;
-        if let Outcome::Ok = outcome {
-            let id = answer["id"].as_str().map(ToOwned::to_owned);
-            let total_cents = answer["total_cents"].as_u64().unwrap_or(0);
-            let Some(id) = id else {
-                return Outcome::Error("201_without_id".to_owned());
-            };
-            if let Ok(mut placed) = self.placed.lock() {
-                placed.push(Placed {
-                    customer,
-                    key,
-                    body,
-                    product,
-                    quantity,
-                    id,
-                    total_cents,
-                });
+        let mut order = Placed {
+            customer,
+            key,
+            body,
+            product,
+            quantity,
+            id: String::new(),
+            total_cents: answer["total_cents"].as_u64().unwrap_or(0),
+        };
+        let id = answer["id"].as_str().map(ToOwned::to_owned);
+        match (&outcome, id) {
+            (Outcome::Ok, Some(id)) => {
+                order.id = id;
+                if let Ok(mut placed) = self.placed.lock() {
+                    placed.push(order);
+                }
+                outcome
+            }
+            (outcome, _) => {
+                if let Ok(mut unanswered) = self.unanswered.lock() {
+                    unanswered.push(order);
+                }
+                match outcome {
+                    Outcome::Ok => Outcome::Error("201_without_id".to_owned()),
+                    Outcome::Error(kind) => Outcome::Error(kind.clone()),
+                }
             }
         }
-        outcome
     }
 }
 
@@ -804,14 +928,50 @@ async fn account(
     admin: &Caller,
     customers: &[Caller],
     products: &[Product],
-    placed: Vec<Placed>,
+    mut placed: Vec<Placed>,
+    unanswered: Vec<Placed>,
 ) -> Books {
     let mut issues = Vec::new();
+    let gateway = opts.gateway.clone();
+
+    // 0. An order whose POST got no 201 is sent again with its key: its first attempt may
+    // have created it (answer lost), and then this answers that order.
+    let retries = unanswered.len() as u64;
+    let resent = bounded(unanswered, 8, |mut p| {
+        let caller = customers.get(p.customer).cloned();
+        let url = format!("{gateway}/orders");
+        async move {
+            let caller = caller?;
+            let resp = caller
+                .post(&url)
+                .header("Idempotency-Key", &p.key)
+                .json(&p.body)
+                .send()
+                .await
+                .ok()?;
+            if resp.status().as_u16() != 201 {
+                return None;
+            }
+            let body: Value = resp.json().await.ok()?;
+            p.id = body["id"].as_str()?.to_owned();
+            p.total_cents = body["total_cents"].as_u64().unwrap_or(0);
+            Some(p)
+        }
+    })
+    .await;
+    let resent: Vec<Placed> = resent.into_iter().flatten().collect();
+    if (resent.len() as u64) < retries {
+        issues.push(format!(
+            "{} of {retries} unanswered order(s) were not answered 201 when sent again with their key",
+            retries - resent.len() as u64
+        ));
+    }
     let mut orders = Orders {
         placed: placed.len() as u64,
+        resent: resent.len() as u64,
         ..Orders::default()
     };
-    let gateway = opts.gateway.clone();
+    placed.extend(resent);
 
     // 1. Every placed order settles.
     let deadline = Instant::now() + opts.settle_within;

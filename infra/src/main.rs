@@ -358,8 +358,8 @@ struct LoadArgs {
     /// the error `in_flight_bound`.
     #[arg(long, default_value_t = 512)]
     max_in_flight: usize,
-    /// Per-request timeout.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    /// Per-request timeout (API Gateway HTTP APIs time out integrations at 30 s at most).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
     /// mix: one request in this many is POST /orders.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
