@@ -237,17 +237,20 @@ impl Report {
             let _ = writeln!(
                 s,
                 "  orders: {} placed (+{} resent after no answer), {} confirmed, {} rejected, {} cancelled, {} pending, {} doubled, {} lost",
-                o.placed, o.resent, o.confirmed, o.rejected, o.cancelled, o.pending, o.doubled, o.lost
+                o.placed,
+                o.resent,
+                o.confirmed,
+                o.rejected,
+                o.cancelled,
+                o.pending,
+                o.doubled,
+                o.lost
             );
         }
         let _ = writeln!(
             s,
             "  accounting: {}",
-            if self.accounting_ok {
-                "OK"
-            } else {
-                "MISMATCH"
-            }
+            if self.accounting_ok { "OK" } else { "MISMATCH" }
         );
         for issue in &self.accounting_issues {
             let _ = writeln!(s, "    - {issue}");
@@ -341,13 +344,7 @@ pub async fn run(opts: &Options, stack: &Stack) -> Result<Report> {
                 .map_err(|_| anyhow!("a request task panicked"))?
                 .clone();
             let books = account(
-                opts,
-                stack,
-                &admin,
-                &customers,
-                &products,
-                placed,
-                unanswered,
+                opts, stack, &admin, &customers, &products, placed, unanswered,
             )
             .await;
             report.orders = Some(books.orders);
@@ -394,7 +391,10 @@ async fn warm_saga(opts: &Options, customers: &[Caller], product: &str) -> Resul
                 "warming POST /orders",
             )
             .await?;
-            let id = order["id"].as_str().context("an order without id")?.to_owned();
+            let id = order["id"]
+                .as_str()
+                .context("an order without id")?
+                .to_owned();
             let deadline = Instant::now() + settle_within;
             loop {
                 let got = expect_json(
@@ -450,9 +450,7 @@ fn scheduled(opts: &Options) -> u64 {
 
 /// Which product order `k` buys (an index into the three) and how many units.
 pub const fn order_line(k: u64) -> (usize, u32) {
-    #[expect(clippy::cast_possible_truncation, reason = "k % 3 < 3")]
     let product = (k % 3) as usize;
-    #[expect(clippy::cast_possible_truncation, reason = "1 + x % 3 <= 3")]
     let quantity = 1 + ((k / 3) % 3) as u32;
     (product, quantity)
 }
@@ -645,7 +643,7 @@ struct MixPlan {
 
 impl Plan for MixPlan {
     async fn send(self: Arc<Self>, i: u64, http: reqwest::Client, gateway: Arc<str>) -> Outcome {
-        if i % self.order_every != 0 {
+        if !i.is_multiple_of(self.order_every) {
             let url = format!("{gateway}/products/{}", pick(&self.products, i));
             return classify(http.get(url).send().await, 200).await.0;
         }
@@ -758,13 +756,19 @@ struct Measured {
 impl Measured {
     fn report(&self, opts: &Options) -> Report {
         let ms = |us: u64| {
-            #[expect(clippy::cast_precision_loss, reason = "latencies are far below 2^52 µs")]
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "latencies are far below 2^52 µs"
+            )]
             let us = us as f64;
             (us / 1000.0 * 1000.0).round() / 1000.0
         };
         let answered = self.latency_us.len();
         let secs = self.elapsed.as_secs_f64();
-        #[expect(clippy::cast_precision_loss, reason = "request counts are far below 2^52")]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "request counts are far below 2^52"
+        )]
         let throughput = if secs > 0.0 {
             answered as f64 / secs
         } else {
@@ -813,11 +817,7 @@ struct Tally {
 ///
 /// # Errors
 /// A request task panicked (its tally is lost).
-async fn drive<P: Plan>(
-    opts: &Options,
-    http: &reqwest::Client,
-    plan: Arc<P>,
-) -> Result<Measured> {
+async fn drive<P: Plan>(opts: &Options, http: &reqwest::Client, plan: Arc<P>) -> Result<Measured> {
     let total = scheduled(opts);
     let gateway: Arc<str> = Arc::from(opts.gateway.as_str());
     // 1 µs to 1 h, 3 significant digits; longer values saturate at the top.
@@ -834,7 +834,10 @@ async fn drive<P: Plan>(
     let mut refused = 0u64;
     let mut tasks = JoinSet::new();
     for i in 0..total {
-        #[expect(clippy::cast_precision_loss, reason = "request indexes are far below 2^52")]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "request indexes are far below 2^52"
+        )]
         let due = start + Duration::from_secs_f64(i as f64 / opts.rate);
         tokio::time::sleep_until(due).await;
         let Ok(permit) = bound.clone().try_acquire_owned() else {
@@ -1077,7 +1080,10 @@ async fn account(
                     ));
                 }
             }
-            Err(e) => issues.push(format!("listing customer {}'s orders: {e:#}", caller.subject)),
+            Err(e) => issues.push(format!(
+                "listing customer {}'s orders: {e:#}",
+                caller.subject
+            )),
         }
     }
 
@@ -1265,7 +1271,9 @@ fn stored(item: &HashMap<String, AttributeValue>) -> Result<Stored> {
     let mut items = Vec::new();
     if let Some(AttributeValue::L(lines)) = item.get("items") {
         for line in lines {
-            let m = line.as_m().map_err(|_| anyhow!("a reservation line is not a map"))?;
+            let m = line
+                .as_m()
+                .map_err(|_| anyhow!("a reservation line is not a map"))?;
             let product = m
                 .get("product_id")
                 .and_then(|v| v.as_s().ok())
@@ -1343,12 +1351,7 @@ mod tests {
 
     #[test]
     fn the_schedule_holds_rate_times_duration_requests() {
-        let opts = Options::new(
-            "http://x/",
-            Scenario::Mix,
-            300.0,
-            Duration::from_secs(60),
-        );
+        let opts = Options::new("http://x/", Scenario::Mix, 300.0, Duration::from_secs(60));
 
         assert_eq!(scheduled(&opts), 18_000);
         assert_eq!(opts.gateway, "http://x");
@@ -1429,7 +1432,12 @@ mod tests {
                 Outcome::Ok
             }
         }
-        let mut opts = Options::new("http://x", Scenario::GetProduct, 20.0, Duration::from_secs(1));
+        let mut opts = Options::new(
+            "http://x",
+            Scenario::GetProduct,
+            20.0,
+            Duration::from_secs(1),
+        );
         opts.max_in_flight = 3;
 
         let m = drive(&opts, &reqwest::Client::new(), Arc::new(Slow))
@@ -1441,6 +1449,10 @@ mod tests {
         assert_eq!(m.ok + refused, 20);
         assert!(refused >= 5, "only {refused} refused");
         assert!(m.ok >= 3, "only {} answered", m.ok);
-        assert!(m.latency_us.min() >= 320_000, "min {} µs", m.latency_us.min());
+        assert!(
+            m.latency_us.min() >= 320_000,
+            "min {} µs",
+            m.latency_us.min()
+        );
     }
 }

@@ -352,7 +352,11 @@ struct LoadArgs {
     #[arg(long)]
     json: Option<PathBuf>,
     /// The gateway's base URL.
-    #[arg(long, env = "DEVSTACK_GATEWAY", default_value = "http://127.0.0.1:3000")]
+    #[arg(
+        long,
+        env = "DEVSTACK_GATEWAY",
+        default_value = "http://127.0.0.1:3000"
+    )]
     gateway: String,
     /// Most requests outstanding at once; a request due beyond it is not sent and counts as
     /// the error `in_flight_bound`.

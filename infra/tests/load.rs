@@ -3,6 +3,11 @@
 //! errors, and every order accounted for (settled, none lost or doubled, stock, reservations
 //! and charges add up). Driven through the library (`devstack::load::run`), not a subprocess.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
 mod local;
 
 use std::time::Duration;
