@@ -343,16 +343,31 @@ pub async fn run(opts: &Options, stack: &Stack) -> Result<Report> {
                 .lock()
                 .map_err(|_| anyhow!("a request task panicked"))?
                 .clone();
-            let books = account(
-                opts, stack, &admin, &customers, &products, placed, unanswered,
+            let books = tokio::time::timeout(
+                accounting_deadline(opts),
+                account(
+                    opts, stack, &admin, &customers, &products, placed, unanswered,
+                ),
             )
-            .await;
+            .await
+            .unwrap_or_else(|_| Books {
+                orders: Orders::default(),
+                issues: vec![format!(
+                    "the accounting did not finish within {} s: the stack stopped answering",
+                    accounting_deadline(opts).as_secs()
+                )],
+            });
             report.orders = Some(books.orders);
             report.accounting_ok = books.issues.is_empty();
             report.accounting_issues = books.issues;
             Ok(report)
         }
     }
+}
+
+/// How long the whole accounting may take: the settling, then a few rounds of requests.
+fn accounting_deadline(opts: &Options) -> Duration {
+    opts.settle_within + 3 * SETUP_TIMEOUT
 }
 
 /// The timeout of the setup's and the accounting's requests, which may start function
