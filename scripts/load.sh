@@ -8,8 +8,11 @@
 #: It starts its own local cloud (stack `load-<time>`, its own ports and redis-server) with
 #: route throttling off (`--no-throttle`: the template's 50 requests/s per route would answer
 #: 429), and stops it at the end.
+#: Release builds by default (devstack, and the functions through `devstack up --release`): a debug
+#: function spends several ms of CPU per request, which on a 2-core machine caps the stack near
+#: 120 requests/s. The first release build takes a while (LTO, every function).
 #: Knobs: LOAD_RATE (300 requests/s), LOAD_DURATION (60 s), LOAD_SCENARIOS ("get-product mix"),
-#: LOAD_ORDER_EVERY (10: one request in 10 of the mix is an order).
+#: LOAD_ORDER_EVERY (10: one request in 10 of the mix is an order), LOAD_PROFILE (release|debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +30,17 @@ export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
 export DEVSTACK_STACK_NAME="load-$(date +%s)"
 export DEVSTACK_GATEWAY="http://127.0.0.1:$GATEWAY_PORT"
 target=${CARGO_TARGET_DIR:-target}
-devstack=$target/debug/devstack
-
-cargo build -q --workspace --bins
+PROFILE=${LOAD_PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  echo "== cargo build --release (devstack and every function; the first time takes a while)"
+  cargo build -q --release -p devstack
+  devstack=$target/release/devstack
+  up_flags=(--release)
+else
+  cargo build -q --workspace --bins
+  devstack=$target/debug/devstack
+  up_flags=()
+fi
 mkdir -p .devstack/logs target/load
 log=.devstack/logs/load-stack.log
 ready=".devstack/ready-$DEVSTACK_STACK_NAME.json"
@@ -37,15 +48,15 @@ echo "== starting the local cloud (stack $DEVSTACK_STACK_NAME; log: $log)"
 $devstack up --gateway-port "$GATEWAY_PORT" --lambda-port "${LOAD_LAMBDA_PORT:-9400}" \
   --redis-port "${LOAD_REDIS_PORT:-6393}" --proxy-port "${LOAD_PROXY_PORT:-4766}" \
   --control-port "${LOAD_CONTROL_PORT:-4767}" --payments-port "${LOAD_PAYMENTS_PORT:-4768}" \
-  --no-reload --no-throttle >"$log" 2>&1 &
+  --no-reload --no-throttle "${up_flags[@]}" >"$log" 2>&1 &
 stack_pid=$!
 trap 'kill -TERM $stack_pid 2>/dev/null || true; wait $stack_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
+for _ in $(seq 1 1800); do
   [ -f "$ready" ] && break
   kill -0 "$stack_pid" 2>/dev/null || { echo "devstack exited:"; cat "$log"; exit 1; }
   sleep 1
 done
-[ -f "$ready" ] || { echo "devstack not ready after 300s"; tail -40 "$log"; exit 1; }
+[ -f "$ready" ] || { echo "devstack not ready after 1800s"; tail -40 "$log"; exit 1; }
 
 status=0
 for scenario in $SCENARIOS; do

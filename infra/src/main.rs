@@ -407,6 +407,10 @@ struct UpArgs {
     /// Do not reload functions on code changes.
     #[arg(long)]
     no_reload: bool,
+    /// Build and run the functions with the release profile, as deployed (LTO; the first build
+    /// takes several minutes): for load runs such as `make load`. Debug builds by default.
+    #[arg(long)]
+    release: bool,
     /// Do not throttle any route (the template's ThrottlingRateLimit/BurstLimit are ignored):
     /// for load tests such as `make bench`, which would otherwise measure 429s.
     #[arg(long)]
@@ -479,6 +483,7 @@ async fn run(cli: Cli) -> Result<()> {
                 payments_port: args.payments_port,
                 visibility_timeout: args.visibility_timeout,
                 no_reload: args.no_reload,
+                release: args.release,
                 no_throttle: args.no_throttle,
                 throttle_scale: args.throttle_scale,
                 tls: args.tls,

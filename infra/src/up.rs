@@ -65,6 +65,9 @@ pub struct Options {
     pub visibility_timeout: Option<u32>,
     /// `cargo lambda watch --ignore-changes`.
     pub no_reload: bool,
+    /// Build and run the functions with the release profile (`cargo lambda watch --release`):
+    /// the deployed build (LTO), for load runs; debug builds spend several ms of CPU per request.
+    pub release: bool,
     /// No route throttling (for `make bench`; the template's limits would answer 429).
     pub no_throttle: bool,
     /// Every route's ThrottlingRateLimit and ThrottlingBurstLimit multiplied by this (> 0; 1 =
@@ -438,6 +441,9 @@ async fn run(
     tracing::info!("building the functions (first time: a few minutes)");
     let mut build = Command::new("cargo");
     build.current_dir(root).args(["build", "--bins"]);
+    if opts.release {
+        build.arg("--release");
+    }
     for f in &functions {
         build.args(["-p", &f.binary]);
     }
@@ -459,6 +465,9 @@ async fn run(
         .arg(&env_file);
     if opts.no_reload {
         watch_cmd.arg("--ignore-changes");
+    }
+    if opts.release {
+        watch_cmd.arg("--release");
     }
     // Its stdout is echoed line by line; the functions' EMF lines feed the console.
     let emf = console.clone();
