@@ -1,6 +1,13 @@
 //! SQS event source mapping emulation: long-polls a queue, batches up to `BatchSize` within
 //! `MaximumBatchingWindowInSeconds`, invokes the function with an SQS event, and deletes only
-//! the records that succeeded. Like Lambda's scaling SQS pollers, up to `max_concurrency`
+//! the records that succeeded.
+//!
+//! The batching window bounds how long a poller gathers a batch. A poller that has just
+//! delivered a batch gathers the next one for the window: it rests that long before it
+//! receives again, and then takes what the queue holds (up to `BatchSize`) at once, so records
+//! that came meanwhile form one batch; an idle poller (one whose window is over) delivers what
+//! its long poll returns at once. A record thus waits at most the window, and one arriving at an
+//! idle queue is not held back by a poller that happens to have just finished a batch. Like Lambda's scaling SQS pollers, up to `max_concurrency`
 //! batches of one queue are in flight at once (devstack's `--concurrency`, capped by the
 //! template's `ScalingConfig.MaximumConcurrency`), so concurrent messages really race.
 //!
@@ -96,17 +103,26 @@ async fn poll_loop(
     invoker: Invoker,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Until then the poller gathers (rests); it starts idle.
+    let mut window_end = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
             return;
         }
         tokio::select! {
-            res = poll_once(&mapping, &sqs, &invoker) => match res {
-                Ok(Some(o)) => tracing::info!(
-                    function = %mapping.function_id, queue = %mapping.queue_id,
-                    received = o.received, deleted = o.deleted, failure = o.failure.as_deref(),
-                    "sqs batch"
-                ),
+            () = tokio::time::sleep_until(window_end) => {}
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            res = poll_gathered(&mapping, &sqs, &invoker, window_end) => match res {
+                Ok(Some(o)) => {
+                    window_end = tokio::time::Instant::now() + mapping.batching_window;
+                    tracing::info!(
+                        function = %mapping.function_id, queue = %mapping.queue_id,
+                        received = o.received, deleted = o.deleted, failure = o.failure.as_deref(),
+                        "sqs batch"
+                    );
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(queue = %mapping.queue_id, error = %e, "poll failed; retrying in 2s");
@@ -118,7 +134,8 @@ async fn poll_loop(
     }
 }
 
-/// Receives one batch, invokes the function and deletes what succeeded. `None`: no messages.
+/// Receives one batch (gathering for the batching window from now), invokes the function and
+/// deletes what succeeded. `None`: no messages.
 ///
 /// # Errors
 /// SQS or the Invoke API is unreachable.
@@ -127,7 +144,18 @@ pub async fn poll_once(
     sqs: &aws_sdk_sqs::Client,
     invoker: &Invoker,
 ) -> Result<Option<BatchOutcome>> {
-    let batch = receive_batch(mapping, sqs).await?;
+    let window_end = tokio::time::Instant::now() + mapping.batching_window;
+    poll_gathered(mapping, sqs, invoker, window_end).await
+}
+
+/// [`poll_once`], gathering until `window_end` (at once when it has passed).
+async fn poll_gathered(
+    mapping: &Mapping,
+    sqs: &aws_sdk_sqs::Client,
+    invoker: &Invoker,
+    window_end: tokio::time::Instant,
+) -> Result<Option<BatchOutcome>> {
+    let batch = receive_batch(mapping, sqs, window_end).await?;
     if batch.is_empty() {
         return Ok(None);
     }
@@ -246,9 +274,12 @@ pub fn batch_item_failures(payload: &[u8], batch_ids: &[&str]) -> Result<HashSet
     )
 }
 
-async fn receive_batch(mapping: &Mapping, sqs: &aws_sdk_sqs::Client) -> Result<Vec<Message>> {
+async fn receive_batch(
+    mapping: &Mapping,
+    sqs: &aws_sdk_sqs::Client,
+    window_end: tokio::time::Instant,
+) -> Result<Vec<Message>> {
     let mut batch: Vec<Message> = Vec::new();
-    let deadline = tokio::time::Instant::now() + mapping.batching_window;
     loop {
         let want = (mapping.batch_size - u32::try_from(batch.len()).unwrap_or(0)).min(MAX_RECEIVE);
         // Long-poll for the first message; afterwards only fill the batching window.
@@ -266,13 +297,52 @@ async fn receive_batch(mapping: &Mapping, sqs: &aws_sdk_sqs::Client) -> Result<V
         let got = out.messages.unwrap_or_default();
         let empty = got.is_empty();
         batch.extend(got);
-        let full = batch.len() >= mapping.batch_size as usize;
-        if batch.is_empty() || full || tokio::time::Instant::now() >= deadline {
-            return Ok(batch);
+        match next_step(
+            batch.len(),
+            mapping.batch_size as usize,
+            empty,
+            tokio::time::Instant::now(),
+            window_end,
+        ) {
+            Step::Deliver => return Ok(batch),
+            Step::Receive => {}
+            Step::WaitThenReceive => tokio::time::sleep(GATHER_POLL).await,
         }
-        if empty {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    }
+}
+
+/// How often a poller gathering a batch looks for more records within the window.
+const GATHER_POLL: Duration = Duration::from_millis(100);
+
+/// What a poller does after a receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Invoke with the batch (or return empty-handed from a long poll).
+    Deliver,
+    /// Receive again at once: the last receive returned records, more may be waiting.
+    Receive,
+    /// Within the window and the queue is empty for now: look again shortly.
+    WaitThenReceive,
+}
+
+/// The step after a receive that left `len` records in a batch of `size` at most (`empty`: the
+/// receive returned none), at `now`, the window ending at `window_end`: deliver an empty (timed
+/// out) or full batch; take what the queue holds right now; gather more until the window ends.
+fn next_step(
+    len: usize,
+    size: usize,
+    empty: bool,
+    now: tokio::time::Instant,
+    window_end: tokio::time::Instant,
+) -> Step {
+    if len == 0 || len >= size {
+        Step::Deliver
+    } else if !empty {
+        Step::Receive
+    } else if now >= window_end {
+        Step::Deliver
+    } else {
+        Step::WaitThenReceive
     }
 }
 
@@ -367,6 +437,39 @@ mod tests {
                 .is_err()
         );
         assert!(batch_item_failures(b"garbage", &["a"]).is_err());
+    }
+
+    #[test]
+    fn a_batch_is_delivered_full_or_when_the_window_ends_and_the_queue_is_drained() {
+        let now = tokio::time::Instant::now();
+        let later = now + Duration::from_secs(1);
+        assert_eq!(
+            next_step(0, 10, true, now, later),
+            Step::Deliver,
+            "long poll ended empty"
+        );
+        assert_eq!(next_step(10, 10, false, now, later), Step::Deliver, "full");
+        assert_eq!(
+            next_step(3, 10, false, now, later),
+            Step::Receive,
+            "more may wait"
+        );
+        assert_eq!(
+            next_step(3, 10, false, later, now),
+            Step::Receive,
+            "drain after the window"
+        );
+        assert_eq!(
+            next_step(3, 10, true, now, later),
+            Step::WaitThenReceive,
+            "gathering"
+        );
+        assert_eq!(
+            next_step(3, 10, true, later, now),
+            Step::Deliver,
+            "window over"
+        );
+        assert_eq!(next_step(3, 10, true, now, now), Step::Deliver, "no window");
     }
 
     #[test]

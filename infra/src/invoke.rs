@@ -82,9 +82,12 @@ impl Invoker {
             .in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(function.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_FUNCTION)))
-            .clone()
+        if let Some(permits) = map.get(function) {
+            return Arc::clone(permits);
+        }
+        let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_FUNCTION));
+        map.insert(function.to_owned(), Arc::clone(&permits));
+        permits
     }
 
     /// Invokes `function` with `event` (sent as JSON: an `aws_lambda_events` event) and waits

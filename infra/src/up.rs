@@ -174,6 +174,7 @@ struct Running<'a> {
     ready: serde_json::Value,
     provision_options: ProvisionOptions,
     payments: Arc<Payments>,
+    faults: Arc<Faults>,
 }
 
 /// The stream mapping tasks, stopped together (their ARNs change when the emulator restarts).
@@ -187,17 +188,21 @@ impl StreamTasks {
         mappings: Vec<streams::StreamMapping>,
         sdk: &aws_config::SdkConfig,
         invoker: &Invoker,
+        faults: &Faults,
     ) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let client = aws_sdk_dynamodbstreams::Client::new(sdk);
         let tasks = mappings
             .into_iter()
             .map(|m| {
-                tokio::spawn(streams::run(
+                let bell = crate::fault::nudge::table_of_stream_arn(&m.stream_arn)
+                    .map(|table| faults.nudges.subscribe(table));
+                tokio::spawn(streams::run_nudged(
                     m,
                     client.clone(),
                     invoker.clone(),
                     stop_rx.clone(),
+                    bell,
                 ))
             })
             .collect();
@@ -541,6 +546,7 @@ async fn run(
         stack::stream_mappings(&functions, &provisioned, &checkpoints)?,
         &sdk,
         &invoker,
+        &faults,
     );
 
     // 6. Ready.
@@ -636,6 +642,7 @@ async fn run(
         ready,
         provision_options,
         payments,
+        faults,
     };
     running.write_ready_file()?;
 
@@ -820,7 +827,7 @@ impl Running<'_> {
             let mappings =
                 stack::stream_mappings(&self.functions, &self.provisioned, &self.checkpoints)?;
             let n = mappings.len();
-            self.streams = StreamTasks::start(mappings, &self.sdk, &self.invoker);
+            self.streams = StreamTasks::start(mappings, &self.sdk, &self.invoker, &self.faults);
             self.write_ready_file()?;
             anyhow::Ok(n)
         }

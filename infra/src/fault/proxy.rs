@@ -2,7 +2,8 @@
 //! forwards every request unchanged to the emulator (method, path, query, every header including
 //! `Host` and the SigV4 `Authorization`, so a signature stays valid) and streams the answer back,
 //! unless a fault rule applies ([`super::rules::Rules::apply`]). Every request is logged
-//! ([`super::rules::RequestLog`]).
+//! ([`super::rules::RequestLog`]); a DynamoDB write the emulator accepted rings the written
+//! tables' bells ([`super::nudge`]).
 //!
 //! When the emulator is unreachable the proxy closes the client's connection without an answer,
 //! as a dead endpoint would (the SDK sees a dispatch failure, not an HTTP error).
@@ -156,13 +157,20 @@ impl Proxy {
                 return Ok(full(answer::error(&call, status, code.as_deref())));
             }
         }
-        self.forward(parts, body).await
+        let forwarded = self.forward(parts, &body).await;
+        if forwarded.as_ref().is_ok_and(|r| r.status().is_success()) {
+            // The emulator has applied the write (it answers after): its stream records exist.
+            self.faults
+                .nudges
+                .ring_for(&call.service, call.operation.as_deref(), &body);
+        }
+        forwarded
     }
 
     async fn forward(
         &self,
         parts: http::request::Parts,
-        body: Bytes,
+        body: &Bytes,
     ) -> Result<Response<Body>, Closed> {
         let mut uri = http::uri::Builder::new()
             .scheme("http")
@@ -174,7 +182,7 @@ impl Proxy {
         let mut req = Request::builder()
             .method(parts.method)
             .uri(uri)
-            .body(Full::new(body))
+            .body(Full::new(body.clone()))
             .map_err(|e| Closed(format!("building the upstream request: {e}")))?;
         *req.headers_mut() = parts.headers;
         strip_hop_by_hop(req.headers_mut());

@@ -99,7 +99,20 @@ pub async fn run(
     mapping: StreamMapping,
     client: Client,
     invoker: Invoker,
+    stop: watch::Receiver<bool>,
+) {
+    run_nudged(mapping, client, invoker, stop, None).await;
+}
+
+/// [`run`], with idle shards also woken by `bell` (from [`crate::fault::Nudges::subscribe`]
+/// on the stream's table): a write seen by the fault proxy is read at once instead of at the
+/// next idle poll.
+pub async fn run_nudged(
+    mapping: StreamMapping,
+    client: Client,
+    invoker: Invoker,
     mut stop: watch::Receiver<bool>,
+    bell: Option<watch::Receiver<u64>>,
 ) {
     let mapping = Arc::new(mapping);
     let checkpoints = Arc::new(Checkpoints::load(
@@ -143,6 +156,7 @@ pub async fn run(
                         Arc::clone(&checkpoints),
                         shard.id.clone(),
                         start,
+                        bell.clone(),
                     );
                     readers.insert(shard.id.clone(), tokio::spawn(reader.run(stop.clone())));
                 }

@@ -4,7 +4,9 @@
 //! (checkpoint, retry from the first reported failure, back off, discard).
 //!
 //! moto keeps every shard iterator it hands out in memory, so an idle shard is polled every
-//! 500 ms (Lambda polls 4 times a second) to keep its growth small.
+//! 500 ms (Lambda polls 4 times a second) to keep its growth small. A shard that returned
+//! records is read again at once; an idle one also wakes when the fault proxy forwards a write
+//! to its table ([`crate::fault::nudge`]), so a record does not wait out the idle poll.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -79,10 +81,38 @@ pub(super) struct ShardReader {
     /// GetRecords returned no next iterator: the shard is closed and read to its end.
     closed: bool,
     pending: VecDeque<Pending>,
+    /// Changes on each write to the table seen by the fault proxy (`None`: idle polls only).
+    bell: Option<watch::Receiver<u64>>,
+}
+
+/// What ended an idle wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Woke {
+    /// The idle poll came round.
+    Timer,
+    /// A write to the table was seen.
+    Nudged,
+}
+
+/// Waits until the next idle poll, or until `bell` rings (a write seen since the last look
+/// counts at once). A bell whose sender is gone is dropped: idle polls only from then on.
+pub(super) async fn idle_wait(bell: &mut Option<watch::Receiver<u64>>, idle: Duration) -> Woke {
+    let deadline = Instant::now() + idle;
+    if let Some(rx) = bell {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return Woke::Timer,
+            rang = rx.changed() => match rang {
+                Ok(()) => return Woke::Nudged,
+                Err(_) => *bell = None,
+            },
+        }
+    }
+    tokio::time::sleep_until(deadline).await;
+    Woke::Timer
 }
 
 impl ShardReader {
-    /// A reader of `shard_id` starting at `start`.
+    /// A reader of `shard_id` starting at `start`, woken early by `bell` when it is idle.
     pub(super) fn new(
         mapping: Arc<StreamMapping>,
         client: Client,
@@ -90,6 +120,7 @@ impl ShardReader {
         checkpoints: Arc<Checkpoints>,
         shard_id: String,
         start: Position,
+        bell: Option<watch::Receiver<u64>>,
     ) -> Self {
         Self {
             mapping,
@@ -101,6 +132,7 @@ impl ShardReader {
             iterator: None,
             closed: false,
             pending: VecDeque::new(),
+            bell,
         }
     }
 
@@ -147,7 +179,7 @@ impl ShardReader {
                     tracing::info!(table = %m.table_id, shard = %self.shard_id, "shard read to its end");
                     return;
                 }
-                tokio::time::sleep(IDLE_POLL).await;
+                idle_wait(&mut self.bell, IDLE_POLL).await;
                 continue;
             }
             if !retry.retrying() && ready < batch_size && !self.closed {
@@ -448,4 +480,65 @@ enum Outcome {
         why: String,
         function_error: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wait no test lets run out: a test that ends by a ring ends long before it.
+    const NEVER: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn an_idle_shard_waits_for_the_idle_poll_without_a_write() {
+        let (_tx, rx) = watch::channel(0_u64);
+        let mut bell = Some(rx);
+        let idle = Duration::from_millis(50);
+        let started = Instant::now();
+
+        let woke = idle_wait(&mut bell, idle).await;
+
+        assert_eq!(woke, Woke::Timer);
+        assert!(started.elapsed() >= idle);
+    }
+
+    #[tokio::test]
+    async fn a_write_seen_before_the_wait_ends_it_at_once() {
+        let (tx, rx) = watch::channel(0_u64);
+        let mut bell = Some(rx);
+        tx.send_modify(|n| *n += 1);
+
+        let woke = tokio::time::timeout(Duration::from_secs(5), idle_wait(&mut bell, NEVER)).await;
+
+        assert_eq!(woke, Ok(Woke::Nudged));
+    }
+
+    #[tokio::test]
+    async fn a_write_seen_during_the_wait_ends_it() {
+        let (tx, rx) = watch::channel(0_u64);
+        let mut bell = Some(rx);
+        let ring = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send_modify(|n| *n += 1);
+            tx
+        });
+
+        let woke = tokio::time::timeout(Duration::from_secs(5), idle_wait(&mut bell, NEVER)).await;
+
+        assert_eq!(woke, Ok(Woke::Nudged));
+        drop(ring.await);
+    }
+
+    #[tokio::test]
+    async fn a_bell_without_a_sender_falls_back_to_the_idle_poll() {
+        let (tx, rx) = watch::channel(0_u64);
+        drop(tx);
+        let mut bell = Some(rx);
+        let idle = Duration::from_millis(50);
+        let started = Instant::now();
+
+        assert_eq!(idle_wait(&mut bell, idle).await, Woke::Timer);
+        assert!(started.elapsed() >= idle);
+        assert!(bell.is_none());
+    }
 }
