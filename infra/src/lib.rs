@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod idp;
 pub mod invoke;
 pub mod localstack;
+pub mod openapi;
 pub mod payments;
 pub mod procs;
 pub mod provision;

@@ -268,7 +268,7 @@ fn list_users() {}
     security(("CognitoJwt" = [])),
     params(
         ("id" = String, Path, description = USER_ID, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[47][0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
-        ("If-Match" = String, Header, description = "The `ETag` of a GET (`\"3\"`), or `*`"),
+        ("If-Match" = String, Header, description = "The `ETag` of a GET (`\"3\"`), or `*`", pattern = "^(\\*|\"[0-9]{1,19}\")$"),
     ),
     request_body(content = UpdateUserRequest, content_type = "application/json"),
     responses(
@@ -297,7 +297,7 @@ fn update_user() {}
     security(("CognitoJwt" = [])),
     params(
         ("id" = String, Path, description = USER_ID, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[47][0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
-        ("If-Match" = Option<String>, Header, description = "Optional: delete only at this version (`\"3\"`, or `*`)"),
+        ("If-Match" = Option<String>, Header, description = "Optional: delete only at this version (`\"3\"`, or `*`)", pattern = "^(\\*|\"[0-9]{1,19}\")$"),
     ),
     responses(
         (status = 204, description = "Deleted"),
@@ -379,7 +379,7 @@ fn list_products() {}
     security(("CognitoJwt" = [])),
     params(
         ("id" = String, Path, description = PRODUCT_ID, pattern = "^[A-Za-z0-9_-]{1,64}$"),
-        ("If-Match" = String, Header, description = "The `ETag` of a GET (`\"3\"`), or `*`"),
+        ("If-Match" = String, Header, description = "The `ETag` of a GET (`\"3\"`), or `*`", pattern = "^(\\*|\"[0-9]{1,19}\")$"),
     ),
     request_body(content = UpdateProductRequest, content_type = "application/json"),
     responses(
