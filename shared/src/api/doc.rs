@@ -10,7 +10,7 @@
 
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Ref, Type};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -131,6 +131,47 @@ impl Modify for Security {
     }
 }
 
+/// Makes every optional parameter a plain (non-nullable) schema.
+///
+/// utoipa renders an `Option<String>` header parameter as `type: ["string","null"]`, but an
+/// HTTP header or query value is always a string: an absent parameter is expressed by
+/// `required: false`, never by a JSON `null` (OpenAPI 3.1 §4.8.12: parameters are serialized
+/// strings; schemathesis would send the header `If-Match: null`).
+struct NonNullableParameters;
+
+impl Modify for NonNullableParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            let parameters = operations
+                .into_iter()
+                .filter_map(|operation| operation.as_mut()?.parameters.as_mut())
+                .flatten();
+            for parameter in parameters {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
+                    && let SchemaType::Array(types) = &object.schema_type
+                {
+                    let types: Vec<Type> =
+                        types.iter().filter(|t| **t != Type::Null).cloned().collect();
+                    object.schema_type = match types.as_slice() {
+                        [single] => SchemaType::Type(single.clone()),
+                        _ => SchemaType::Array(types),
+                    };
+                }
+            }
+        }
+    }
+}
+
 /// The derive that gathers the paths and components; use [`openapi()`].
 #[derive(OpenApi)]
 #[openapi(
@@ -157,7 +198,7 @@ impl Modify for Security {
             InternalError, ServiceUnavailable,
         ),
     ),
-    modifiers(&Security),
+    modifiers(&Security, &NonNullableParameters),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "users", description = "Users (customers and admins)"),
@@ -581,5 +622,40 @@ mod tests {
 
         assert_eq!(name, "ServiceUnavailable");
         assert!(json["headers"]["Retry-After"].is_object());
+    }
+
+    #[test]
+    fn no_parameter_is_nullable() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+
+        let mut seen = 0;
+        for item in doc["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    seen += 1;
+                    assert!(
+                        !parameter["schema"]["type"].is_array(),
+                        "{parameter} has a nullable schema"
+                    );
+                }
+            }
+        }
+        assert!(seen > 0);
+    }
+
+    #[test]
+    fn every_cursor_parameter_is_bounded_like_the_domain_cursor() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+
+        for path in ["/users", "/products", "/orders"] {
+            let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
+            assert_eq!(
+                cursor["schema"]["maxLength"],
+                crate::ports::Cursor::MAX_LEN,
+                "{path}"
+            );
+            assert_eq!(cursor["schema"]["pattern"], "^[A-Za-z0-9_-]*$", "{path}");
+        }
     }
 }

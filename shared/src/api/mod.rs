@@ -208,9 +208,13 @@ pub struct ListUsersQuery {
     #[garde(inner(custom(crate::validate::range(crate::ports::PageLimit::RANGE))))]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u16>,
-    /// The `next` of the previous page, passed back unchanged (at most 512 characters).
+    /// The `next` of the previous page, passed back unchanged: URL-safe base64 without padding,
+    /// at most 512 characters ([`crate::ports::Cursor::MAX_LEN`]).
     #[garde(inner(custom(crate::validate::length(crate::ports::Cursor::LENGTH))))]
-    #[cfg_attr(feature = "openapi", param(max_length = 512))]
+    #[cfg_attr(
+        feature = "openapi",
+        param(max_length = 512, pattern = "^[A-Za-z0-9_-]*$")
+    )]
     pub cursor: Option<String>,
     /// One user by email, trimmed (the domain lowercases it); the page has 0 or 1 item.
     #[serde(default, deserialize_with = "crate::validate::trimmed_opt")]
@@ -314,10 +318,13 @@ pub struct ListProductsQuery {
     #[garde(inner(custom(crate::validate::range(crate::ports::PageLimit::RANGE))))]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u16>,
-    /// The `next` of the previous page with the same `category`, passed back unchanged (at most
-    /// 512 characters).
+    /// The `next` of the previous page with the same `category`, passed back unchanged: URL-safe
+    /// base64 without padding, at most 512 characters ([`crate::ports::Cursor::MAX_LEN`]).
     #[garde(inner(custom(crate::validate::length(crate::ports::Cursor::LENGTH))))]
-    #[cfg_attr(feature = "openapi", param(max_length = 512))]
+    #[cfg_attr(
+        feature = "openapi",
+        param(max_length = 512, pattern = "^[A-Za-z0-9_-]*$")
+    )]
     pub cursor: Option<String>,
 }
 
@@ -413,9 +420,13 @@ pub struct ListOrdersQuery {
     #[garde(range(min = 1, max = crate::ports::PageLimit::MAX))]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u16>,
-    /// Where the page starts, as returned in `next`: 1..=512 characters.
+    /// Where the page starts, as returned in `next`: URL-safe base64 without padding, 1..=512
+    /// characters ([`crate::ports::Cursor::MAX_LEN`]).
     #[garde(length(min = 1, max = crate::ports::Cursor::MAX_LEN))]
-    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 512))]
+    #[cfg_attr(
+        feature = "openapi",
+        param(min_length = 1, max_length = 512, pattern = "^[A-Za-z0-9_-]*$")
+    )]
     pub cursor: Option<String>,
 }
 
