@@ -160,8 +160,11 @@ impl Modify for NonNullableParameters {
                 if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
                     && let SchemaType::Array(types) = &object.schema_type
                 {
-                    let types: Vec<Type> =
-                        types.iter().filter(|t| **t != Type::Null).cloned().collect();
+                    let types: Vec<Type> = types
+                        .iter()
+                        .filter(|t| **t != Type::Null)
+                        .cloned()
+                        .collect();
                     object.schema_type = match types.as_slice() {
                         [single] => SchemaType::Type(single.clone()),
                         _ => SchemaType::Array(types),
