@@ -46,6 +46,33 @@ fn schema_ref<T: ToSchema>() -> RefOr<utoipa::openapi::schema::Schema> {
     RefOr::Ref(Ref::from_schema_name(T::name()))
 }
 
+/// The schema of [`AdjustStockRequest::delta`](super::AdjustStockRequest): an integer in
+/// -1 000 000..=1 000 000 other than 0 (`StockDelta::MAX_ABS`; the domain refuses a zero
+/// change), written as `oneOf` the two ranges (utoipa has no `not`).
+#[must_use]
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "MAX_ABS (10^6) is exact in an f64"
+)]
+pub fn stock_delta() -> Schema {
+    let max = crate::domain::StockDelta::MAX_ABS as f64;
+    let range = |min: f64, max: f64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+            .minimum(Some(min))
+            .maximum(Some(max))
+    };
+    OneOfBuilder::new()
+        .item(range(-max, -1.0))
+        .item(range(1.0, max))
+        .description(Some("Units to add (positive) or remove (negative), not 0."))
+        .build()
+        .into()
+}
+
 /// A JSON response whose body is the functions' [`ErrorBody`], API Gateway's
 /// [`GatewayMessage`], or either (`oneOf`), with a `Retry-After` header when `retry`.
 fn error_response(description: &str, function: bool, gateway: bool, retry: bool) -> Response {

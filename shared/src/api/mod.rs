@@ -154,7 +154,7 @@ pub struct CreateUserRequest {
     #[garde(custom(crate::validate::length(crate::domain::UserName::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 100, example = "Ada")
+        schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "Ada")
     )]
     pub name: String,
     /// Email address, trimmed (the domain lowercases it): at most 254 bytes.
@@ -181,7 +181,7 @@ pub struct UpdateUserRequest {
     #[garde(custom(crate::validate::length(crate::domain::UserName::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 100, example = "Ada")
+        schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "Ada")
     )]
     pub name: String,
     /// The new email address, trimmed (the domain lowercases it): at most 254 bytes.
@@ -239,13 +239,13 @@ pub struct CreateProductRequest {
     #[garde(custom(crate::validate::length(crate::domain::ProductName::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 200, example = "Teapot")
+        schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "Teapot")
     )]
     pub name: String,
     /// Free text, trimmed; may be empty (the default): at most 2000 characters.
     #[serde(default, deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Description::LENGTH)))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000, pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"))]
     pub description: String,
     /// Where it is listed, trimmed and lowercased: 1..=50 of `a-z 0-9 -`. Its characters are
     /// the domain parse's check: garde's `pattern` rule would need the `regex` feature for one
@@ -260,9 +260,10 @@ pub struct CreateProductRequest {
     /// Price of one unit, in cents: 0..=100 000 000.
     #[garde(custom(crate::validate::range(crate::domain::PRICE_RANGE)))]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
+    #[serde(deserialize_with = "crate::validate::whole")]
     pub price_cents: i64,
     /// Initial stock, in units: 0..=1 000 000, 0 by default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::validate::whole")]
     #[garde(custom(crate::validate::range(crate::domain::STOCK_RANGE)))]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000))]
     pub stock: i64,
@@ -279,13 +280,13 @@ pub struct UpdateProductRequest {
     #[garde(custom(crate::validate::length(crate::domain::ProductName::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 200, example = "Teapot")
+        schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "Teapot")
     )]
     pub name: String,
     /// Free text, trimmed; may be empty (the default): at most 2000 characters.
     #[serde(default, deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Description::LENGTH)))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000, pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"))]
     pub description: String,
     /// Where it is listed, trimmed and lowercased: 1..=50 of `a-z 0-9 -`.
     #[serde(deserialize_with = "crate::validate::trimmed")]
@@ -298,6 +299,7 @@ pub struct UpdateProductRequest {
     /// Price of one unit, in cents: 0..=100 000 000.
     #[garde(custom(crate::validate::range(crate::domain::PRICE_RANGE)))]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
+    #[serde(deserialize_with = "crate::validate::whole")]
     pub price_cents: i64,
 }
 
@@ -342,8 +344,9 @@ pub struct AdjustStockRequest {
     ))]
     #[cfg_attr(
         feature = "openapi",
-        schema(minimum = -1_000_000, maximum = 1_000_000, example = 5)
+        schema(schema_with = crate::api::doc::stock_delta)
     )]
+    #[serde(deserialize_with = "crate::validate::whole")]
     pub delta: i64,
 }
 
@@ -389,6 +392,7 @@ pub struct ItemRequest {
     /// Units: 1..=1000.
     #[garde(custom(crate::validate::range(crate::domain::Quantity::RANGE)))]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    #[serde(deserialize_with = "crate::validate::whole")]
     pub quantity: i64,
     /// Accepted for compatibility and ignored: the catalog sets the price.
     #[serde(default, rename = "unit_price_cents")]
