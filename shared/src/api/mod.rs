@@ -154,7 +154,12 @@ pub struct CreateUserRequest {
     #[garde(custom(crate::validate::length(crate::domain::UserName::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "Ada")
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            example = "Ada"
+        )
     )]
     pub name: String,
     /// Email address, trimmed (the domain lowercases it): at most 254 bytes.
@@ -181,7 +186,12 @@ pub struct UpdateUserRequest {
     #[garde(custom(crate::validate::length(crate::domain::UserName::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "Ada")
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            example = "Ada"
+        )
     )]
     pub name: String,
     /// The new email address, trimmed (the domain lowercases it): at most 254 bytes.
@@ -239,13 +249,24 @@ pub struct CreateProductRequest {
     #[garde(custom(crate::validate::length(crate::domain::ProductName::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "Teapot")
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            example = "Teapot"
+        )
     )]
     pub name: String,
     /// Free text, trimmed; may be empty (the default): at most 2000 characters.
     #[serde(default, deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Description::LENGTH)))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000, pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2000,
+            pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+        )
+    )]
     pub description: String,
     /// Where it is listed, trimmed and lowercased: 1..=50 of `a-z 0-9 -`. Its characters are
     /// the domain parse's check: garde's `pattern` rule would need the `regex` feature for one
@@ -254,7 +275,12 @@ pub struct CreateProductRequest {
     #[garde(custom(crate::validate::length(crate::domain::Category::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 50, example = "kitchen")
+        schema(
+            min_length = 1,
+            max_length = 50,
+            pattern = "^\\s*[A-Za-z0-9-]+\\s*$",
+            example = "kitchen"
+        )
     )]
     pub category: String,
     /// Price of one unit, in cents: 0..=100 000 000.
@@ -280,20 +306,36 @@ pub struct UpdateProductRequest {
     #[garde(custom(crate::validate::length(crate::domain::ProductName::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$", example = "Teapot")
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            example = "Teapot"
+        )
     )]
     pub name: String,
     /// Free text, trimmed; may be empty (the default): at most 2000 characters.
     #[serde(default, deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Description::LENGTH)))]
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000, pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2000,
+            pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+        )
+    )]
     pub description: String,
     /// Where it is listed, trimmed and lowercased: 1..=50 of `a-z 0-9 -`.
     #[serde(deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Category::LENGTH)))]
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 50, example = "kitchen")
+        schema(
+            min_length = 1,
+            max_length = 50,
+            pattern = "^\\s*[A-Za-z0-9-]+\\s*$",
+            example = "kitchen"
+        )
     )]
     pub category: String,
     /// Price of one unit, in cents: 0..=100 000 000.
@@ -314,7 +356,10 @@ pub struct ListProductsQuery {
     /// `a-z 0-9 -`.
     #[serde(default, deserialize_with = "crate::validate::trimmed_non_empty")]
     #[garde(inner(custom(crate::validate::length(crate::domain::Category::LENGTH))))]
-    #[cfg_attr(feature = "openapi", param(max_length = 50))]
+    #[cfg_attr(
+        feature = "openapi",
+        param(max_length = 50, pattern = "^\\s*[A-Za-z0-9-]*\\s*$")
+    )]
     pub category: Option<String>,
     /// Page size: 1..=100, 20 by default.
     #[garde(inner(custom(crate::validate::range(crate::ports::PageLimit::RANGE))))]
