@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 VENV=.venv
 # Pinned so a fresh clone gets what CI tested. Bump deliberately.
-PY_PACKAGES=("moto[server]==5.2.5" "cargo-lambda==1.9.2" "cfn-lint==1.51.0" "awscli==1.45.11")
+PY_PACKAGES=("moto[server]==5.2.5" "cargo-lambda==1.9.2" "cfn-lint==1.51.0" "awscli==1.45.11" "schemathesis==4.32.5")
 
 say() { printf '\033[1mbootstrap:\033[0m %s\n' "$*" >&2; }
 

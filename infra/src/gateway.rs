@@ -348,6 +348,11 @@ async fn handle(
     {
         return document_response(document, &request_id);
     }
+    if method == "GET"
+        && let Some(answer) = crate::openapi::serve(&path, &parts.headers)
+    {
+        return answer;
+    }
     let Some(matched) = gw.routes.find(&method, &path) else {
         tracing::info!(%method, %path, "no route: 404");
         return message(StatusCode::NOT_FOUND, "Not Found", &request_id);

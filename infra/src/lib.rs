@@ -24,6 +24,7 @@ pub mod idp;
 pub mod invoke;
 pub mod load;
 pub mod localstack;
+pub mod openapi;
 pub mod payments;
 pub mod procs;
 pub mod provision;

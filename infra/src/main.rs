@@ -130,6 +130,13 @@ enum Cmd {
     Routes,
     /// Print the LocalStack init script generated from the template.
     LocalstackInit,
+    /// Print the API's OpenAPI 3.1 document (the gateway serves it at `/openapi.json`, and a
+    /// docs page at `/docs`).
+    Openapi {
+        /// The `servers` URL written into the document.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        server: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -568,6 +575,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Load(args) => load(&cli.template, &cli.stack_name, template, args).await,
         Cmd::Routes => print_routes(&template.functions()?, template.http_api()?.as_ref()),
+        Cmd::Openapi { server } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&devstack::openapi::document(&server))?
+            );
+            Ok(())
+        }
         Cmd::LocalstackInit => {
             print!("{}", devstack::localstack::init_script(&template)?);
             Ok(())

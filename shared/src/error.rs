@@ -17,6 +17,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// `field` is a path into the request: a JSON field name, `items[2].product_id` for nested
 /// values, `body` for the whole body, or a path/query parameter name such as `id` or `limit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// Path of the rejected field, e.g. `email` or `items[0].quantity`.
     pub field: String,

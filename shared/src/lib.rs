@@ -6,6 +6,7 @@
 //! [`auth`], [`idempotency`]) speaks Lambda's, [`aws`] the SDK's, and each maps to and from the
 //! domain's values (e.g. `If-Match` to [`domain::ExpectedVersion`], [`Error`] to a status).
 
+pub mod api;
 pub mod auth;
 pub mod aws;
 pub mod breaker;

@@ -201,6 +201,51 @@ pub fn trimmed_non_empty<'de, D: Deserializer<'de>>(
     trimmed_opt(deserializer).map(|s| s.filter(|s| !s.is_empty()))
 }
 
+/// serde `deserialize_with` for an `i64`: a JSON integer, or a number with no fractional part
+/// (`302.0`), which JSON Schema counts as an integer too ("a JSON number with a zero fractional
+/// part", JSON Schema Validation 2020-12 §6.1.1), so a `type: integer` of the document takes it.
+///
+/// Use: `#[serde(deserialize_with = "shared::validate::whole")]`.
+///
+/// # Errors
+/// The deserializer's error when the value is not a number, has a fractional part, or is
+/// outside the `i64` range.
+pub fn whole<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Whole;
+
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
+            Ok(value)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
+            i64::try_from(value)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(value), &self))
+        }
+
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_precision_loss,
+            reason = "the value is whole and within the i64 range, checked first"
+        )]
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
+            if value.fract() == 0.0 && value >= i64::MIN as f64 && value < i64::MAX as f64 {
+                Ok(value as i64)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(value), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_any(Whole)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -314,5 +359,24 @@ mod tests {
                 "{value}"
             );
         }
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Whole {
+        #[serde(deserialize_with = "whole")]
+        n: i64,
+    }
+
+    #[test]
+    fn whole_accepts_an_integer_and_a_number_with_no_fractional_part() {
+        let n = |value| serde_json::from_value::<Whole>(json!({ "n": value })).map(|w| w.n);
+
+        assert_eq!(n(json!(302)).unwrap(), 302);
+        assert_eq!(n(json!(-5)).unwrap(), -5);
+        assert_eq!(n(json!(302.0)).unwrap(), 302);
+        assert!(n(json!(302.5)).is_err());
+        assert!(n(json!("302")).is_err());
+        assert!(n(json!(u64::MAX)).is_err());
+        assert!(n(json!(1e300)).is_err());
     }
 }

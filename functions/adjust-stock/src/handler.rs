@@ -15,22 +15,12 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::AdjustStockRequest;
 use shared::auth::Principal;
 use shared::domain::{ProductId, StockDelta};
 use shared::http::{HttpResult, json_response, parse_body, path_param, respond, with_etag};
 use shared::ports::StockAdjuster;
-
-/// The request body; `delta` is read as `i64` and parsed into a [`StockDelta`] after its rule.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct AdjustStockRequest {
-    /// Units to add (positive) or remove (negative). That it is non-zero is the domain parse's
-    /// check ([`StockDelta::parse`]), which runs right after.
-    #[garde(range(min = -StockDelta::MAX_ABS, max = StockDelta::MAX_ABS))]
-    delta: i64,
-}
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<A: StockAdjuster>(products: &A, req: Request) -> HttpResult {

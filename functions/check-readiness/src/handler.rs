@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 use shared::Error;
 use shared::auth::Principal;
 use shared::http::{HttpResult, json_response, respond, with_retry_after};
@@ -41,26 +40,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long an answer is reused: 5 s. Also the `Retry-After` of a `503`.
 pub const MEMO_TTL: Duration = Duration::from_secs(5);
 
-/// What a probe looks at; serialised lowercase (`"dynamodb"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A DynamoDB table (required).
-    Dynamodb,
-    /// An SQS queue (required).
-    Sqs,
-    /// The Redis cache itself (optional: reads fall through).
-    Cache,
-    /// The cache's control-plane status (optional).
-    Elasticache,
-}
-
-impl Kind {
-    /// Whether a down dependency of this kind makes the service unavailable.
-    pub fn required(self) -> bool {
-        matches!(self, Self::Dynamodb | Self::Sqs)
-    }
-}
+pub use shared::api::{Check, Kind, Report, Status, Verdict};
 
 /// Why a probe failed: a short reason for the answer and the full story for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,71 +88,6 @@ pub trait Probe: Send + Sync {
     /// # Errors
     /// [`ProbeFailure`] saying why it is not.
     async fn probe(&self) -> Result<(), ProbeFailure>;
-}
-
-/// `up` or `down`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Usable.
-    Up,
-    /// Not usable (or not known to be, within [`PROBE_TIMEOUT`]).
-    Down,
-}
-
-/// One entry of `checks`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    /// [`Probe::name`].
-    pub name: String,
-    /// [`Probe::kind`].
-    pub kind: Kind,
-    /// Up or down.
-    pub status: Status,
-    /// How long the probe took, in milliseconds.
-    pub latency_ms: u64,
-    /// For a down check, [`ProbeFailure::reason`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The overall verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Everything is up.
-    Ready,
-    /// Everything required is up; an optional dependency (the cache) is down.
-    Degraded,
-    /// A required dependency is down.
-    Unavailable,
-}
-
-/// The answer's body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Report {
-    /// The verdict.
-    pub status: Verdict,
-    /// One per probe, in probe order.
-    pub checks: Vec<Check>,
-}
-
-impl Report {
-    fn from_checks(checks: Vec<Check>) -> Self {
-        let down = |required: bool| {
-            checks
-                .iter()
-                .any(|c| c.status == Status::Down && c.kind.required() == required)
-        };
-        let status = if down(true) {
-            Verdict::Unavailable
-        } else if down(false) {
-            Verdict::Degraded
-        } else {
-            Verdict::Ready
-        };
-        Self { status, checks }
-    }
 }
 
 /// Where "now" comes from (a fake in tests).

@@ -35,48 +35,16 @@
 //! PAYLOAD_TOO_LARGE`, `422 IDEMPOTENCY_KEY_REUSED`, `500 INTERNAL_ERROR`.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use shared::api::CreateOrderRequest;
 use shared::auth::{Principal, Role};
 use shared::domain::{
-    NewOrder, Order, OrderId, OrderLine, PaymentMethod, ProductId, Quantity, UserId, now,
+    NewOrder, OrderId, OrderLine, PaymentMethod, ProductId, Quantity, UserId, now,
 };
 use shared::events::{Envelope, OrderPlaced};
 use shared::http::{HttpResult, correlation_id, created, parse_body, respond, trace_header};
 use shared::idempotency::{NextAction, try_processing};
 use shared::ports::{IdempotencyReader, OrderPlacer, Placement, ProductBatchReader, UserReader};
 use shared::{Error, FieldError};
-
-/// The request body. Every bound is the domain's own (`Order::ITEMS`, `ProductId::LENGTH`,
-/// `Quantity::RANGE`); what they let through, the domain parse refines (SKU characters).
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct CreateOrderRequest {
-    /// Whose order: required from an admin; a customer's own id or absent from a customer.
-    #[serde(default)]
-    #[garde(inner(custom(shared::validate::parses::<UserId>)))]
-    customer_id: Option<String>,
-    #[garde(custom(shared::validate::count(Order::ITEMS)), dive)]
-    items: Vec<ItemRequest>,
-    /// The provider token to charge.
-    #[garde(custom(shared::validate::parses::<PaymentMethod>))]
-    payment_method: String,
-}
-
-/// One line of the request. `quantity` is `i64` so that negatives get a range message rather
-/// than a type error.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct ItemRequest {
-    #[garde(custom(shared::validate::length(ProductId::LENGTH)))]
-    product_id: String,
-    #[garde(custom(shared::validate::range(Quantity::RANGE)))]
-    quantity: i64,
-    /// Accepted for compatibility and ignored: the catalog sets the price.
-    #[serde(default, rename = "unit_price_cents")]
-    #[garde(skip)]
-    _client_price: Option<IgnoredAny>,
-}
 
 /// What the handler needs: the orders store (place + stored responses), the users store (the
 /// customer exists) and the catalog (prices).
@@ -204,6 +172,7 @@ fn parse(body: &CreateOrderRequest, caller: Option<UserId>) -> Result<NewOrder, 
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+    use shared::domain::Order;
     use shared::domain::{NewProduct, NewUser, OrderStatus, Product, User};
     use shared::memory::{InMemoryOrders, InMemoryProducts, InMemoryUsers};
     use shared::testing::{ApiRequest, status_and_json};

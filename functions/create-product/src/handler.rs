@@ -15,42 +15,12 @@
 //! `403 FORBIDDEN`, `413 PAYLOAD_TOO_LARGE`, `500 INTERNAL_ERROR` (store failed).
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::CreateProductRequest;
 use shared::auth::Principal;
-use shared::domain::{
-    Category, Description, NewProduct, PRICE_RANGE, ProductId, ProductName, STOCK_RANGE, now,
-};
+use shared::domain::{NewProduct, ProductId, now};
 use shared::http::{HttpResult, created, parse_body, respond, with_etag};
 use shared::ports::ProductWriter;
-
-/// The request body. Every bound is the domain's own (`ProductName::LENGTH`, `PRICE_RANGE`,
-/// ...); what the bounds let through, the domain parse refines (characters). Numbers are read as `i64` so that a negative value gets a range message rather than a type
-/// error.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct CreateProductRequest {
-    /// Display name, trimmed.
-    #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(custom(shared::validate::length(ProductName::LENGTH)))]
-    name: String,
-    /// Free text, trimmed; may be empty.
-    #[serde(default, deserialize_with = "shared::validate::trimmed")]
-    #[garde(custom(shared::validate::length(Description::LENGTH)))]
-    description: String,
-    /// Trimmed. Its characters (`a-z 0-9 -`, after lowercasing) are the domain parse's check:
-    /// garde's `pattern` rule would need the `regex` feature for one field.
-    #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(custom(shared::validate::length(Category::LENGTH)))]
-    category: String,
-    /// Price of one unit, in cents.
-    #[garde(custom(shared::validate::range(PRICE_RANGE)))]
-    price_cents: i64,
-    /// Initial stock, in units.
-    #[serde(default)]
-    #[garde(custom(shared::validate::range(STOCK_RANGE)))]
-    stock: i64,
-}
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<W: ProductWriter>(products: &W, req: Request) -> HttpResult {
@@ -82,6 +52,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
     use shared::domain::UserId;
+    use shared::domain::{Category, Description, PRICE_RANGE, ProductName, STOCK_RANGE};
     use shared::memory::InMemoryProducts;
     use shared::testing::{ApiRequest, status_and_json};
     /// Highest `price_cents` accepted (the domain's bound).

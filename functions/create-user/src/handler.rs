@@ -20,30 +20,12 @@
 //! `413 PAYLOAD_TOO_LARGE`, `500 INTERNAL_ERROR` (store failed).
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::CreateUserRequest;
 use shared::auth::{Principal, Role};
-use shared::domain::{Email, NewUser, UserId, UserName, now};
+use shared::domain::{NewUser, UserId, now};
 use shared::http::{HttpResult, created, parse_body, respond, with_etag};
 use shared::ports::UserWriter;
-
-/// The request body: the editable fields only. The bounds are the domain's own
-/// (`UserName::LENGTH`, `Email::LENGTH`); what they let through, the domain parse refines.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct CreateUserRequest {
-    /// Display name, trimmed.
-    #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(custom(shared::validate::length(UserName::LENGTH)))]
-    name: String,
-    /// Email address, trimmed (the domain lowercases it).
-    #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(
-        custom(shared::validate::email),
-        custom(shared::validate::length(Email::LENGTH))
-    )]
-    email: String,
-}
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<W: UserWriter>(users: &W, req: Request) -> HttpResult {
@@ -71,6 +53,7 @@ async fn create_user<W: UserWriter>(users: &W, req: &Request) -> Result<Response
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+    use shared::domain::{Email, UserName};
     use shared::memory::InMemoryUsers;
     use shared::testing::{ApiRequest, error_details, status_and_json};
     use uuid::Uuid;

@@ -9,22 +9,11 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
+use shared::api::Health;
 use shared::http::{HttpResult, json_response};
 
 /// The service name in every answer.
 pub const SERVICE: &str = "shop";
-
-/// The body: `{"status":"ok","service":"shop","version":"0.1.0"}`.
-#[derive(Debug, Serialize)]
-struct Health {
-    /// Always `ok`: the function is running.
-    status: &'static str,
-    /// [`SERVICE`].
-    service: &'static str,
-    /// This crate's version (`CARGO_PKG_VERSION`), fixed at build time.
-    version: &'static str,
-}
 
 /// Handles one request: always `200` with the service's name and version.
 pub async fn handle(_req: Request) -> HttpResult {

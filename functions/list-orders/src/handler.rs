@@ -15,30 +15,12 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::ListOrdersQuery;
 use shared::auth::{Principal, Role};
 use shared::domain::{OrderStatus, UserId};
 use shared::http::{HttpResult, json_response, parse_query, respond};
-use shared::ports::{Cursor, OrderFilter, OrderLister, PageLimit, page_request};
-
-/// The query string. Unknown parameters are refused.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    /// Only this customer's orders.
-    #[garde(inner(custom(shared::validate::parses::<UserId>)))]
-    customer_id: Option<String>,
-    /// Only orders in this status (`PENDING`...).
-    #[garde(inner(custom(shared::validate::parses::<OrderStatus>)))]
-    status: Option<String>,
-    /// Page size, 20 by default.
-    #[garde(range(min = 1, max = PageLimit::MAX))]
-    limit: Option<u16>,
-    /// Where the page starts, as returned in `next`.
-    #[garde(length(min = 1, max = Cursor::MAX_LEN))]
-    cursor: Option<String>,
-}
+use shared::ports::{OrderFilter, OrderLister, page_request};
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<L: OrderLister>(orders: &L, req: Request) -> HttpResult {
@@ -52,7 +34,7 @@ async fn list<L: OrderLister>(orders: &L, req: &Request) -> Result<Response<Body
         Role::Customer => Some(principal.user_id()?),
         Role::Admin => None,
     };
-    let query: ListQuery = parse_query(req)?;
+    let query: ListOrdersQuery = parse_query(req)?;
     let named = query
         .customer_id
         .as_deref()
@@ -90,6 +72,7 @@ mod tests {
     use serde_json::{Value, json};
     use shared::domain::{Order, OrderId, OrderItem, now};
     use shared::memory::InMemoryOrders;
+    use shared::ports::Cursor;
     use shared::testing::{ApiRequest, status_and_json};
 
     fn order(customer: UserId) -> Order {

@@ -17,30 +17,11 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::ListProductsQuery;
 use shared::domain::Category;
 use shared::http::{HttpResult, json_response, parse_query, respond};
-use shared::ports::{Cursor, PageLimit, ProductLister, page_request};
-
-/// The query string. Every bound is the domain's own (`Category::LENGTH`, `PageLimit::RANGE`,
-/// `Cursor::LENGTH`); the category's characters are the domain parse's.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct ListProductsQuery {
-    /// Only this category; trimmed, and absent when empty. Its characters (`a-z 0-9 -`, after
-    /// lowercasing) are the domain parse's check: garde's `pattern` rule would need the `regex`
-    /// feature for one field.
-    #[serde(default, deserialize_with = "shared::validate::trimmed_non_empty")]
-    #[garde(inner(custom(shared::validate::length(Category::LENGTH))))]
-    category: Option<String>,
-    /// Page size.
-    #[garde(inner(custom(shared::validate::range(PageLimit::RANGE))))]
-    limit: Option<u16>,
-    /// The `next` of the previous page; checked by the lister, which issued it.
-    #[garde(inner(custom(shared::validate::length(Cursor::LENGTH))))]
-    cursor: Option<String>,
-}
+use shared::ports::{ProductLister, page_request};
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<L: ProductLister>(products: &L, req: Request) -> HttpResult {
@@ -71,6 +52,7 @@ mod tests {
     use serde_json::{Value, json};
     use shared::domain::{NewProduct, Product, ProductId, UserId, now};
     use shared::memory::InMemoryProducts;
+    use shared::ports::Cursor;
     use shared::testing::{ApiRequest, status_and_json};
 
     /// `GET /products?<query>` without a token.

@@ -17,32 +17,12 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::ListUsersQuery;
 use shared::auth::Principal;
 use shared::domain::Email;
 use shared::http::{HttpResult, json_response, parse_query, respond};
-use shared::ports::{Cursor, Page, PageLimit, UserByEmail, UserLister, page_request};
-
-/// The query string. Every bound is the domain's own (`PageLimit::RANGE`, `Cursor::LENGTH`,
-/// `Email::LENGTH`); the domain parse refines the email.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct ListUsersQuery {
-    /// Page size.
-    #[garde(inner(custom(shared::validate::range(PageLimit::RANGE))))]
-    limit: Option<u16>,
-    /// The `next` of the previous page; checked by the lister, which issued it.
-    #[garde(inner(custom(shared::validate::length(Cursor::LENGTH))))]
-    cursor: Option<String>,
-    /// One user by email, trimmed (the domain lowercases it).
-    #[serde(default, deserialize_with = "shared::validate::trimmed_opt")]
-    #[garde(inner(
-        custom(shared::validate::email),
-        custom(shared::validate::length(Email::LENGTH))
-    ))]
-    email: Option<String>,
-}
+use shared::ports::{Page, UserByEmail, UserLister, page_request};
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<L: UserLister + UserByEmail>(users: &L, req: Request) -> HttpResult {
@@ -75,6 +55,7 @@ mod tests {
     use serde_json::{Value, json};
     use shared::domain::{NewUser, User, UserId, now};
     use shared::memory::InMemoryUsers;
+    use shared::ports::Cursor;
     use shared::testing::{ApiRequest, status_and_json};
 
     /// `GET /users` with `query`, from no one yet.

@@ -16,8 +16,8 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::StatusRequest;
 use shared::auth::Principal;
 use shared::domain::{OrderId, OrderStatus};
 use shared::http::{
@@ -25,15 +25,6 @@ use shared::http::{
 };
 use shared::ports::{OrderReader, OrderTransitions};
 use shared::usecases::change_order_status;
-
-/// The request body.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct StatusRequest {
-    /// The status to move to, e.g. `SHIPPED`.
-    #[garde(custom(shared::validate::parses::<OrderStatus>))]
-    status: String,
-}
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<S: OrderReader + OrderTransitions>(orders: &S, req: Request) -> HttpResult {

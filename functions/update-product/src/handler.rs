@@ -23,39 +23,14 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::UpdateProductRequest;
 use shared::auth::Principal;
-use shared::domain::{Category, Description, PRICE_RANGE, ProductChanges, ProductId, ProductName};
+use shared::domain::{ProductChanges, ProductId};
 use shared::http::{
     HttpResult, if_match, json_response, parse_body, path_param, respond, with_etag,
 };
 use shared::ports::ProductUpdater;
-
-/// The request body: the catalog fields only. Every bound is the domain's own
-/// (`ProductName::LENGTH`, `PRICE_RANGE`, ...); what the bounds let through, the domain parse
-/// refines (characters). The price is read as `i64` so that a negative value gets a range
-/// message rather than a type error.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct UpdateProductRequest {
-    /// Display name, trimmed.
-    #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(custom(shared::validate::length(ProductName::LENGTH)))]
-    name: String,
-    /// Free text, trimmed; may be empty.
-    #[serde(default, deserialize_with = "shared::validate::trimmed")]
-    #[garde(custom(shared::validate::length(Description::LENGTH)))]
-    description: String,
-    /// Trimmed. Its characters (`a-z 0-9 -`, after lowercasing) are the domain parse's check:
-    /// garde's `pattern` rule would need the `regex` feature for one field.
-    #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(custom(shared::validate::length(Category::LENGTH)))]
-    category: String,
-    /// Price of one unit, in cents.
-    #[garde(custom(shared::validate::range(PRICE_RANGE)))]
-    price_cents: i64,
-}
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<U: ProductUpdater>(products: &U, req: Request) -> HttpResult {
@@ -88,6 +63,7 @@ async fn update_product<U: ProductUpdater>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+    use shared::domain::{Description, PRICE_RANGE};
     use shared::domain::{NewProduct, Product, UserId, Version, now};
     use shared::memory::InMemoryProducts;
     use shared::testing::{ApiRequest, status_and_json};

@@ -22,33 +22,14 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use shared::Error;
+use shared::api::UpdateUserRequest;
 use shared::auth::Principal;
-use shared::domain::{Email, UserChanges, UserId, UserName};
+use shared::domain::{UserChanges, UserId};
 use shared::http::{
     HttpResult, if_match, json_response, parse_body, path_param, respond, with_etag,
 };
 use shared::ports::UserUpdater;
-
-/// The request body: the editable fields only; `id`, `role`, `version` and timestamps are
-/// refused. The bounds are the domain's own (`UserName::LENGTH`, `Email::LENGTH`); what they
-/// let through, the domain parse refines.
-#[derive(Debug, Deserialize, garde::Validate)]
-#[serde(deny_unknown_fields)]
-struct UpdateUserRequest {
-    /// The new display name, trimmed.
-    #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(custom(shared::validate::length(UserName::LENGTH)))]
-    name: String,
-    /// The new email address, trimmed (the domain lowercases it).
-    #[serde(deserialize_with = "shared::validate::trimmed")]
-    #[garde(
-        custom(shared::validate::email),
-        custom(shared::validate::length(Email::LENGTH))
-    )]
-    email: String,
-}
 
 /// Handles one request; every outcome is a response (see [`shared::http::respond`]).
 pub async fn handle<U: UserUpdater>(users: &U, req: Request) -> HttpResult {

@@ -22,6 +22,7 @@ use crate::error::{Error, FieldError};
 /// | `SHIPPED` | `DELIVERED` |
 /// | `REJECTED`, `DELIVERED`, `CANCELLED` | nothing (final) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum OrderStatus {
     /// Placed, waiting for the stock reservation and the payment. Every order starts here.
@@ -135,11 +136,34 @@ pub struct OrderItem {
 
 /// The serialised form of [`OrderItem`]; deserialising goes through [`OrderItem::new`].
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = OrderItem))]
 #[serde(deny_unknown_fields)]
 struct ItemFields {
+    /// The product's id (SKU).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     product_id: ProductId,
+    /// Units: 1..=1000.
+    #[cfg_attr(feature = "openapi", schema(value_type = u32, minimum = 1, maximum = 1000))]
     quantity: Quantity,
+    /// The catalog's unit price when the order was placed, in cents.
+    #[cfg_attr(feature = "openapi", schema(maximum = 100_000_000))]
     unit_price_cents: u64,
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for OrderItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <ItemFields as utoipa::PartialSchema>::schema()
+    }
+}
+
+/// The schema of [`OrderItem`] is its serialised form's.
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for OrderItem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "OrderItem".into()
+    }
 }
 
 impl OrderItem {
@@ -349,20 +373,60 @@ pub struct Order {
 /// The serialised form of [`Order`]. The payment fields are optional: orders stored before
 /// payments existed have none.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Order))]
 struct OrderFields {
+    /// The order's id (UUID v7).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
     id: OrderId,
+    /// Whose order it is.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[47][0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
     customer_id: UserId,
+    /// The lines: 1..=50.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     items: Vec<OrderItem>,
+    /// The sum of the lines, in cents.
     total_cents: u64,
+    /// Where the order is in its lifecycle.
     status: OrderStatus,
+    /// The provider token charged, e.g. `tok_visa`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     payment_method: Option<PaymentMethod>,
+    /// The payment, once the saga charged (or tried to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     payment: Option<Payment>,
+    /// Why a `REJECTED` order was rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rejection_reason: Option<RejectionReason>,
+    /// When it was placed (UTC).
     created_at: DateTime<Utc>,
+    /// When it last changed (UTC).
     updated_at: DateTime<Utc>,
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Order {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <OrderFields as utoipa::PartialSchema>::schema()
+    }
+}
+
+/// The schema of [`Order`] is its serialised form's.
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Order {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Order".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <OrderFields as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// The saga's decision on a `PENDING` order, applied by [`Order::settle`].

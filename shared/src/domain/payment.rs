@@ -73,6 +73,7 @@ impl fmt::Display for PaymentMethod {
 
 /// Why an order ended `REJECTED`. Serialised UPPERCASE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectionReason {
     /// Stock could not be reserved for every line (`StockRejected`).
@@ -99,6 +100,7 @@ impl fmt::Display for RejectionReason {
 
 /// Where an order's payment is, as the order shows it. Serialised UPPERCASE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PaymentStatus {
     /// The total was charged.
@@ -112,6 +114,7 @@ pub enum PaymentStatus {
 /// An order's payment: `{"status":"CAPTURED","charge_id":"ch_…","amount_cents":3998}`, plus
 /// `"refund_id"` once refunded and `"decline_code"` when declined.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
     /// Where it is.
     pub status: PaymentStatus,

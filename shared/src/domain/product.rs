@@ -266,21 +266,28 @@ impl From<StockDelta> for i64 {
 /// `version` counts catalog edits (it is the `ETag`); `updated_at` is the time of the last
 /// one. Stock movements change neither.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
     /// The SKU; a UUID v7 string for products created through the API.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub id: ProductId,
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 200))]
     pub name: ProductName,
     /// Free text, possibly empty.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 2000))]
     pub description: Description,
     /// Where it is listed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[a-z0-9-]{1,50}$"))]
     pub category: Category,
     /// Price of one unit, in cents (0..=100 000 000).
     #[serde(rename = "price_cents")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64, maximum = 100_000_000))]
     pub price: Money,
     /// Units available to reserve; never negative.
     pub stock: u64,
     /// Optimistic-locking version: 1 at creation, +1 per catalog update.
+    #[cfg_attr(feature = "openapi", schema(value_type = u64, minimum = 1))]
     pub version: Version,
     /// When it was created (UTC).
     pub created_at: DateTime<Utc>,

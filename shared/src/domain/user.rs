@@ -12,14 +12,19 @@ use crate::error::{Error, FieldError};
 /// "email":"ada@example.com","version":1,"created_at":"<RFC 3339>","updated_at":"<RFC 3339>"}`.
 /// `version` is the optimistic-locking version, sent as the `ETag` (`"1"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Assigned at creation.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[47][0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
     pub id: UserId,
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 100))]
     pub name: UserName,
     /// Normalised (lowercase) email address; no two users share one.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Email))]
     pub email: Email,
     /// [`Version::FIRST`] at creation, +1 on every update.
+    #[cfg_attr(feature = "openapi", schema(value_type = u64, minimum = 1))]
     pub version: Version,
     /// When the user was created (UTC).
     pub created_at: DateTime<Utc>,

@@ -132,6 +132,8 @@ impl ErrorResponse for Error {
 
 /// The body of every error response: `{"error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     /// The error itself.
     pub error: ErrorDetail,
@@ -139,8 +141,10 @@ pub struct ErrorBody {
 
 /// The inside of [`ErrorBody`]: `{"code","message","details"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable code, e.g. `NOT_FOUND`; see [`ErrorResponse`] for the list.
+    #[cfg_attr(feature = "openapi", schema(example = "VALIDATION_ERROR"))]
     pub code: String,
     /// Human-readable summary; `internal error` / `service unavailable` for 5xx.
     pub message: String,

@@ -37,10 +37,12 @@ pub trait EventPublisher: Send + Sync {
 
 /// One page of a listing: `{"items":[...],"next":"<cursor>"|null}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// This page's items.
     pub items: Vec<T>,
-    /// Where the next page starts; `null` on the last page.
+    /// Where the next page starts (pass it back as `cursor`); `null` on the last page.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub next: Option<Cursor>,
 }
 
