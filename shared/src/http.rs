@@ -221,20 +221,28 @@ pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 /// comparison, so it is answered like a stale version.
 ///
 /// # Errors
-/// - [`Error::PreconditionRequired`] (428) when the header is missing: updates use optimistic
-///   locking, so a blind overwrite is refused;
+/// - [`Error::PreconditionRequired`] (428) when the header is missing or empty: updates use
+///   optimistic locking, so a blind overwrite is refused;
 /// - [`Error::PreconditionFailed`] (412) for a weak tag or a list of several tags;
 /// - [`Error::Validation`] on field `If-Match` when it is not an entity tag at all.
 pub fn if_match(req: &Request) -> Result<ExpectedVersion, Error> {
-    let Some(raw) = req.headers().get(IF_MATCH) else {
-        return Err(Error::PreconditionRequired(
+    let missing = || {
+        Error::PreconditionRequired(
             "this update needs an If-Match header with the ETag from a GET".to_owned(),
-        ));
+        )
+    };
+    let Some(raw) = req.headers().get(IF_MATCH) else {
+        return Err(missing());
     };
     let raw = raw
         .to_str()
         .map_err(|_| Error::invalid("If-Match", "must be an entity tag such as \"1\""))?
         .trim();
+    // A list of only empty elements (`If-Match:`, `If-Match: ,`) names no tag: RFC 9110 §5.6.1
+    // has recipients ignore empty list elements, so it reads as no header at all.
+    if raw.split(',').all(|element| element.trim().is_empty()) {
+        return Err(missing());
+    }
     if raw == "*" {
         return Ok(ExpectedVersion::Any);
     }

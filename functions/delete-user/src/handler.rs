@@ -156,6 +156,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_empty_if_match_is_no_precondition_and_the_user_is_deleted() {
+        // Found by schemathesis: `If-Match:` (empty) answered 400; RFC 9110 §5.6.1 has empty
+        // list elements ignored, so it is the same as no header.
+        let user = ada();
+        let users = InMemoryUsers::with([user.clone()]);
+
+        for empty in ["", " ", ","] {
+            let users = InMemoryUsers::with([user.clone()]);
+            let (status, _) = send_as_admin(&users, &user.id.to_string(), Some(empty)).await;
+            assert_eq!((empty, status), (empty, 204));
+            assert!(users.all().is_empty());
+        }
+        assert_eq!(users.all(), [user]);
+    }
+
+    #[tokio::test]
     async fn an_if_match_that_is_not_an_etag_is_a_validation_error_naming_it() {
         let user = ada();
         let users = InMemoryUsers::with([user.clone()]);

@@ -9,8 +9,8 @@
 //! page, passed back unchanged (at most 512 characters; an empty `cursor` means the first
 //! page). `email` is trimmed, checked as an address of at most 254 bytes, normalised like on
 //! creation (lowercased) and looked up through the `email-index` GSI; its page has 0 or 1 item
-//! and `next: null` (`limit` is still checked, `cursor` is ignored). Any other parameter is
-//! refused (`<name>: is not allowed`).
+//! and `next: null` (`limit` is still checked; a non-empty `cursor` is refused, `cursor: is not
+//! allowed with email`). Any other parameter is refused (`<name>: is not allowed`).
 //!
 //! Errors: `400 VALIDATION_ERROR` on field `limit`, `cursor`, `email` or an unknown parameter,
 //! `401 UNAUTHORIZED`, `403 FORBIDDEN`, `500 INTERNAL_ERROR`.
@@ -37,6 +37,11 @@ async fn list_users<L: UserLister + UserByEmail>(
     let query: ListUsersQuery = parse_query(req)?;
     let (limit, cursor) = page_request(query.limit, query.cursor)?;
     if let Some(raw) = query.email {
+        // The lookup is one page: a cursor would be ignored, so one is refused rather than
+        // accepted unchecked (found by schemathesis: a malformed cursor answered 200).
+        if cursor.is_some() {
+            return Err(Error::invalid("cursor", "is not allowed with email"));
+        }
         let email = Email::parse(&raw).map_err(|e| Error::invalid("email", e.0))?;
         let user = users.find_by_email(&email).await?;
         let page = Page {
@@ -263,7 +268,7 @@ mod tests {
 
         let (status, body) = send_as_admin(
             &users,
-            &[("email", " USER1@Example.com"), ("cursor", "ignored")],
+            &[("email", " USER1@Example.com"), ("cursor", "")],
         )
         .await;
 
@@ -271,6 +276,23 @@ mod tests {
         assert_eq!(
             body,
             json!({"items": [serde_json::to_value(&all[1]).unwrap()], "next": null})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cursor_with_an_email_is_refused_naming_cursor() {
+        let users = InMemoryUsers::with(some_users(2));
+
+        let (status, body) = send_as_admin(
+            &users,
+            &[("email", "user1@example.com"), ("cursor", "è]p")],
+        )
+        .await;
+
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"]["details"],
+            json!([{"field": "cursor", "message": "is not allowed with email"}])
         );
     }
 

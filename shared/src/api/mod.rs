@@ -226,7 +226,8 @@ pub struct ListUsersQuery {
         param(max_length = 512, pattern = "^[A-Za-z0-9_-]*$")
     )]
     pub cursor: Option<String>,
-    /// One user by email, trimmed (the domain lowercases it); the page has 0 or 1 item.
+    /// One user by email, trimmed (the domain lowercases it); the page has 0 or 1 item, and a
+    /// non-empty `cursor` with it is refused (`cursor: is not allowed with email`).
     #[serde(default, deserialize_with = "crate::validate::trimmed_opt")]
     #[garde(inner(
         custom(crate::validate::email),
