@@ -155,9 +155,9 @@ pub struct CreateUserRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
-            max_length = 100,
-            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            // Bounds on the trimmed value, as the server checks them (a raw maxLength would
+            // refuse what the server accepts: padding is trimmed first).
+            pattern = "^\\s*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\s\\u0000-\\u001F\\u007F-\\u009F])?\\s*$",
             example = "Ada"
         )
     )]
@@ -187,9 +187,9 @@ pub struct UpdateUserRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
-            max_length = 100,
-            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            // Bounds on the trimmed value, as the server checks them (a raw maxLength would
+            // refuse what the server accepts: padding is trimmed first).
+            pattern = "^\\s*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\s\\u0000-\\u001F\\u007F-\\u009F])?\\s*$",
             example = "Ada"
         )
     )]
@@ -251,9 +251,9 @@ pub struct CreateProductRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
-            max_length = 200,
-            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            // Bounds on the trimmed value, as the server checks them (a raw maxLength would
+            // refuse what the server accepts: padding is trimmed first).
+            pattern = "^\\s*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u001F\\u007F-\\u009F]{0,198}[^\\s\\u0000-\\u001F\\u007F-\\u009F])?\\s*$",
             example = "Teapot"
         )
     )]
@@ -264,8 +264,8 @@ pub struct CreateProductRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            max_length = 2000,
-            pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+            // At most 2000 once trimmed (padding is trimmed before the bound is checked).
+            pattern = "^\\s*(?:[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]{0,1998}[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F])?)?\\s*$"
         )
     )]
     pub description: String,
@@ -277,9 +277,8 @@ pub struct CreateProductRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
-            max_length = 50,
-            pattern = "^\\s*[A-Za-z0-9-]+\\s*$",
+            // 1..=50 once trimmed (padding is trimmed before the bound is checked).
+            pattern = "^\\s*[A-Za-z0-9-]{1,50}\\s*$",
             example = "kitchen"
         )
     )]
@@ -308,9 +307,9 @@ pub struct UpdateProductRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
-            max_length = 200,
-            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            // Bounds on the trimmed value, as the server checks them (a raw maxLength would
+            // refuse what the server accepts: padding is trimmed first).
+            pattern = "^\\s*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u001F\\u007F-\\u009F]{0,198}[^\\s\\u0000-\\u001F\\u007F-\\u009F])?\\s*$",
             example = "Teapot"
         )
     )]
@@ -321,8 +320,8 @@ pub struct UpdateProductRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            max_length = 2000,
-            pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+            // At most 2000 once trimmed (padding is trimmed before the bound is checked).
+            pattern = "^\\s*(?:[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]{0,1998}[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F])?)?\\s*$"
         )
     )]
     pub description: String,
@@ -332,9 +331,8 @@ pub struct UpdateProductRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
-            max_length = 50,
-            pattern = "^\\s*[A-Za-z0-9-]+\\s*$",
+            // 1..=50 once trimmed (padding is trimmed before the bound is checked).
+            pattern = "^\\s*[A-Za-z0-9-]{1,50}\\s*$",
             example = "kitchen"
         )
     )]
@@ -359,7 +357,7 @@ pub struct ListProductsQuery {
     #[garde(inner(custom(crate::validate::length(crate::domain::Category::LENGTH))))]
     #[cfg_attr(
         feature = "openapi",
-        param(max_length = 50, pattern = "^\\s*[A-Za-z0-9-]*\\s*$")
+        param(pattern = "^\\s*[A-Za-z0-9-]{0,50}\\s*$")
     )]
     pub category: Option<String>,
     /// Page size: 1..=100, 20 by default.
