@@ -49,3 +49,9 @@ sam-build:
 
 deploy: sam-build
 	sam deploy --guided
+
+## Fuzz every parser of untrusted input (cargo-fuzz, nightly): FUZZ_SECONDS per target (default 300).
+## One target: make fuzz FUZZ_TARGETS=jwt. Crashes land in fuzz/artifacts/<target>/.
+fuzz:
+	bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),300) $(FUZZ_TARGETS)
+.PHONY: fuzz
