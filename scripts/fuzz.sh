@@ -57,7 +57,9 @@ for target in "${TARGETS[@]}"; do
   artifacts="$root/fuzz/artifacts/$target"
   mkdir -p "$corpus" "$seeds" "$artifacts"
   echo "== fuzz $target: ${seconds} s (corpus fuzz/corpus/$target, seeds fuzz/seeds/$target)"
-  log="$artifacts/last-run.log"
+  # The full libFuzzer log, outside the artifacts (cargo fuzz lists every file there as a crash).
+  log="$root/target/fuzz-logs/$target.log"
+  mkdir -p "$(dirname "$log")"
   # New inputs go to the first directory (the git-ignored corpus); seeds are only read.
   # -timeout: an input taking over 10 s is a hang, reported as a crash.
   if (cd fuzz && cargo +nightly fuzz run "${FLAGS[@]}" "$target" "$corpus" "$seeds" -- \

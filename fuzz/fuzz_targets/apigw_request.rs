@@ -8,9 +8,20 @@
 //! Input: first byte even, the rest is the event's JSON as sent (seeds: real AWS samples);
 //! odd, the rest drives a structured event (`arbitrary`): method, path, path parameters,
 //! query, headers, claims and body placed into a valid v2.0 envelope, so the parsers are
-//! reached on every run. Property: nothing panics.
+//! reached on every run. Property: nothing of ours panics.
+//!
+//! One panic is tolerated, and only there: `lambda_http`'s conversion of the event into a
+//! `Request` (`into_api_gateway_v2_request`) unwraps `Url::parse` of `https://<Host><path>`,
+//! so a `Host` header (or `domainName`) that is not a valid host — e.g. IDNA-invalid — panics
+//! inside the runtime's adapter. The runtime's panic layer turns that into an invocation error
+//! (a 502), and API Gateway only ever sends its own domain as `Host`, so it is an upstream
+//! limitation (reported in the fuzzing notes), not a crash of ours: the target runs the
+//! conversion under `catch_unwind` with the libFuzzer panic hook silenced for that call only.
 
 #![no_main]
+
+use std::cell::Cell;
+use std::sync::Once;
 
 use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
@@ -21,7 +32,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use shared::auth::Principal;
 use shared::domain::{
-    Category, Description, Email, NewProduct, OrderId, OrderLine, OrderStatus, PaymentMethod,
+    Category, Description, Email, NewProduct, OrderId, OrderItem, OrderStatus, PaymentMethod,
     ProductChanges, ProductId, ProductName, Quantity, UserId, UserName,
 };
 use shared::http::{
@@ -169,13 +180,36 @@ impl Event {
     }
 }
 
+thread_local! {
+    /// Set while `lambda_http` converts the event: a panic then is the runtime's to catch.
+    static IN_CONVERSION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Wraps libFuzzer's panic hook (which aborts) so that it stays quiet during the conversion.
+fn install_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let fuzzer_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_CONVERSION.with(Cell::get) {
+                fuzzer_hook(info);
+            }
+        }));
+    });
+}
+
 /// What the runtime does with an invocation: the payload through `LambdaRequest`, then the
-/// context into the request's extensions.
+/// context into the request's extensions. `None` when the payload is not an event, or when
+/// `lambda_http`'s conversion panics (see the module docs).
 fn request(payload: &[u8], trace_id: Option<String>) -> Option<Request> {
     let event: LambdaRequest = serde_json::from_slice(payload).ok()?;
     let mut context = Context::default();
     context.xray_trace_id = trace_id;
-    Some(Request::from(event).with_lambda_context(context))
+    install_hook();
+    IN_CONVERSION.with(|c| c.set(true));
+    let converted = std::panic::catch_unwind(|| Request::from(event));
+    IN_CONVERSION.with(|c| c.set(false));
+    Some(converted.ok()?.with_lambda_context(context))
 }
 
 fn swallow<T>(result: Result<T, shared::Error>) -> Option<T> {
@@ -210,7 +244,7 @@ fn parse_all(req: &Request) {
     let _ = (query_param(req, "limit"), query_param(req, "cursor"));
     if let Some(order) = swallow(parse_body::<CreateOrder>(req)) {
         for (i, item) in order.items.iter().enumerate() {
-            let _ = OrderLine::parse(&format!("items[{i}]"), &item.product_id, item.quantity, 0);
+            let _ = OrderItem::parse(&format!("items[{i}]"), &item.product_id, item.quantity, 0);
         }
         let _ = PaymentMethod::parse(&order.payment_method);
     }

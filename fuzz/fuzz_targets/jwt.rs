@@ -188,10 +188,11 @@ fn time(c: Claim<i64>, valid_offset: i64) -> Claim<i64> {
 /// What API Gateway's rules say of `claims` (signed with our key).
 fn acceptable(claims: &Map<String, Value>, required: &[String]) -> bool {
     let now = now() as f64;
-    let leeway = LEEWAY_SECS as f64;
+    // Two seconds more lenient than the rule: the authorizer read the clock a moment earlier.
+    let leeway = LEEWAY_SECS as f64 + 2.0;
     let num = |name: &str| claims.get(name).map(Value::as_f64);
     let iss_ok = claims.get("iss").and_then(Value::as_str) == Some(ISSUER);
-    let exp_ok = matches!(num("exp"), Some(Some(exp)) if exp + leeway > now);
+    let exp_ok = matches!(num("exp"), Some(Some(exp)) if exp + leeway >= now);
     let nbf_ok = !matches!(num("nbf"), Some(Some(nbf)) if nbf - leeway > now)
         && !matches!(num("nbf"), Some(None));
     let iat_ok = !matches!(num("iat"), Some(Some(iat)) if iat - leeway > now)

@@ -17,7 +17,6 @@
 #![no_main]
 
 #[path = "../../functions/relay-outbox/src/handler.rs"]
-#[expect(dead_code, reason = "the relay's handler module, of which the target uses `handle`")]
 mod handler;
 
 use std::sync::Mutex;
