@@ -56,3 +56,9 @@ deploy: sam-build
 load:
 	bash scripts/load.sh
 .PHONY: load
+
+## Fuzz every parser of untrusted input (cargo-fuzz, nightly): FUZZ_SECONDS per target (default 300).
+## One target: make fuzz FUZZ_TARGETS=jwt. Crashes land in fuzz/artifacts/<target>/.
+fuzz:
+	bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),300) $(FUZZ_TARGETS)
+.PHONY: fuzz

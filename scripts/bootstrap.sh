@@ -64,3 +64,16 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   say "installing cargo-nextest (cargo install --locked; takes a few minutes once)"
   cargo install --locked cargo-nextest
 fi
+
+# --- Fuzzing (`make fuzz`, and the smoke step of `make test`, set BOOTSTRAP_FUZZ=1): the nightly
+# toolchain (cargo-fuzz needs it for -Zsanitizer / sanitizer-coverage) and cargo-fuzz, pinned.
+if [ "${BOOTSTRAP_FUZZ:-}" = 1 ]; then
+  if ! cargo +nightly --version >/dev/null 2>&1; then
+    say "installing the nightly toolchain (rustup, minimal profile) for cargo-fuzz"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    say "installing cargo-fuzz 0.13.2 (cargo install --locked; takes a few minutes once)"
+    cargo install --locked cargo-fuzz@0.13.2
+  fi
+fi

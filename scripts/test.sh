@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # BOOTSTRAP_BROWSER=1: also chromium, node and playwright-core, for the console's browser test
-# (infra/tests/console.rs, run with the others below).
-BOOTSTRAP_BROWSER=1 bash scripts/bootstrap.sh
+# (infra/tests/console.rs, run with the others below). BOOTSTRAP_FUZZ=1: the nightly toolchain
+# and cargo-fuzz, for the fuzz smoke step at the end.
+BOOTSTRAP_BROWSER=1 BOOTSTRAP_FUZZ=1 bash scripts/bootstrap.sh
 
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
@@ -74,4 +75,9 @@ if [ "$status" -ne 0 ]; then
   echo "== tests failed; last 80 lines of the local cloud's log ($log):"
   tail -n 80 "$log"
 fi
+stop_stack
+
+# The fuzz targets (fuzz/), built once and run a few seconds each: a crash fails the run.
+echo "== fuzz smoke (scripts/fuzz.sh smoke)"
+FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh smoke || status=$?
 exit "$status"

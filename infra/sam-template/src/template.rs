@@ -40,6 +40,25 @@ pub const DISCOVERY_INSTANCE_TYPE: &str = "AWS::ServiceDiscovery::Instance";
 /// CloudFormation resource type of a Secrets Manager secret.
 pub const SECRET_TYPE: &str = "AWS::SecretsManager::Secret";
 
+/// Most `[` and `{` characters (flow sequences and mappings, `${}` of `!Sub` included) a
+/// template may contain; the project's has under 400. libyaml's scanner costs time quadratic in
+/// the nesting of flow collections (it walks its stack of possible simple keys on every token):
+/// 20 000 nested `!Join [-, [` took 47 s to be refused by serde_yaml's 128-level recursion
+/// limit (found by the `template` fuzz target). Nesting is at most the number of openers, so
+/// this bound caps the parse at well under a second.
+pub const MAX_FLOW_COLLECTIONS: usize = 4096;
+
+/// Refuses a text with more than [`MAX_FLOW_COLLECTIONS`] flow collection openers.
+fn check_flow_collections(text: &str) -> Result<()> {
+    let openers = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    if openers > MAX_FLOW_COLLECTIONS {
+        anyhow::bail!(
+            "the template has {openers} `[` and `{{`, more than the {MAX_FLOW_COLLECTIONS} accepted"
+        );
+    }
+    Ok(())
+}
+
 /// A parsed SAM template.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -147,7 +166,9 @@ impl Template {
     /// API) misses a required property, has one of the wrong type, or uses an intrinsic
     /// devstack does not support. The message names the resource and the property, e.g.
     /// `resource Fn (AWS::Serverless::Function): property Events.Jobs: Properties: missing field `Queue``.
+    /// More than [`MAX_FLOW_COLLECTIONS`] `[` and `{` in the text is an error before parsing.
     pub fn parse(text: &str) -> Result<Self> {
+        check_flow_collections(text)?;
         let doc: Document = typed(serde_yaml::from_str::<Value>(text)?)?;
         let mut resources = Vec::new();
         for (logical_id, raw) in doc.resources {

@@ -467,3 +467,50 @@ fn a_parameter_value_must_name_a_parameter_and_be_one_of_its_allowed_values() {
     let err = t.check_parameter("Nope", "x").unwrap_err().to_string();
     assert!(err.contains("Nope") && err.contains("LogLevel"), "{err}");
 }
+
+/// serde_yaml stops at 128 levels of nesting ("recursion limit exceeded"), so a hostile
+/// template cannot overflow the stack of a test thread (2 MiB) in the parser or in the typed
+/// walk over the `Value` after it (seeds of the `template` fuzz target: fuzz/seeds/template/).
+#[test]
+fn a_template_nested_too_deeply_is_an_error_not_a_stack_overflow() {
+    let depth = 1000;
+    let sequences = format!("Resources: {}{}", "[".repeat(depth), "]".repeat(depth));
+    let mappings = format!("Resources: {}{}", "{a: ".repeat(depth), "}".repeat(depth));
+    for text in [sequences, mappings, tags(depth / 2)] {
+        let err = Template::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("recursion limit"), "{err}");
+    }
+}
+
+/// A queue whose name nests `depth` `!Join`s (two flow sequences each).
+fn tags(depth: usize) -> String {
+    format!(
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: {}x{}\n",
+        "!Join [-, [".repeat(depth),
+        "]]".repeat(depth)
+    )
+}
+
+/// Regression (fuzz target `template`, a timeout): libyaml's time is quadratic in flow nesting,
+/// so 20 000 nested `!Join`s took 47 s to be refused; now the opener count refuses them at once.
+#[test]
+fn a_template_with_too_many_flow_collections_is_refused_before_it_is_parsed() {
+    let started = std::time::Instant::now();
+
+    let err = Template::parse(&tags(20_000)).unwrap_err().to_string();
+
+    assert!(err.contains("more than the 4096 accepted"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let project =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
+            .unwrap();
+    let openers = project.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    assert!(
+        openers * 4 < crate::template::MAX_FLOW_COLLECTIONS,
+        "template.yaml has {openers} openers"
+    );
+}
