@@ -51,7 +51,7 @@ def say(*args):
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-def http(method, url, body=None, token=None, headers=None, timeout=15):
+def http(method, url, body=None, token=None, headers=None, timeout=60):
     """(status, parsed JSON or None) of one request."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
@@ -193,8 +193,7 @@ def section_cache(args, ready, admin):
     try:
         uncached = wrk(args, url, "uncached")
     finally:
-        devstack(args, ["fault", "clear"], check=False)
-        devstack(args, ["fault", "redis", "up"], check=False)
+        devstack(args, ["fault", "clear"], check=False)  # also starts Redis again
     return {
         "url": url,
         "cached": cached,
@@ -233,6 +232,8 @@ def section_saga(args, ready, admin):
                 break
             time.sleep(args.poll_ms / 1000)
         elapsed = (time.perf_counter() - started) * 1000
+        if final == "PENDING":
+            final = f"PENDING after {args.saga_timeout:.0f} s"
         outcomes[final] = outcomes.get(final, 0) + 1
         if final == "CONFIRMED":
             latencies.append(elapsed)
