@@ -60,7 +60,7 @@ def svg(results):
     if cache.get("rps_ratio") is not None:
         ratios.append(("cached / uncached req/s", cache["rps_ratio"], None, ""))
     width = label_w + 2 * panel_w + gap + 80
-    height = ratios_y + 30 + len(ratios) * 22 + 40
+    height = ratios_y + 30 + len(ratios) * 22 + 20
     m = results.get("machine", {})
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
@@ -77,20 +77,21 @@ def svg(results):
     out += _bars(label_w, y0, panel_w, rows, first, first_limit, "ms", "first response (ms)")
     out += _bars(label_w + panel_w + gap, y0, panel_w, rows, rss, rss_limit, "MB", "peak RSS (MB)")
     out.append(f'<text x="10" y="{ratios_y}" font-weight="bold">other targets (ratio; dashed: the limit)</text>')
+    ratio_x = 200
     scale = panel_w / max([r[1] for r in ratios] + [1.2]) / 1.1 if ratios else 1
     for i, (label, value, limit, sense) in enumerate(ratios):
         y = ratios_y + 14 + i * 22
         ok = limit is None or (value >= limit if sense == ">=" else value <= limit)
-        out.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">{escape(label)}</text>')
-        out.append(f'<rect x="{label_w}" y="{y}" width="{max(value * scale, 1):.1f}" height="14" fill="{FUNCTION if ok else MISS}"/>')
+        out.append(f'<text x="{ratio_x - 6}" y="{y + 11}" text-anchor="end">{escape(label)}</text>')
+        out.append(f'<rect x="{ratio_x}" y="{y}" width="{max(value * scale, 1):.1f}" height="14" fill="{FUNCTION if ok else MISS}"/>')
         verdict = "" if limit is None else (" PASS" if ok else " MISS")
-        out.append(f'<text x="{label_w + value * scale + 4:.1f}" y="{y + 11}" font-size="10">{value:.2f}{verdict}</text>')
+        out.append(f'<text x="{ratio_x + value * scale + 4:.1f}" y="{y + 11}" font-size="10">{value:.2f}{verdict}</text>')
         if limit is not None:
-            x = label_w + limit * scale
+            x = ratio_x + limit * scale
             out.append(f'<line x1="{x:.1f}" y1="{y - 2}" x2="{x:.1f}" y2="{y + 16}" stroke="{LIMIT}" stroke-dasharray="4 3"/>')
     legend_y = height - 14
     out.append(f'<rect x="10" y="{legend_y - 9}" width="10" height="10" fill="{FUNCTION}"/><text x="24" y="{legend_y}">function</text>')
     out.append(f'<rect x="90" y="{legend_y - 9}" width="10" height="10" fill="{REFERENCE}"/><text x="104" y="{legend_y}">reference (sdk-floor: one GetItem; hello-http: lambda_http alone)</text>')
-    out.append(f'<rect x="440" y="{legend_y - 9}" width="10" height="10" fill="{MISS}"/><text x="454" y="{legend_y}">over the limit (MISS)</text>')
+    out.append(f'<rect x="520" y="{legend_y - 9}" width="10" height="10" fill="{MISS}"/><text x="534" y="{legend_y}">over the limit (MISS)</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
