@@ -10,7 +10,9 @@ dev: bootstrap
 test:
 	bash scripts/test.sh
 
-## Cached vs uncached GET /products/{id} through the gateway (wrk): req/s, p50, p99.
+## Benchmarks with references of the same run: release cold starts (vs an SDK-only and a
+## lambda_http-only binary), gateway vs function URL, cached vs uncached, saga latency.
+## Table on stdout, target/bench/bench.json and bench.svg. Knobs: see scripts/bench.sh.
 bench:
 	bash scripts/bench.sh
 

@@ -1,73 +1,71 @@
 #!/usr/bin/env bash
-#: `make bench`: cached vs uncached `GET /products/{id}` through the local API Gateway, at the
-#: same concurrency, with wrk. Prints requests/s, p50 and p99 of each and their ratio.
+#: `make bench`: one command for issue 13's figures, each against a reference of the same run.
 #:
-#: It starts its own local cloud (stack `bench-<time>`, its own ports and its own redis-server)
-#: with gateway throttling off, creates one product, then runs:
-#:   cached    the cache up: after the first read every read is a Redis hit;
-#:   uncached  `devstack fault redis down`: each instance's cache breaker opens, so every read
-#:             goes to DynamoDB (the emulator) — the same functions, no cache.
-#: A benchmark, not a test: numbers depend on the machine; nothing is asserted.
-#: Knobs: BENCH_CONNECTIONS (8), BENCH_THREADS (2), BENCH_DURATION (15s), BENCH_WARMUP (3s).
+#: 1. Builds release binaries of every function (functions/*) and the two references
+#:    (bench/sdk-floor: one DynamoDB GetItem; bench/hello-http: lambda_http alone), and the
+#:    debug build devstack runs.
+#: 2. Starts its own local cloud (stack `bench-<time>`, its own ports, its own emulator and
+#:    redis-server when nothing listens there) with gateway throttling off (--no-throttle);
+#:    the stack provisions the template's tables and queues.
+#: 3. scripts/bench/bench.py measures: the cold start of each release binary (init, first
+#:    response, warm, peak RSS, size) with the stack's environment and emulator; the gateway vs
+#:    cargo-lambda's function-URL path (wrk, interleaved); cached vs uncached reads; the saga's
+#:    POST /orders -> CONFIRMED; `devstack load` when it exists. Then prints the table and the
+#:    issue's targets (PASS/MISS), and writes target/bench/bench.json and target/bench/bench.svg.
+#: A benchmark, not a test: exit 0 when it ran, whatever the figures.
+#:
+#: Knobs: BENCH_RUNS (20 cold starts per binary), BENCH_CONNECTIONS (8), BENCH_THREADS (2),
+#: BENCH_DURATION (10 s per wrk run), BENCH_WARMUP (2 s), BENCH_ROUNDS (2: A B A B),
+#: BENCH_ORDERS (30), BENCH_LOAD_RATE (300), BENCH_LOAD_DURATION (20), BENCH_SECTIONS
+#: (coldstart,gateway,cache,saga,load), BENCH_OUT (target/bench), BENCH_RELEASE_TARGET_DIR
+#: (cargo's target dir), ports BENCH_{GATEWAY,LAMBDA,EMULATOR,REDIS,PROXY,CONTROL,PAYMENTS}_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BOOTSTRAP_BENCH=1 bash scripts/bootstrap.sh
 
-CONNECTIONS=${BENCH_CONNECTIONS:-8}
-THREADS=${BENCH_THREADS:-2}
-DURATION=${BENCH_DURATION:-15s}
-WARMUP=${BENCH_WARMUP:-3s}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-3200}
-export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}
 export AWS_REGION=${AWS_REGION:-us-east-1}
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}
 export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
 export DEVSTACK_STACK_NAME="bench-$(date +%s)"
-gateway="http://127.0.0.1:$GATEWAY_PORT"
-devstack=target/debug/devstack
+out=${BENCH_OUT:-target/bench}
+python=.venv/bin/python
 
-cargo build -q --workspace --bins
-mkdir -p .devstack/logs
+target_dir=$(cargo metadata --no-deps --format-version 1 | "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+release_dir=${BENCH_RELEASE_TARGET_DIR:-$target_dir}
+functions=$(for f in functions/*/; do basename "$f"; done)
+packages=$(for f in $functions sdk-floor hello-http; do printf -- '-p %s ' "$f"; done)
+
+echo "== release build of $(echo $functions | wc -w) functions + sdk-floor + hello-http (target: $release_dir/release)"
+# shellcheck disable=SC2086 # one -p per package
+CARGO_TARGET_DIR=$release_dir cargo build -q --release --bins $packages
+echo "== debug build of devstack (the stack builds its functions itself)"
+cargo build -q -p devstack
+devstack=$target_dir/debug/devstack
+
+mkdir -p .devstack/logs "$out"
 log=.devstack/logs/bench-stack.log
 ready=".devstack/ready-$DEVSTACK_STACK_NAME.json"
 echo "== starting the local cloud (stack $DEVSTACK_STACK_NAME; log: $log)"
 $devstack up --gateway-port "$GATEWAY_PORT" --lambda-port "${BENCH_LAMBDA_PORT:-9200}" \
+  --emulator-port "${BENCH_EMULATOR_PORT:-4573}" \
   --redis-port "${BENCH_REDIS_PORT:-6480}" --proxy-port "${BENCH_PROXY_PORT:-4568}" \
-  --control-port "${BENCH_CONTROL_PORT:-4598}" --payments-port "${BENCH_PAYMENTS_PORT:-4614}" --no-reload --no-throttle >"$log" 2>&1 &
+  --control-port "${BENCH_CONTROL_PORT:-4598}" --payments-port "${BENCH_PAYMENTS_PORT:-4614}" \
+  --no-reload --no-throttle >"$log" 2>&1 &
 stack_pid=$!
 trap 'kill -TERM $stack_pid 2>/dev/null || true; wait $stack_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
   [ -f "$ready" ] && break
-  kill -0 "$stack_pid" 2>/dev/null || { echo "devstack exited:"; cat "$log"; exit 1; }
+  kill -0 "$stack_pid" 2>/dev/null || { echo "devstack exited:"; tail -40 "$log"; exit 1; }
   sleep 1
 done
-[ -f "$ready" ] || { echo "devstack not ready after 300s"; tail -40 "$log"; exit 1; }
+[ -f "$ready" ] || { echo "devstack not ready after 600 s"; tail -40 "$log"; exit 1; }
 
-admin="Authorization: Bearer $($devstack token --sub bench-admin --groups admin)"
-id=$(curl -sf -XPOST "$gateway/products" -H "$admin" -H 'Content-Type: application/json' \
-  -d '{"name":"Bench gear","description":"for make bench","category":"bench","price_cents":100,"stock":1000}' |
-  sed -E 's/.*"id":"([^"]+)".*/\1/')
-url="$gateway/products/$id"
-curl -sf "$url" >/dev/null
-
-# run <label>: warm-up, then the measured run; prints "label rps p50 p99 non2xx".
-run() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
-  echo "$out" >>"$log"
-  rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
-  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
-  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-  bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  printf '%-9s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "${bad:-0}"
-}
-
-echo "== GET /products/{id} through the gateway: $CONNECTIONS connections, $THREADS threads, $DURATION each"
-printf '%-9s %10s %10s %10s %8s\n' "" "req/s" "p50" "p99" "non-2xx"
-cached=$(run cached); echo "$cached"
-$devstack fault redis down >/dev/null
-uncached=$(run uncached); echo "$uncached"
-$devstack fault clear >/dev/null
-c=$(echo "$cached" | awk '{print $2}'); u=$(echo "$uncached" | awk '{print $2}')
-awk -v c="$c" -v u="$u" 'BEGIN { if (u > 0) printf "cached/uncached throughput: %.1fx\n", c / u }'
+# shellcheck disable=SC2086 # one name per function
+"$python" scripts/bench/bench.py --ready "$ready" --env-file ".devstack/functions-$DEVSTACK_STACK_NAME.env" \
+  --devstack "$devstack" --release-dir "$release_dir/release" --functions $functions --out "$out" \
+  --runs "${BENCH_RUNS:-20}" --connections "${BENCH_CONNECTIONS:-8}" --threads "${BENCH_THREADS:-2}" \
+  --duration "${BENCH_DURATION:-10}" --warmup "${BENCH_WARMUP:-2}" --rounds "${BENCH_ROUNDS:-2}" \
+  --orders "${BENCH_ORDERS:-30}" --load-rate "${BENCH_LOAD_RATE:-300}" --load-duration "${BENCH_LOAD_DURATION:-20}" \
+  --sections "${BENCH_SECTIONS:-coldstart,gateway,cache,saga,load}"
