@@ -36,8 +36,8 @@ use shared::domain::{
     ProductChanges, ProductId, ProductName, Quantity, UserId, UserName,
 };
 use shared::http::{
-    correlation_id, error_response, idempotency_key, if_match, parse_body, parse_json,
-    parse_query, path_param, query_param, request_id, respond, trace_header,
+    correlation_id, error_response, idempotency_key, if_match, parse_body, parse_json, parse_query,
+    path_param, query_param, request_id, respond, trace_header,
 };
 use shared::ports::{Cursor, PageLimit, page_request};
 
@@ -136,7 +136,10 @@ struct Event {
 impl Event {
     fn json(self) -> Value {
         let map = |pairs: Vec<(String, String)>| -> Map<String, Value> {
-            pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect()
         };
         let mut event = json!({
             "version": "2.0",
@@ -274,7 +277,11 @@ fn parse_all(req: &Request) {
     swallow(idempotency_key(req));
     let _ = (request_id(req), correlation_id(req), trace_header(req));
     if let Some(principal) = swallow(Principal::from_request(req)) {
-        let _ = (principal.role(), principal.is_admin(), principal.groups().count());
+        let _ = (
+            principal.role(),
+            principal.is_admin(),
+            principal.groups().count(),
+        );
         swallow(principal.require_admin());
         swallow(principal.require_role());
         if let Some(id) = swallow(principal.user_id()) {

@@ -50,7 +50,11 @@ where
     };
     let cursor = Cursor::after(&parsed);
     let back = Cursor::from_client(cursor.as_str()).after_id::<T>();
-    assert_eq!(back.as_ref().ok(), Some(&parsed), "cursor {cursor} lost id {parsed}");
+    assert_eq!(
+        back.as_ref().ok(),
+        Some(&parsed),
+        "cursor {cursor} lost id {parsed}"
+    );
 }
 
 fn decode(raw: &str) {
@@ -82,7 +86,10 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(email) = Email::parse(&text) {
             let guard = Cursor::after(format!("EMAIL#{email}"));
-            assert!(guard.as_str().len() <= Cursor::MAX_LEN, "users guard cursor over the bound");
+            assert!(
+                guard.as_str().len() <= Cursor::MAX_LEN,
+                "users guard cursor over the bound"
+            );
         }
     }
 });

@@ -56,8 +56,12 @@ fn world() -> &'static World {
         let (ours, pem) = provider(ISSUER);
         let (theirs, _) = provider("https://evil.example.com");
         let pair = rcgen::KeyPair::from_pem(&pem).expect("our key pair");
-        let authorizer =
-            JwtAuthorizer::new("CognitoJwt", ISSUER, vec![AUDIENCE.into()], ours.jwks().clone());
+        let authorizer = JwtAuthorizer::new(
+            "CognitoJwt",
+            ISSUER,
+            vec![AUDIENCE.into()],
+            ours.jwks().clone(),
+        );
         World {
             ours,
             theirs,
@@ -159,7 +163,12 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn claim<T: serde::Serialize>(claims: &mut Map<String, Value>, name: &str, c: Claim<T>, valid: Value) {
+fn claim<T: serde::Serialize>(
+    claims: &mut Map<String, Value>,
+    name: &str,
+    c: Claim<T>,
+    valid: Value,
+) {
     match c {
         Claim::Valid => {
             claims.insert(name.into(), valid);
@@ -277,20 +286,33 @@ fn check_token(world: &World, token: Token) {
         };
         let mut h = Header::new(alg);
         h.kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
-        jsonwebtoken::encode(&h, &Value::Object(claims.clone()), &EncodingKey::from_secret(secret))
-            .ok()
+        jsonwebtoken::encode(
+            &h,
+            &Value::Object(claims.clone()),
+            &EncodingKey::from_secret(secret),
+        )
+        .ok()
     };
     let (jwt, ours) = match token.signature {
-        Signature::Random(bytes) => (Some(format!("{signing_input}.{}", B64URL.encode(bytes))), false),
+        Signature::Random(bytes) => (
+            Some(format!("{signing_input}.{}", B64URL.encode(bytes))),
+            false,
+        ),
         Signature::Raw(raw) => (Some(format!("{signing_input}.{raw}")), false),
         Signature::HmacPublicPem => (hmac(world.public_pem.as_bytes()), false),
         Signature::HmacPublicDer => (hmac(&world.public_der), false),
         Signature::TheirKey => (
-            world.theirs.mint_claims(rsa_header(), &Value::Object(claims.clone())).ok(),
+            world
+                .theirs
+                .mint_claims(rsa_header(), &Value::Object(claims.clone()))
+                .ok(),
             false,
         ),
         Signature::OurKey => (
-            world.ours.mint_claims(rsa_header(), &Value::Object(claims.clone())).ok(),
+            world
+                .ours
+                .mint_claims(rsa_header(), &Value::Object(claims.clone()))
+                .ok(),
             true,
         ),
     };
@@ -299,9 +321,14 @@ fn check_token(world: &World, token: Token) {
     let Ok(value) = HeaderValue::from_str(&format!("{scheme}{jwt}")) else {
         return;
     };
-    let result = world.authorizer.authorize(Some(&value), &token.required_scopes);
+    let result = world
+        .authorizer
+        .authorize(Some(&value), &token.required_scopes);
     if let Ok(authorized) = &result {
-        assert!(ours, "a token not signed with our key was authorized: {jwt} -> {authorized:?}");
+        assert!(
+            ours,
+            "a token not signed with our key was authorized: {jwt} -> {authorized:?}"
+        );
         assert!(
             acceptable(&claims, &token.required_scopes),
             "a token breaking API Gateway's rules was authorized: {claims:?} -> {authorized:?}"
@@ -325,9 +352,17 @@ fuzz_target!(|data: &[u8]| {
             for scopes in [&[][..], &["orders/read".to_owned()][..]] {
                 let result = world.authorizer.authorize(Some(&value), scopes);
                 // Nothing the fuzzer writes is signed with our key (a fresh one per run).
-                assert!(result.is_err(), "authorized raw header {value:?}: {result:?}");
+                assert!(
+                    result.is_err(),
+                    "authorized raw header {value:?}: {result:?}"
+                );
                 if let Err(denied) = result {
-                    let _ = (denied.status(), denied.message(), denied.challenge(), denied.to_string());
+                    let _ = (
+                        denied.status(),
+                        denied.message(),
+                        denied.challenge(),
+                        denied.to_string(),
+                    );
                 }
             }
         }

@@ -94,6 +94,9 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|f| f.item_identifier.clone())
         .collect();
-    assert_eq!(reported, expected, "partial_batch reported other records than failed");
+    assert_eq!(
+        reported, expected,
+        "partial_batch reported other records than failed"
+    );
     let _ = serde_json::to_string(&response);
 });

@@ -39,7 +39,10 @@ struct Letters(Mutex<Vec<DeadLetter>>);
 #[async_trait]
 impl DeadLetterQueue for Letters {
     async fn send(&self, letter: &DeadLetter) -> Result<(), shared::Error> {
-        self.0.lock().map_err(|_| shared::Error::internal("lock", "poisoned"))?.push(letter.clone());
+        self.0
+            .lock()
+            .map_err(|_| shared::Error::internal("lock", "poisoned"))?
+            .push(letter.clone());
         Ok(())
     }
 }
@@ -79,7 +82,10 @@ fn relay(payload: &[u8]) {
     );
     for letter in &letters {
         let body: Value = serde_json::from_str(&letter.body).expect("a dead letter's body is JSON");
-        assert!(records.contains(&body), "a dead letter is not a record as received");
+        assert!(
+            records.contains(&body),
+            "a dead letter is not a record as received"
+        );
         assert!(!letter.detail.is_empty() && !letter.reason.code().is_empty());
     }
 }
@@ -96,7 +102,11 @@ fn sdk_record(r: &EventRecord) -> Record {
         .approximate_creation_date_time(aws_sdk_dynamodbstreams::primitives::DateTime::from_secs(
             change.approximate_creation_date_time.timestamp(),
         ));
-    if let Some(view) = change.stream_view_type.as_ref().and_then(|v| serde_json::to_value(v).ok()) {
+    if let Some(view) = change
+        .stream_view_type
+        .as_ref()
+        .and_then(|v| serde_json::to_value(v).ok())
+    {
         if let Some(view) = view.as_str() {
             builder = builder.stream_view_type(StreamViewType::from(view));
         }
@@ -123,15 +133,29 @@ fn mapping(payload: &[u8]) {
     let mut rebuilt = Vec::new();
     for record in &event.records {
         let sdk = sdk_record(record);
-        let Ok(typed) = devstack::streams::event_record(&sdk, "arn:aws:dynamodb:us-east-1:1:table/t/stream/s", "us-east-1") else {
+        let Ok(typed) = devstack::streams::event_record(
+            &sdk,
+            "arn:aws:dynamodb:us-east-1:1:table/t/stream/s",
+            "us-east-1",
+        ) else {
             continue;
         };
         let json = devstack::streams::record_json(&typed).expect("a record prints as JSON");
-        let back: EventRecord = serde_json::from_value(json.clone())
-            .unwrap_or_else(|e| panic!("devstack sent a record Lambda's type cannot read: {e}: {json}"));
-        assert_eq!(back.change.keys, record.change.keys, "keys changed on the way");
-        assert_eq!(back.change.new_image, record.change.new_image, "NewImage changed on the way");
-        assert_eq!(back.change.old_image, record.change.old_image, "OldImage changed on the way");
+        let back: EventRecord = serde_json::from_value(json.clone()).unwrap_or_else(|e| {
+            panic!("devstack sent a record Lambda's type cannot read: {e}: {json}")
+        });
+        assert_eq!(
+            back.change.keys, record.change.keys,
+            "keys changed on the way"
+        );
+        assert_eq!(
+            back.change.new_image, record.change.new_image,
+            "NewImage changed on the way"
+        );
+        assert_eq!(
+            back.change.old_image, record.change.old_image,
+            "OldImage changed on the way"
+        );
         assert_eq!(back.change.sequence_number, record.change.sequence_number);
         rebuilt.push(typed);
     }
