@@ -266,11 +266,8 @@ mod tests {
         let all = some_users(3);
         let users = InMemoryUsers::with(all.clone());
 
-        let (status, body) = send_as_admin(
-            &users,
-            &[("email", " USER1@Example.com"), ("cursor", "")],
-        )
-        .await;
+        let (status, body) =
+            send_as_admin(&users, &[("email", " USER1@Example.com"), ("cursor", "")]).await;
 
         assert_eq!(status, 200);
         assert_eq!(
@@ -283,11 +280,8 @@ mod tests {
     async fn a_cursor_with_an_email_is_refused_naming_cursor() {
         let users = InMemoryUsers::with(some_users(2));
 
-        let (status, body) = send_as_admin(
-            &users,
-            &[("email", "user1@example.com"), ("cursor", "è]p")],
-        )
-        .await;
+        let (status, body) =
+            send_as_admin(&users, &[("email", "user1@example.com"), ("cursor", "è]p")]).await;
 
         assert_eq!(status, 400);
         assert_eq!(

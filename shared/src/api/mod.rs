@@ -355,10 +355,7 @@ pub struct ListProductsQuery {
     /// `a-z 0-9 -`.
     #[serde(default, deserialize_with = "crate::validate::trimmed_non_empty")]
     #[garde(inner(custom(crate::validate::length(crate::domain::Category::LENGTH))))]
-    #[cfg_attr(
-        feature = "openapi",
-        param(pattern = "^\\s*[A-Za-z0-9-]{0,50}\\s*$")
-    )]
+    #[cfg_attr(feature = "openapi", param(pattern = "^\\s*[A-Za-z0-9-]{0,50}\\s*$"))]
     pub category: Option<String>,
     /// Page size: 1..=100, 20 by default.
     #[garde(inner(custom(crate::validate::range(crate::ports::PageLimit::RANGE))))]
