@@ -63,11 +63,12 @@ done
 
 echo "== cargo nextest run (all tests but the outage ones, including those needing the local cloud)"
 status=0
-cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not (binary(outage) | binary(payments_outage) | binary(schemathesis))' || status=$?
-# schemathesis (infra/tests/schemathesis.rs) alone: its requests stay under the template's
-# per-route throttling only when no other test shares the routes.
-echo "== cargo nextest run (schemathesis against the gateway's /openapi.json, alone)"
-cargo nextest run -p devstack --run-ignored all --no-fail-fast --success-output final -E 'binary(schemathesis)' || status=$?
+cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not (binary(outage) | binary(payments_outage) | binary(schemathesis) | binary(load))' || status=$?
+# schemathesis (infra/tests/schemathesis.rs) and the bounded load run (infra/tests/load.rs)
+# alone, one after the other: their requests stay under the template's per-route throttling
+# only when no other test shares the routes.
+echo "== cargo nextest run (schemathesis against the gateway's /openapi.json, then the load run; alone)"
+cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(schemathesis) | binary(load)' || status=$?
 # The outage tests take the stack's Redis and emulator away: alone, one at a time, last.
 echo "== cargo nextest run (outage tests: Redis, the emulator and the payment provider taken down, one at a time)"
 cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(outage) | binary(payments_outage)' || status=$?
