@@ -35,11 +35,12 @@ python=.venv/bin/python
 target_dir=$(cargo metadata --no-deps --format-version 1 | "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 release_dir=${BENCH_RELEASE_TARGET_DIR:-$target_dir}
 functions=$(for f in functions/*/; do basename "$f"; done)
-packages=$(for f in $functions sdk-floor hello-http; do printf -- '-p %s ' "$f"; done)
 
 echo "== release build of $(echo $functions | wc -w) functions + sdk-floor + hello-http (target: $release_dir/release)"
-# shellcheck disable=SC2086 # one -p per package
-CARGO_TARGET_DIR=$release_dir cargo build -q --release --bins $packages
+# Every binary of the workspace but devstack's: the functions and the two references. One
+# invocation, so the dependencies build once (with fat LTO each binary still links for minutes).
+# Not `-p` per package: that selection unifies features differently and rebuilds the SDK.
+CARGO_TARGET_DIR=$release_dir cargo build -q --release --workspace --bins --exclude devstack
 echo "== debug build of devstack (the stack builds its functions itself)"
 cargo build -q -p devstack
 devstack=$target_dir/debug/devstack

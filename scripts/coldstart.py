@@ -90,11 +90,21 @@ def new_id():
     return str(uuid.uuid4())
 
 
-def by_id(route_key, prefix, suffix="", claims=None, **kwargs):
-    """A request on a random id that exists nowhere (a cache miss, then the table's answer)."""
+def new_v7():
+    """A random version 7 UUID (RFC 9562 §5.7: 48-bit Unix ms, version, 74 random bits), the
+    only version an order id accepts (Python 3.11 has no uuid7)."""
+    value = (int(time.time() * 1000) & (2**48 - 1)) << 80 | uuid.uuid4().int & (2**80 - 1)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # variant 10
+    return str(uuid.UUID(int=value))
+
+
+def by_id(route_key, prefix, suffix="", claims=None, v7=False, **kwargs):
+    """A request on a random id that exists nowhere (a cache miss, then the table's answer);
+    a version 7 UUID when `v7` (order ids), else version 4."""
 
     def make():
-        i = new_id()
+        i = new_v7() if v7 else new_id()
         return http_event(route_key, f"{prefix}/{i}{suffix}", {"id": i}, claims=claims, **kwargs)
 
     return make
@@ -108,8 +118,8 @@ def product_body():
 EVENTS = {
     "health": ("GET /health", lambda: http_event("GET /health", "/health")),
     "check-readiness": (
-        "GET /health/ready (probes its tables and queues)",
-        lambda: http_event("GET /health/ready", "/health/ready"),
+        "GET /health/ready (admin): probes its tables, queues and cache",
+        lambda: http_event("GET /health/ready", "/health/ready", claims=ADMIN_CLAIMS),
     ),
     "get-product": ("GET /products/{missing id}: cache miss, GetItem, 404", by_id("GET /products/{id}", "/products")),
     "list-products": ("GET /products: first page", lambda: http_event("GET /products", "/products")),
@@ -157,10 +167,10 @@ EVENTS = {
         ),
     ),
     "delete-user": ("DELETE /users/{missing id} (admin)", by_id("DELETE /users/{id}", "/users", claims=ADMIN_CLAIMS)),
-    "get-order": ("GET /orders/{missing id} (admin): GetItem, 404", by_id("GET /orders/{id}", "/orders", claims=ADMIN_CLAIMS)),
+    "get-order": ("GET /orders/{missing id} (admin): GetItem, 404", by_id("GET /orders/{id}", "/orders", claims=ADMIN_CLAIMS, v7=True)),
     "list-orders": ("GET /orders (admin): first page", lambda: http_event("GET /orders", "/orders", claims=ADMIN_CLAIMS)),
     "create-order": (
-        "POST /orders (admin) for a missing customer and product, Idempotency-Key: its reads, then 4xx",
+        "POST /orders (admin) for a missing customer, Idempotency-Key: reads it, then 400 customer_id",
         lambda: http_event(
             "POST /orders",
             "/orders",
@@ -173,10 +183,10 @@ EVENTS = {
             claims=ADMIN_CLAIMS,
         ),
     ),
-    "cancel-order": ("DELETE /orders/{missing id} (admin): 404", by_id("DELETE /orders/{id}", "/orders", claims=ADMIN_CLAIMS)),
+    "cancel-order": ("DELETE /orders/{missing id} (admin): 404", by_id("DELETE /orders/{id}", "/orders", claims=ADMIN_CLAIMS, v7=True)),
     "update-order-status": (
         "PATCH /orders/{missing id}/status {SHIPPED} (admin): 404",
-        by_id("PATCH /orders/{id}/status", "/orders", "/status", claims=ADMIN_CLAIMS, body={"status": "SHIPPED"}),
+        by_id("PATCH /orders/{id}/status", "/orders", "/status", claims=ADMIN_CLAIMS, v7=True, body={"status": "SHIPPED"}),
     ),
     "reserve-stock": ("an empty SQS batch", lambda: {"Records": []}),
     "process-orders": ("an empty SQS batch", lambda: {"Records": []}),
@@ -396,8 +406,8 @@ def summary(values):
 
 
 def measure(binaries, runs, base=None, endpoint=None, progress=None):
-    """Cold starts of every binary, `runs` each (after one uncounted run that warms the page
-    cache): name -> figures (medians, p90s, size, the event and its outcomes)."""
+    """Cold starts of every binary, `runs` each, round-robin (after one uncounted run each that
+    warms the page cache): name -> figures (medians, p90s, size, the event and its outcomes)."""
     port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), Api)
     server.daemon_threads = True
@@ -405,12 +415,18 @@ def measure(binaries, runs, base=None, endpoint=None, progress=None):
     results = {}
     try:
         for binary in binaries:
-            name = os.path.basename(binary)
             once(binary, port, base, endpoint)  # warm the page cache; not counted
-            all_runs = [once(binary, port, base, endpoint) for _ in range(runs)]
-            good = [r for r in all_runs if "failed" not in r]
+        # Round-robin (run 1 of every binary, then run 2...): a drift of the machine over the
+        # minutes of the measurement falls on every binary alike, references included.
+        all_runs = {binary: [] for binary in binaries}
+        for _ in range(runs):
+            for binary in binaries:
+                all_runs[binary].append(once(binary, port, base, endpoint))
+        for binary in binaries:
+            name = os.path.basename(binary)
+            good = [r for r in all_runs[binary] if "failed" not in r]
             outcomes = {}
-            for r in all_runs:
+            for r in all_runs[binary]:
                 for o in r["outcomes"]:
                     outcomes[o] = outcomes.get(o, 0) + 1
             entry = {
@@ -425,7 +441,7 @@ def measure(binaries, runs, base=None, endpoint=None, progress=None):
                 for k in ("init_ms", "first_ms", "warm_ms", "rss_kib"):
                     entry[k] = summary([r[k] for r in good])
             else:
-                entry["error"] = all_runs[0]["failed"]
+                entry["error"] = all_runs[binary][0]["failed"]
             results[name] = entry
             if progress:
                 progress(name, entry)
