@@ -14,7 +14,8 @@
 //! `Request` (`into_api_gateway_v2_request`) unwraps `Url::parse` of `https://<Host><path>`,
 //! so a `Host` header (or `domainName`) that is not a valid host — e.g. IDNA-invalid — panics
 //! inside the runtime's adapter. The runtime's panic layer turns that into an invocation error
-//! (a 502), and API Gateway only ever sends its own domain as `Host`, so it is an upstream
+//! (a 502), and API Gateway only ever sends its own domain as `Host` (devstack's gateway
+//! answers 400 to a malformed one and sets `x-forwarded-proto` itself), so it is an upstream
 //! limitation (reported in the fuzzing notes), not a crash of ours: the target runs the
 //! conversion under `catch_unwind` with the libFuzzer panic hook silenced for that call only.
 

@@ -289,7 +289,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = axum::Router::new().fallback(handle).with_state(gateway);
+    let listening = Listening {
+        gateway,
+        scheme: "http",
+        port: listener.local_addr()?.port(),
+    };
+    let app = axum::Router::new().fallback(handle).with_state(listening);
     // Answers are written as soon as they are ready: no Nagle wait behind a delayed ACK.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -318,7 +323,12 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let config = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem, key_pem).await?;
-    let app = axum::Router::new().fallback(handle).with_state(gateway);
+    let listening = Listening {
+        gateway,
+        scheme: "https",
+        port: listener.local_addr()?.port(),
+    };
+    let app = axum::Router::new().fallback(handle).with_state(listening);
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -333,14 +343,33 @@ pub async fn serve_tls(
     Ok(())
 }
 
+/// A gateway as one listener serves it: what `x-forwarded-proto` and `x-forwarded-port` say.
+#[derive(Clone)]
+struct Listening {
+    gateway: Arc<Gateway>,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// The port the listener is bound to.
+    port: u16,
+}
+
 async fn handle(
-    State(gw): State<Arc<Gateway>>,
+    State(listening): State<Listening>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
     let started = Instant::now();
     let request_id = request_id();
+    let gw = &listening.gateway;
     let (parts, body) = req.into_parts();
+    if let Some(host) = parts.headers.get(http::header::HOST)
+        && !is_valid_host(host)
+    {
+        // API Gateway picks the API by its Host: a request with a malformed one never
+        // reaches a route (and would panic lambda_http's URL building in the function).
+        tracing::info!(host = ?host, "malformed Host header: 400");
+        return message(StatusCode::BAD_REQUEST, "Bad Request", &request_id);
+    }
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
     if method == "GET"
@@ -424,6 +453,8 @@ async fn handle(
         headers: &parts.headers,
         body: &body,
         source_ip: peer.ip().to_string(),
+        scheme: listening.scheme,
+        port: listening.port,
         request_id: &request_id,
         authorizer: authorized.as_ref().map(Authorized::to_context),
     }
@@ -503,8 +534,12 @@ pub struct RequestParts<'a> {
     pub headers: &'a HeaderMap,
     /// Request body bytes.
     pub body: &'a Bytes,
-    /// Client address (`requestContext.http.sourceIp`).
+    /// Client address (`requestContext.http.sourceIp`, appended to `x-forwarded-for`).
     pub source_ip: String,
+    /// `http` or `https`: the gateway's own scheme, sent as `x-forwarded-proto`.
+    pub scheme: &'a str,
+    /// The gateway's port, sent as `x-forwarded-port`.
+    pub port: u16,
     /// `requestContext.requestId`.
     pub request_id: &'a str,
     /// `requestContext.authorizer` (`{"jwt":{"claims":{...},"scopes":[...]}}`) when a JWT
@@ -515,7 +550,9 @@ pub struct RequestParts<'a> {
 impl RequestParts<'_> {
     /// The API Gateway HTTP API proxy event, payload format version 2.0: `version` `2.0`,
     /// `routeKey`, `rawPath`, `rawQueryString`, `cookies` (the `Cookie` header split on `;`,
-    /// absent without one), `headers` (lower-case names, repeated ones joined with `,`),
+    /// absent without one), `headers` (lower-case names, repeated ones joined with `,`;
+    /// `x-forwarded-proto` and `x-forwarded-port` are the gateway's own, whatever the client
+    /// sent, and `x-forwarded-for` ends with the client's address, as API Gateway sets them),
     /// `queryStringParameters` (repeated ones joined with `,`) and `pathParameters` (absent
     /// when empty), `requestContext` (`http` description, `requestId`, `time`, `timeEpoch` in
     /// ms, `authorizer`), `body` (absent when empty; base64 with `isBase64Encoded` unless the
@@ -525,6 +562,9 @@ impl RequestParts<'_> {
         let mut cookies = Vec::new();
         for (name, value) in self.headers {
             let value = String::from_utf8_lossy(value.as_bytes());
+            if name == X_FORWARDED_PROTO || name == X_FORWARDED_PORT {
+                continue; // the gateway's own, below
+            }
             if name == http::header::COOKIE {
                 cookies.extend(value.split(';').map(|c| c.trim().to_owned()));
             } else if let Some((_, all)) = joined.iter_mut().find(|(n, _)| *n == name) {
@@ -534,6 +574,15 @@ impl RequestParts<'_> {
                 joined.push((name, value.into_owned()));
             }
         }
+        match joined.iter_mut().find(|(n, _)| *n == X_FORWARDED_FOR) {
+            Some((_, all)) => {
+                all.push_str(", ");
+                all.push_str(&self.source_ip);
+            }
+            None => joined.push((&X_FORWARDED_FOR, self.source_ip.clone())),
+        }
+        joined.push((&X_FORWARDED_PROTO, self.scheme.to_owned()));
+        joined.push((&X_FORWARDED_PORT, self.port.to_string()));
         // `aws_lambda_events` writes one value per name: each carries its joined values.
         let mut headers = HeaderMap::new();
         for (name, value) in joined {
@@ -612,6 +661,23 @@ impl RequestParts<'_> {
         }
         event
     }
+}
+
+static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_PORT: http::HeaderName = http::HeaderName::from_static("x-forwarded-port");
+
+/// Whether a `Host` header is one a request can be routed by: an authority (RFC 9110 §7.2:
+/// `uri-host [ ":" port ]`, no user info) that also parses as the host of an `https` URL,
+/// which is how lambda_http builds the request URI (it panics on one that does not).
+fn is_valid_host(host: &HeaderValue) -> bool {
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    !host.is_empty()
+        && !host.contains('@')
+        && host.parse::<http::uri::Authority>().is_ok()
+        && reqwest::Url::parse(&format!("https://{host}/")).is_ok_and(|u| u.has_host())
 }
 
 /// Content types API Gateway passes as text; anything else (or no type) is base64-encoded.
@@ -809,6 +875,8 @@ mod tests {
             headers: &headers,
             body: &body,
             source_ip: "127.0.0.1".into(),
+            scheme: "http",
+            port: 3000,
             request_id: "rid",
             authorizer: None,
         }
@@ -836,6 +904,53 @@ mod tests {
     }
 
     #[test]
+    fn forwarding_headers_are_the_gateways_own_and_lambda_http_builds_the_request_uri() {
+        let r = routes();
+        let m = r.find("GET", "/users/42").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("api.example.com:8443"));
+        // What a client sends here must not reach the function: lambda_http builds the
+        // request URI from `x-forwarded-proto` and unwraps the parse.
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("no such scheme"));
+        headers.insert("x-forwarded-port", HeaderValue::from_static("1"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let body = Bytes::new();
+        let event = RequestParts {
+            method: &Method::GET,
+            path: "/users/42",
+            query: "a=1",
+            headers: &headers,
+            body: &body,
+            source_ip: "127.0.0.9".into(),
+            scheme: "https",
+            port: 3443,
+            request_id: "rid",
+            authorizer: None,
+        }
+        .to_event(&m);
+        let json = serde_json::to_string(&event).unwrap();
+        let value: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["headers"]["x-forwarded-proto"], "https");
+        assert_eq!(value["headers"]["x-forwarded-port"], "3443");
+        assert_eq!(value["headers"]["x-forwarded-for"], "10.0.0.1, 127.0.0.9");
+        let request = lambda_http::request::from_str(&json).unwrap();
+        assert_eq!(
+            request.uri().to_string(),
+            "https://api.example.com:8443/users/42?a=1"
+        );
+    }
+
+    #[test]
+    fn only_a_host_a_request_can_be_routed_by_is_valid() {
+        for good in ["localhost", "127.0.0.1:3000", "api.example.com", "[::1]:3000"] {
+            assert!(is_valid_host(&HeaderValue::from_static(good)), "{good}");
+        }
+        for bad in ["", "a b", "[", "user@host", "host:port", "a/b", "%zz", "h\\x"] {
+            assert!(!is_valid_host(&HeaderValue::from_static(bad)), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_binary_body_is_base64_encoded() {
         let r = routes();
         let m = r.find("GET", "/users/42").unwrap();
@@ -849,6 +964,8 @@ mod tests {
             headers: &headers,
             body: &body,
             source_ip: "127.0.0.1".into(),
+            scheme: "http",
+            port: 3000,
             request_id: "rid",
             authorizer: None,
         }

@@ -145,6 +145,40 @@ async fn a_method_the_route_does_not_declare_is_not_found_and_nothing_is_invoked
     assert!(seen.lock().unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_malformed_host_is_400_and_nothing_is_invoked_and_forwarding_headers_are_the_gateways() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (url, seen) = start().await;
+    let addr = url.trim_start_matches("http://");
+
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        b"PUT /things/42 HTTP/1.1\r\nhost: a b[\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.ends_with(r#"{"message":"Bad Request"}"#), "{answer}");
+
+    // The same route with a well-formed Host and a spoofed scheme reaches the function, with
+    // the gateway's own scheme and port: so the first request was refused, not lost.
+    let resp = reqwest::Client::new()
+        .put(format!("{url}/things/42"))
+        .header("x-forwarded-proto", "gopher")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "only the well-formed request was invoked");
+    let headers = &seen[0].1["headers"];
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(headers["x-forwarded-port"], addr.rsplit(':').next().unwrap());
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+}
+
 // ------------------------------------------------------------------ authorizer and throttling
 
 const ISSUER: &str = "http://127.0.0.1:1";
