@@ -3,7 +3,8 @@
 //!
 //! One `#[utoipa::path]` per route of template.yaml's `HttpApi` events: method, path, auth
 //! (the `CognitoJwt` bearer scheme, or none for the public routes), parameters, body, and
-//! every status the handler documents. Error answers are shared response components: the
+//! every status the handler documents (the answers all operations share are added by one
+//! modifier, [`CommonResponses`]). Error answers are shared response components: the
 //! functions' own `{"error":{...}}` ([`ErrorBody`]), and API Gateway's `{"message":"..."}`
 //! ([`GatewayMessage`]) for what the gateway answers before a function runs (401 from the JWT
 //! authorizer, 429 from throttling, 413 over 10 MB, 503 on a function timeout).
@@ -69,6 +70,117 @@ pub fn stock_delta() -> Schema {
         .item(range(-max, -1.0))
         .item(range(1.0, max))
         .description(Some("Units to add (positive) or remove (negative), not 0."))
+        .build()
+        .into()
+}
+
+/// Control characters the domain refuses in one-line text (C0, DEL, C1), as a regex class body.
+const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
+/// The same for multi-line text: tab, line feed and carriage return are allowed.
+const CONTROL_BUT_LINE_BREAKS: &str = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F";
+
+/// A string schema whose pattern holds the domain's bounds on the *trimmed* value, as the
+/// server checks them: `min_chars` (0 or 1) ..= `max_chars` characters of which none is in
+/// `control`, with any padding of white space around them. A raw `maxLength` would refuse what
+/// the server accepts (padding is trimmed before the bound is checked).
+fn trimmed_text(
+    description: &str,
+    min_chars: usize,
+    max_chars: usize,
+    control: &str,
+    example: Option<&str>,
+) -> Schema {
+    let edge = format!("[^\\s{control}]");
+    let inner = format!("(?:[^{control}]{{0,{}}}{edge})?", max_chars.saturating_sub(2));
+    let text = if min_chars == 0 {
+        format!("(?:{edge}{inner})?")
+    } else {
+        format!("{edge}{inner}")
+    };
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .pattern(Some(format!("^\\s*{text}\\s*$")))
+        .examples(example)
+        .build()
+        .into()
+}
+
+/// A user's display name ([`UserName`](crate::domain::UserName)): 1..=100 characters once
+/// trimmed, no control characters.
+#[must_use]
+pub fn user_name() -> Schema {
+    let max = crate::domain::UserName::MAX_CHARS;
+    trimmed_text(
+        &format!("Display name, trimmed: 1..={max} characters, no control characters."),
+        1,
+        max,
+        CONTROL,
+        Some("Ada"),
+    )
+}
+
+/// An email address ([`Email`](crate::domain::Email)), trimmed (the domain lowercases it): at
+/// most 254 bytes (RFC 5321 §4.5.3.1.3).
+#[must_use]
+pub fn email() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Email,
+        )))
+        .description(Some(
+            "Email address, trimmed (the domain lowercases it): at most 254 bytes.",
+        ))
+        .max_length(Some(crate::domain::Email::MAX_LEN))
+        .examples(["ada@example.com"])
+        .build()
+        .into()
+}
+
+/// A product's name ([`ProductName`](crate::domain::ProductName)): 1..=200 characters once
+/// trimmed, no control characters.
+#[must_use]
+pub fn product_name() -> Schema {
+    let max = crate::domain::ProductName::MAX_CHARS;
+    trimmed_text(
+        &format!("Display name, trimmed: 1..={max} characters, no control characters."),
+        1,
+        max,
+        CONTROL,
+        Some("Teapot"),
+    )
+}
+
+/// A product's description ([`Description`](crate::domain::Description)): at most 2000
+/// characters once trimmed, may be empty; line breaks and tabs allowed.
+#[must_use]
+pub fn product_description() -> Schema {
+    let max = crate::domain::Description::MAX_CHARS;
+    trimmed_text(
+        &format!(
+            "Free text, trimmed; may be empty (the default): at most {max} characters, line \
+             breaks and tabs allowed."
+        ),
+        0,
+        max,
+        CONTROL_BUT_LINE_BREAKS,
+        None,
+    )
+}
+
+/// A catalog category ([`Category`](crate::domain::Category)): 1..=50 of `A-Z a-z 0-9 -`
+/// once trimmed (the domain lowercases it).
+#[must_use]
+pub fn category() -> Schema {
+    let max = crate::domain::Category::MAX_LEN;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "Where it is listed, trimmed and lowercased: 1..={max} of `a-z 0-9 -`."
+        )))
+        .pattern(Some(format!("^\\s*[A-Za-z0-9-]{{1,{max}}}\\s*$")))
+        .examples(["kitchen"])
         .build()
         .into()
 }
@@ -202,6 +314,55 @@ impl Modify for NonNullableParameters {
     }
 }
 
+/// Adds the answers every operation shares, where the operation does not document its own:
+/// `429` (the gateway's throttling) everywhere; `401` and `403` (the JWT authorizer and the
+/// roles) on every secured operation; `400`, `500` and `503` on every operation that runs a
+/// function touching a dependency (all but the `health` tag's).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let shared = |name: &str| RefOr::Ref(Ref::from_response_name(name));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().filter_map(Option::as_mut) {
+                let secured = operation.security.iter().flatten().any(|requirement| {
+                    serde_json::to_value(requirement)
+                        .is_ok_and(|v| v.as_object().is_some_and(|o| o.contains_key(BEARER)))
+                });
+                let health = operation
+                    .tags
+                    .iter()
+                    .flatten()
+                    .any(|tag| tag.as_str() == "health");
+                let mut common = vec![("429", "TooManyRequests")];
+                if secured {
+                    common.extend([("401", "Unauthorized"), ("403", "Forbidden")]);
+                }
+                if !health {
+                    common.extend([
+                        ("400", "BadRequest"),
+                        ("500", "InternalError"),
+                        ("503", "ServiceUnavailable"),
+                    ]);
+                }
+                let responses = &mut operation.responses.responses;
+                for (status, name) in common {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| shared(name));
+                }
+            }
+        }
+    }
+}
+
 /// The derive that gathers the paths and components; use [`openapi()`].
 #[derive(OpenApi)]
 #[openapi(
@@ -228,7 +389,7 @@ impl Modify for NonNullableParameters {
             InternalError, ServiceUnavailable,
         ),
     ),
-    modifiers(&Security, &NonNullableParameters),
+    modifiers(&Security, &NonNullableParameters, &CommonResponses),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "users", description = "Users (customers and admins)"),
@@ -244,7 +405,6 @@ pub struct ApiDoc;
     security(()),
     responses(
         (status = 200, description = "Alive", body = Health),
-        (status = 429, response = TooManyRequests),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -256,9 +416,6 @@ fn health() {}
     security(("CognitoJwt" = [])),
     responses(
         (status = 200, description = "Every required dependency is up (`ready`, or `degraded` when the cache is down)", body = Report),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
         (status = 503, description = "A required dependency is down (`unavailable`); retry after `Retry-After` seconds (the memo interval)",
             content(
                 (Report = "application/json"),
@@ -281,14 +438,8 @@ const USER_ID: &str = "A user id: UUID v4 (a Cognito `sub`) or v7";
             ("Location" = String, description = "`/users/{id}`"),
             ("ETag" = String, description = "The version as a strong entity tag, `\"1\"`"),
         )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -303,13 +454,7 @@ fn create_user() {}
         (status = 200, description = "The user", body = User, headers(
             ("ETag" = String, description = "The version, e.g. `\"3\"`: send it back as `If-Match`"),
         )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -322,12 +467,6 @@ fn get_user() {}
     params(ListUsersQuery),
     responses(
         (status = 200, description = "A page; `next` is null on the last", body = Page<User>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -346,17 +485,11 @@ fn list_users() {}
         (status = 200, description = "Updated (version + 1)", body = User, headers(
             ("ETag" = String, description = "The new version"),
         )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 412, response = PreconditionFailed),
         (status = 413, response = PayloadTooLarge),
         (status = 428, response = PreconditionRequired),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -372,14 +505,8 @@ fn update_user() {}
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -397,13 +524,7 @@ const PRODUCT_ID: &str = "A product id (SKU): 1..=64 of `A-Z a-z 0-9 _ -`";
             ("Location" = String, description = "`/products/{id}`"),
             ("ETag" = String, description = "`\"1\"`"),
         )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -418,11 +539,7 @@ fn create_product() {}
         (status = 200, description = "The product", body = Product, headers(
             ("ETag" = String, description = "The catalog version: send it back as `If-Match`"),
         )),
-        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -435,10 +552,6 @@ fn get_product() {}
     params(ListProductsQuery),
     responses(
         (status = 200, description = "A page; `next` is null on the last", body = Page<Product>),
-        (status = 400, response = BadRequest),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -457,16 +570,10 @@ fn list_products() {}
         (status = 200, description = "Updated (version + 1)", body = Product, headers(
             ("ETag" = String, description = "The new version"),
         )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
         (status = 413, response = PayloadTooLarge),
         (status = 428, response = PreconditionRequired),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -479,13 +586,7 @@ fn update_product() {}
     params(("id" = String, Path, description = PRODUCT_ID, pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -501,15 +602,9 @@ fn delete_product() {}
         (status = 200, description = "The product with its new stock (its `ETag` is unchanged)", body = Product, headers(
             ("ETag" = String, description = "The catalog version"),
         )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -531,14 +626,8 @@ const ORDER_ID: &str = "An order id: UUID v7";
             ("Location" = String, description = "`/orders/{id}`"),
             ("idempotent-replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"),
         )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = IdempotencyKeyReused),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -551,13 +640,7 @@ fn create_order() {}
     params(("id" = String, Path, description = ORDER_ID, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The order", body = Order),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -570,12 +653,6 @@ fn get_order() {}
     params(ListOrdersQuery),
     responses(
         (status = 200, description = "A page; `next` is null on the last", body = Page<Order>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -589,15 +666,9 @@ fn list_orders() {}
     request_body(content = StatusRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The order in its new status", body = Order),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -610,14 +681,8 @@ fn update_order_status() {}
     params(("id" = String, Path, description = ORDER_ID, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The cancelled order", body = Order),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
     )
 )]
 #[expect(dead_code, reason = "documentation only")]
@@ -652,6 +717,33 @@ mod tests {
 
         assert_eq!(name, "ServiceUnavailable");
         assert!(json["headers"]["Retry-After"].is_object());
+    }
+
+    #[test]
+    fn every_operation_has_the_shared_answers_and_its_own_503_wins() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                let secured = operation["security"][0].get(BEARER).is_some();
+                let mut expected = vec!["429"];
+                if secured {
+                    expected.extend(["401", "403"]);
+                }
+                if !path.starts_with("/health") {
+                    expected.extend(["400", "500", "503"]);
+                }
+                for status in expected {
+                    assert!(responses.contains_key(status), "{method} {path}: {status}");
+                }
+                assert_eq!(secured, responses.contains_key("401"), "{method} {path}");
+            }
+        }
+        // /health/ready documents its own 503 (the report), which the shared one must not replace.
+        let ready = &doc["paths"]["/health/ready"]["get"]["responses"]["503"];
+        assert!(ready.get("$ref").is_none(), "{ready}");
+        assert!(doc["paths"]["/health"]["get"]["responses"].get("500").is_none());
     }
 
     #[test]

@@ -152,15 +152,7 @@ pub struct CreateUserRequest {
     /// Display name, trimmed: 1..=100 characters, no control characters.
     #[serde(deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::UserName::LENGTH)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            // Bounds on the trimmed value, as the server checks them (a raw maxLength would
-            // refuse what the server accepts: padding is trimmed first).
-            pattern = "^\\s*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\s\\u0000-\\u001F\\u007F-\\u009F])?\\s*$",
-            example = "Ada"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::user_name))]
     pub name: String,
     /// Email address, trimmed (the domain lowercases it): at most 254 bytes.
     #[serde(deserialize_with = "crate::validate::trimmed")]
@@ -168,10 +160,7 @@ pub struct CreateUserRequest {
         custom(crate::validate::email),
         custom(crate::validate::length(crate::domain::Email::LENGTH))
     )]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(format = Email, max_length = 254, example = "ada@example.com")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::email))]
     pub email: String,
 }
 
@@ -184,15 +173,7 @@ pub struct UpdateUserRequest {
     /// The new display name, trimmed: 1..=100 characters.
     #[serde(deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::UserName::LENGTH)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            // Bounds on the trimmed value, as the server checks them (a raw maxLength would
-            // refuse what the server accepts: padding is trimmed first).
-            pattern = "^\\s*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\s\\u0000-\\u001F\\u007F-\\u009F])?\\s*$",
-            example = "Ada"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::user_name))]
     pub name: String,
     /// The new email address, trimmed (the domain lowercases it): at most 254 bytes.
     #[serde(deserialize_with = "crate::validate::trimmed")]
@@ -200,10 +181,7 @@ pub struct UpdateUserRequest {
         custom(crate::validate::email),
         custom(crate::validate::length(crate::domain::Email::LENGTH))
     )]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(format = Email, max_length = 254, example = "ada@example.com")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::email))]
     pub email: String,
 }
 
@@ -248,40 +226,19 @@ pub struct CreateProductRequest {
     /// Display name, trimmed: 1..=200 characters.
     #[serde(deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::ProductName::LENGTH)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            // Bounds on the trimmed value, as the server checks them (a raw maxLength would
-            // refuse what the server accepts: padding is trimmed first).
-            pattern = "^\\s*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u001F\\u007F-\\u009F]{0,198}[^\\s\\u0000-\\u001F\\u007F-\\u009F])?\\s*$",
-            example = "Teapot"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::product_name))]
     pub name: String,
     /// Free text, trimmed; may be empty (the default): at most 2000 characters.
     #[serde(default, deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Description::LENGTH)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            // At most 2000 once trimmed (padding is trimmed before the bound is checked).
-            pattern = "^\\s*(?:[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]{0,1998}[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F])?)?\\s*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::product_description))]
     pub description: String,
     /// Where it is listed, trimmed and lowercased: 1..=50 of `a-z 0-9 -`. Its characters are
     /// the domain parse's check: garde's `pattern` rule would need the `regex` feature for one
     /// field.
     #[serde(deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Category::LENGTH)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            // 1..=50 once trimmed (padding is trimmed before the bound is checked).
-            pattern = "^\\s*[A-Za-z0-9-]{1,50}\\s*$",
-            example = "kitchen"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::category))]
     pub category: String,
     /// Price of one unit, in cents: 0..=100 000 000.
     #[garde(custom(crate::validate::range(crate::domain::PRICE_RANGE)))]
@@ -304,38 +261,17 @@ pub struct UpdateProductRequest {
     /// Display name, trimmed: 1..=200 characters.
     #[serde(deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::ProductName::LENGTH)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            // Bounds on the trimmed value, as the server checks them (a raw maxLength would
-            // refuse what the server accepts: padding is trimmed first).
-            pattern = "^\\s*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u001F\\u007F-\\u009F]{0,198}[^\\s\\u0000-\\u001F\\u007F-\\u009F])?\\s*$",
-            example = "Teapot"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::product_name))]
     pub name: String,
     /// Free text, trimmed; may be empty (the default): at most 2000 characters.
     #[serde(default, deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Description::LENGTH)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            // At most 2000 once trimmed (padding is trimmed before the bound is checked).
-            pattern = "^\\s*(?:[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]{0,1998}[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F])?)?\\s*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::product_description))]
     pub description: String,
     /// Where it is listed, trimmed and lowercased: 1..=50 of `a-z 0-9 -`.
     #[serde(deserialize_with = "crate::validate::trimmed")]
     #[garde(custom(crate::validate::length(crate::domain::Category::LENGTH)))]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            // 1..=50 once trimmed (padding is trimmed before the bound is checked).
-            pattern = "^\\s*[A-Za-z0-9-]{1,50}\\s*$",
-            example = "kitchen"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::api::doc::category))]
     pub category: String,
     /// Price of one unit, in cents: 0..=100 000 000.
     #[garde(custom(crate::validate::range(crate::domain::PRICE_RANGE)))]
