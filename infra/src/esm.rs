@@ -443,33 +443,22 @@ mod tests {
     fn a_batch_is_delivered_full_or_when_the_window_ends_and_the_queue_is_drained() {
         let now = tokio::time::Instant::now();
         let later = now + Duration::from_secs(1);
-        assert_eq!(
-            next_step(0, 10, true, now, later),
-            Step::Deliver,
-            "long poll ended empty"
-        );
-        assert_eq!(next_step(10, 10, false, now, later), Step::Deliver, "full");
-        assert_eq!(
-            next_step(3, 10, false, now, later),
-            Step::Receive,
-            "more may wait"
-        );
-        assert_eq!(
-            next_step(3, 10, false, later, now),
-            Step::Receive,
-            "drain after the window"
-        );
-        assert_eq!(
-            next_step(3, 10, true, now, later),
-            Step::WaitThenReceive,
-            "gathering"
-        );
-        assert_eq!(
-            next_step(3, 10, true, later, now),
-            Step::Deliver,
-            "window over"
-        );
-        assert_eq!(next_step(3, 10, true, now, now), Step::Deliver, "no window");
+        let cases = [
+            (0, true, now, later, Step::Deliver, "long poll ended empty"),
+            (10, false, now, later, Step::Deliver, "full"),
+            (3, false, now, later, Step::Receive, "more may wait"),
+            (3, false, later, now, Step::Receive, "drain after the window"),
+            (3, true, now, later, Step::WaitThenReceive, "gathering"),
+            (3, true, later, now, Step::Deliver, "window over"),
+            (3, true, now, now, Step::Deliver, "no window"),
+        ];
+        for (len, empty, now, window_end, step, case) in cases {
+            assert_eq!(
+                next_step(len, 10, empty, now, window_end),
+                step,
+                "{case}"
+            );
+        }
     }
 
     #[test]

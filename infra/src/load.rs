@@ -543,6 +543,20 @@ impl Caller {
             .header(reqwest::header::AUTHORIZATION, &self.bearer)
     }
 
+    /// `POST /orders` (at `url`) with `placed`'s body and `Idempotency-Key` again: the status
+    /// and the body (`null` when it is not JSON), or `None` when no answer came.
+    async fn place_again(&self, url: &str, placed: &Placed) -> Option<(u16, Value)> {
+        let resp = self
+            .post(url)
+            .header("Idempotency-Key", &placed.key)
+            .json(&placed.body)
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
     /// `POST /products` with `stock` units; the product.
     async fn create_product(&self, gateway: &str, stock: u64) -> Result<Product> {
         let body = json!({
@@ -959,18 +973,10 @@ async fn account(
         let caller = customers.get(p.customer).cloned();
         let url = format!("{gateway}/orders");
         async move {
-            let caller = caller?;
-            let resp = caller
-                .post(&url)
-                .header("Idempotency-Key", &p.key)
-                .json(&p.body)
-                .send()
-                .await
-                .ok()?;
-            if resp.status().as_u16() != 201 {
+            let (status, body) = caller?.place_again(&url, &p).await?;
+            if status != 201 {
                 return None;
             }
-            let body: Value = resp.json().await.ok()?;
             p.id = body["id"].as_str()?.to_owned();
             p.total_cents = body["total_cents"].as_u64().unwrap_or(0);
             Some(p)
@@ -1043,16 +1049,7 @@ async fn account(
         let caller = customers.get(p.customer).cloned();
         let url = format!("{gateway}/orders");
         async move {
-            let caller = caller?;
-            let resp = caller
-                .post(&url)
-                .header("Idempotency-Key", &p.key)
-                .json(&p.body)
-                .send()
-                .await
-                .ok()?;
-            let status = resp.status().as_u16();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let (status, body) = caller?.place_again(&url, &p).await?;
             Some((status, body["id"].as_str().unwrap_or_default().to_owned()))
         }
     })
