@@ -1,25 +1,50 @@
 """schemathesis hooks for the shop API (loaded through schemathesis.toml's `hooks`).
 
 Auth per operation: the order routes run as a customer (their natural caller: `POST /orders`
-without `customer_id` orders for the token's `sub`), every other secured route as an admin.
+without `customer_id` orders for the token's `sub`), except `PATCH /orders/{id}/status`, which
+only an admin may call; every other secured route runs as an admin.
+
+Real orders: no schema can say which order ids exist, so before the run `after_load_schema`
+places a few orders (the customer's user record, a product with stock, then `POST /orders` as
+the customer), and `map_case`
+puts one of their ids into half of the positive cases of `/orders/{id}` and
+`/orders/{id}/status`. So those operations answer 200 (and 409 for a transition the order's
+state forbids), not only 404.
 The tokens come from the environment (`ADMIN_TOKEN`, `CUSTOMER_TOKEN`), minted by
 `devstack token` against the running stack's identity provider. Public routes get none.
 """
 
 import os
+import random
 
 import schemathesis
+from schemathesis.core.parameters import ParameterLocation
 
 ADMIN = os.environ["ADMIN_TOKEN"]
 CUSTOMER = os.environ["CUSTOMER_TOKEN"]
 PUBLIC = {("GET", "/health"), ("GET", "/products"), ("GET", "/products/{id}")}
 
 
-def _token(case) -> str | None:
-    key = (case.operation.method.upper(), case.operation.path)
-    if key in PUBLIC:
+ADMIN_ONLY_ORDER_ROUTES = {("PATCH", "/orders/{id}/status")}
+# Operations whose `id` path parameter is an order id (see the module docstring).
+ORDER_ID_PATHS = {"/orders/{id}", "/orders/{id}/status"}
+ORDERS_PLACED = 4
+# The order ids placed before the run; filled by `after_load_schema`.
+ORDER_IDS: list[str] = []
+# Which cases get a real order id: seeded like the run (schemathesis.toml `seed`).
+CHOICE = random.Random(13)
+
+
+def _token_for(method: str, path: str) -> str | None:
+    if (method, path) in PUBLIC:
         return None
-    return CUSTOMER if case.operation.path.startswith("/orders") else ADMIN
+    if path.startswith("/orders") and (method, path) not in ADMIN_ONLY_ORDER_ROUTES:
+        return CUSTOMER
+    return ADMIN
+
+
+def _token(case) -> str | None:
+    return _token_for(case.operation.method.upper(), case.operation.path)
 
 
 @schemathesis.auth()
@@ -66,6 +91,8 @@ def _warm(base: str, method: str, path: str) -> None:
     import requests
 
     token = CUSTOMER if path.startswith("/orders") else ADMIN
+    if method == "PATCH" and path.startswith("/orders/"):
+        token = ADMIN
     try:
         requests.request(
             method,
@@ -78,13 +105,72 @@ def _warm(base: str, method: str, path: str) -> None:
         pass  # a cold start past the timeout: the function is warm now, or the run will say
 
 
+def _place_orders(base: str) -> None:
+    """Creates the customer's user record, a product with stock (as the admin), and places `ORDERS_PLACED` orders of it (as
+    the customer); their ids go to `ORDER_IDS`. Raises when an answer is not the expected one:
+    a run without real orders would test those operations with 404s only."""
+    import uuid
+
+    import requests
+
+    base = base.rstrip("/")
+    # The customer's own user record (id = the token's `sub`): an order needs an existing customer.
+    user = requests.post(
+        f"{base}/users",
+        headers={"Authorization": f"Bearer {CUSTOMER}"},
+        json={"name": "Schemathesis Customer", "email": f"st-{uuid.uuid4().hex}@example.com"},
+        timeout=60,
+    )
+    if user.status_code not in (201, 409):
+        raise RuntimeError(f"POST /users answered {user.status_code}: {user.text}")
+    product = requests.post(
+        f"{base}/products",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        json={
+            "name": "schemathesis orders",
+            "category": "schemathesis",
+            "price_cents": 100,
+            "stock": 1_000_000,
+        },
+        timeout=60,
+    )
+    if product.status_code != 201:
+        raise RuntimeError(f"POST /products answered {product.status_code}: {product.text}")
+    for _ in range(ORDERS_PLACED):
+        order = requests.post(
+            f"{base}/orders",
+            headers={"Authorization": f"Bearer {CUSTOMER}", "Idempotency-Key": str(uuid.uuid4())},
+            json={
+                "items": [{"product_id": product.json()["id"], "quantity": 1}],
+                "payment_method": "tok_visa",
+            },
+            timeout=60,
+        )
+        if order.status_code != 201:
+            raise RuntimeError(f"POST /orders answered {order.status_code}: {order.text}")
+        ORDER_IDS.append(order.json()["id"])
+
+
 @schemathesis.hook
 def after_load_schema(context, schema) -> None:
     """Invokes every route's function once, concurrently (see `WARM_UP`), through the schema's
-    base URL."""
+    base URL; then places the orders whose ids `map_case` uses."""
     from concurrent.futures import ThreadPoolExecutor
 
     base = schema.config.base_url or os.environ.get("DEVSTACK_GATEWAY", "http://127.0.0.1:3000")
     with ThreadPoolExecutor(max_workers=len(WARM_UP)) as pool:
         for future in [pool.submit(_warm, base, method, path) for method, path in WARM_UP]:
             future.result()
+    _place_orders(base)
+
+
+@schemathesis.hook
+def map_case(context, case):
+    """Half of the positive cases of the order-id operations get a real order id (only where
+    the path parameter was generated valid: a negative case stays negative)."""
+    if case.operation.path not in ORDER_ID_PATHS or not ORDER_IDS or case.meta is None:
+        return case
+    path = case.meta.components.get(ParameterLocation.PATH)
+    if path is not None and path.mode.is_positive and CHOICE.random() < 0.5:
+        case.path_parameters = {**(case.path_parameters or {}), "id": CHOICE.choice(ORDER_IDS)}
+    return case
