@@ -61,17 +61,32 @@ for _ in $(seq 1 300); do
 done
 [ -f "$ready" ] || { echo "devstack not ready after 300s:"; cat "$log"; exit 1; }
 
-echo "== cargo nextest run (all tests but the outage ones, including those needing the local cloud)"
+# Each phase's output is also kept, so that the very end of the run (all a CI log may keep)
+# names what failed: the phases and their failed tests.
+results=target/test-results
+rm -rf "$results" && mkdir -p "$results"
 status=0
-cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not (binary(outage) | binary(payments_outage) | binary(schemathesis) | binary(load))' || status=$?
+failed=()
+phase() { # phase NAME COMMAND...: runs a test phase, teeing its output to $results/NAME.log
+  local name=$1 rc=0
+  shift
+  "$@" 2>&1 | tee "$results/$name.log" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    status=$rc
+    failed+=("$name (exit $rc)")
+  fi
+}
+
+echo "== cargo nextest run (all tests but the outage ones, including those needing the local cloud)"
+phase main cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not (binary(outage) | binary(payments_outage) | binary(schemathesis) | binary(load))'
 # schemathesis (infra/tests/schemathesis.rs) and the bounded load run (infra/tests/load.rs)
 # alone, one after the other: their requests stay under the template's per-route throttling
 # only when no other test shares the routes.
 echo "== cargo nextest run (schemathesis against the gateway's /openapi.json, then the load run; alone)"
-cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(schemathesis) | binary(load)' || status=$?
+phase schemathesis-load cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(schemathesis) | binary(load)'
 # The outage tests take the stack's Redis and emulator away: alone, one at a time, last.
 echo "== cargo nextest run (outage tests: Redis, the emulator and the payment provider taken down, one at a time)"
-cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(outage) | binary(payments_outage)' || status=$?
+phase outage cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(outage) | binary(payments_outage)'
 if [ "$status" -ne 0 ]; then
   echo "== tests failed; last 80 lines of the local cloud's log ($log):"
   tail -n 80 "$log"
@@ -80,5 +95,14 @@ stop_stack
 
 # The fuzz targets (fuzz/), built once and run a few seconds each: a crash fails the run.
 echo "== fuzz smoke (scripts/fuzz.sh smoke)"
-FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh smoke || status=$?
+phase fuzz-smoke env FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh smoke
+
+if [ "$status" -ne 0 ]; then
+  echo "== make test FAILED. Phases that failed: ${failed[*]}"
+  echo "== failed tests (each phase's output: $results/<phase>.log):"
+  grep -hE '^ +(FAIL|TIMEOUT|SIGSEGV|SIGABRT|SIGKILL|LEAK-FAIL) \[' "$results"/*.log | sort -u | head -n 40 || true
+  grep -h '^!! fuzz .* FAILED' "$results"/*.log || true
+  echo "== their panics:"
+  grep -h -A3 "panicked at" "$results"/*.log | cut -c1-300 | head -n 60 || true
+fi
 exit "$status"
