@@ -8,8 +8,10 @@ Real orders: no schema can say which order ids exist, so before the run `after_l
 places a few orders (the customer's user record, a product with stock, then `POST /orders` as
 the customer), and `map_case`
 puts one of their ids into half of the positive cases of `/orders/{id}` and
-`/orders/{id}/status`. So those operations answer 200 (and 409 for a transition the order's
-state forbids), not only 404.
+`/orders/{id}/status`, and the product into every line of three in four positive `POST /orders`
+bodies. So
+those operations answer 200/201 (and 409 for a transition the order's state forbids), not only
+404 and 400.
 The tokens come from the environment (`ADMIN_TOKEN`, `CUSTOMER_TOKEN`), minted by
 `devstack token` against the running stack's identity provider. Public routes get none.
 """
@@ -29,8 +31,9 @@ ADMIN_ONLY_ORDER_ROUTES = {("PATCH", "/orders/{id}/status")}
 # Operations whose `id` path parameter is an order id (see the module docstring).
 ORDER_ID_PATHS = {"/orders/{id}", "/orders/{id}/status"}
 ORDERS_PLACED = 4
-# The order ids placed before the run; filled by `after_load_schema`.
+# The order ids placed before the run, and the product they buy; filled by `after_load_schema`.
 ORDER_IDS: list[str] = []
+PRODUCT_IDS: list[str] = []
 # Which cases get a real order id: seeded like the run (schemathesis.toml `seed`).
 CHOICE = random.Random(13)
 
@@ -136,6 +139,7 @@ def _place_orders(base: str) -> None:
     )
     if product.status_code != 201:
         raise RuntimeError(f"POST /products answered {product.status_code}: {product.text}")
+    PRODUCT_IDS.append(product.json()["id"])
     for _ in range(ORDERS_PLACED):
         order = requests.post(
             f"{base}/orders",
@@ -166,11 +170,24 @@ def after_load_schema(context, schema) -> None:
 
 @schemathesis.hook
 def map_case(context, case):
-    """Half of the positive cases of the order-id operations get a real order id (only where
-    the path parameter was generated valid: a negative case stays negative)."""
-    if case.operation.path not in ORDER_ID_PATHS or not ORDER_IDS or case.meta is None:
+    """Half of the positive cases of the order-id operations get a real order id, and three in
+    four positive `POST /orders` bodies the real product in every line and no `customer_id` (only
+    where that part was generated valid: a negative case stays negative)."""
+    if case.meta is None or not ORDER_IDS:
         return case
-    path = case.meta.components.get(ParameterLocation.PATH)
-    if path is not None and path.mode.is_positive and CHOICE.random() < 0.5:
-        case.path_parameters = {**(case.path_parameters or {}), "id": CHOICE.choice(ORDER_IDS)}
+    if case.operation.path in ORDER_ID_PATHS:
+        path = case.meta.components.get(ParameterLocation.PATH)
+        if path is not None and path.mode.is_positive and CHOICE.random() < 0.5:
+            case.path_parameters = {**(case.path_parameters or {}), "id": CHOICE.choice(ORDER_IDS)}
+    elif (case.operation.method.upper(), case.operation.path) == ("POST", "/orders"):
+        body = case.meta.components.get(ParameterLocation.BODY)
+        items = case.body.get("items") if isinstance(case.body, dict) else None
+        if body is not None and body.mode.is_positive and isinstance(items, list):
+            if CHOICE.random() < 0.75:
+                for item in items:
+                    if isinstance(item, dict) and "product_id" in item:
+                        item["product_id"] = PRODUCT_IDS[0]
+                # An optional field, so the body stays valid: a generated `customer_id` names
+                # no user (400), or another customer than the token's (403).
+                case.body.pop("customer_id", None)
     return case
