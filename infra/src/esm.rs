@@ -447,17 +447,20 @@ mod tests {
             (0, true, now, later, Step::Deliver, "long poll ended empty"),
             (10, false, now, later, Step::Deliver, "full"),
             (3, false, now, later, Step::Receive, "more may wait"),
-            (3, false, later, now, Step::Receive, "drain after the window"),
+            (
+                3,
+                false,
+                later,
+                now,
+                Step::Receive,
+                "drain after the window",
+            ),
             (3, true, now, later, Step::WaitThenReceive, "gathering"),
             (3, true, later, now, Step::Deliver, "window over"),
             (3, true, now, now, Step::Deliver, "no window"),
         ];
         for (len, empty, now, window_end, step, case) in cases {
-            assert_eq!(
-                next_step(len, 10, empty, now, window_end),
-                step,
-                "{case}"
-            );
+            assert_eq!(next_step(len, 10, empty, now, window_end), step, "{case}");
         }
     }
 

@@ -911,7 +911,10 @@ mod tests {
         headers.insert("host", HeaderValue::from_static("api.example.com:8443"));
         // What a client sends here must not reach the function: lambda_http builds the
         // request URI from `x-forwarded-proto` and unwraps the parse.
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("no such scheme"));
+        headers.insert(
+            "x-forwarded-proto",
+            HeaderValue::from_static("no such scheme"),
+        );
         headers.insert("x-forwarded-port", HeaderValue::from_static("1"));
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         let body = Bytes::new();
@@ -942,10 +945,24 @@ mod tests {
 
     #[test]
     fn only_a_host_a_request_can_be_routed_by_is_valid() {
-        for good in ["localhost", "127.0.0.1:3000", "api.example.com", "[::1]:3000"] {
+        for good in [
+            "localhost",
+            "127.0.0.1:3000",
+            "api.example.com",
+            "[::1]:3000",
+        ] {
             assert!(is_valid_host(&HeaderValue::from_static(good)), "{good}");
         }
-        for bad in ["", "a b", "[", "user@host", "host:port", "a/b", "%zz", "h\\x"] {
+        for bad in [
+            "",
+            "a b",
+            "[",
+            "user@host",
+            "host:port",
+            "a/b",
+            "%zz",
+            "h\\x",
+        ] {
             assert!(!is_valid_host(&HeaderValue::from_static(bad)), "{bad:?}");
         }
     }

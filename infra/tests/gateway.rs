@@ -175,7 +175,10 @@ async fn a_malformed_host_is_400_and_nothing_is_invoked_and_forwarding_headers_a
     assert_eq!(seen.len(), 1, "only the well-formed request was invoked");
     let headers = &seen[0].1["headers"];
     assert_eq!(headers["x-forwarded-proto"], "http");
-    assert_eq!(headers["x-forwarded-port"], addr.rsplit(':').next().unwrap());
+    assert_eq!(
+        headers["x-forwarded-port"],
+        addr.rsplit(':').next().unwrap()
+    );
     assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
 }
 

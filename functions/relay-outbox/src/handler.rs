@@ -430,6 +430,35 @@ mod tests {
         assert!(queues.orders.published().is_empty());
     }
 
+    /// Found by the `stream_event` fuzz target: a number beyond `u64` is read as an `f64`, and
+    /// with serde_json's default (best-effort) float parsing, printing it and reading it back
+    /// gave another number, so the dead letter was not the record as received. The workspace
+    /// enables serde_json's `float_roundtrip`.
+    #[tokio::test]
+    async fn a_dead_letter_keeps_a_number_beyond_u64_as_received() {
+        let queues = queues();
+        let dead_letters = RecordingDeadLetters::default();
+        let text = foreign("7").to_string().replace(
+            "\"SizeBytes\":",
+            &format!("\"SizeBytes\":3{},\"was\":", "0".repeat(91)),
+        );
+        let poison: Value = serde_json::from_str(&text).unwrap();
+        let payload = serde_json::from_str(&format!(r#"{{"Records":[{text}]}}"#)).unwrap();
+
+        let Ok(response) = handle(
+            &queues,
+            &dead_letters,
+            LambdaEvent::new(payload, Context::default()),
+        )
+        .await;
+
+        assert!(response.batch_item_failures.is_empty());
+        let sent = dead_letters.sent();
+        assert_eq!(sent.len(), 1);
+        let body: Value = serde_json::from_str(&sent[0].body).unwrap();
+        assert_eq!(body, poison, "every field, unchanged");
+    }
+
     #[tokio::test]
     async fn an_item_that_is_not_an_outbox_item_goes_whole_to_the_dead_letter_queue() {
         let queues = queues();

@@ -91,7 +91,10 @@ fn trimmed_text(
     example: Option<&str>,
 ) -> Schema {
     let edge = format!("[^\\s{control}]");
-    let inner = format!("(?:[^{control}]{{0,{}}}{edge})?", max_chars.saturating_sub(2));
+    let inner = format!(
+        "(?:[^{control}]{{0,{}}}{edge})?",
+        max_chars.saturating_sub(2)
+    );
     let text = if min_chars == 0 {
         format!("(?:{edge}{inner})?")
     } else {
@@ -743,7 +746,11 @@ mod tests {
         // /health/ready documents its own 503 (the report), which the shared one must not replace.
         let ready = &doc["paths"]["/health/ready"]["get"]["responses"]["503"];
         assert!(ready.get("$ref").is_none(), "{ready}");
-        assert!(doc["paths"]["/health"]["get"]["responses"].get("500").is_none());
+        assert!(
+            doc["paths"]["/health"]["get"]["responses"]
+                .get("500")
+                .is_none()
+        );
     }
 
     #[test]
