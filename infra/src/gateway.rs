@@ -858,6 +858,26 @@ mod tests {
         assert!(r.find("GET", "/nope").is_none());
     }
 
+    /// `GET /users/42?<query>` from 127.0.0.1 to a plain-HTTP gateway on port 3000.
+    fn get_user_42<'a>(
+        query: &'a str,
+        headers: &'a HeaderMap,
+        body: &'a Bytes,
+    ) -> RequestParts<'a> {
+        RequestParts {
+            method: &Method::GET,
+            path: "/users/42",
+            query,
+            headers,
+            body,
+            source_ip: "127.0.0.1".into(),
+            scheme: "http",
+            port: 3000,
+            request_id: "rid",
+            authorizer: None,
+        }
+    }
+
     #[test]
     fn the_event_is_a_payload_v2_that_lambda_http_parses() {
         let r = routes();
@@ -868,19 +888,7 @@ mod tests {
         headers.append("x-multi", HeaderValue::from_static("b"));
         headers.insert("cookie", HeaderValue::from_static("a=1; b=2"));
         let body = Bytes::from_static(br#"{"k":1}"#);
-        let event = RequestParts {
-            method: &Method::GET,
-            path: "/users/42",
-            query: "limit=2&tag=x&tag=y",
-            headers: &headers,
-            body: &body,
-            source_ip: "127.0.0.1".into(),
-            scheme: "http",
-            port: 3000,
-            request_id: "rid",
-            authorizer: None,
-        }
-        .to_event(&m);
+        let event = get_user_42("limit=2&tag=x&tag=y", &headers, &body).to_event(&m);
         let event = serde_json::to_value(event).unwrap();
         assert_eq!(event["version"], "2.0");
         assert_eq!(event["routeKey"], "GET /users/{id}");
@@ -919,16 +927,10 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         let body = Bytes::new();
         let event = RequestParts {
-            method: &Method::GET,
-            path: "/users/42",
-            query: "a=1",
-            headers: &headers,
-            body: &body,
             source_ip: "127.0.0.9".into(),
             scheme: "https",
             port: 3443,
-            request_id: "rid",
-            authorizer: None,
+            ..get_user_42("a=1", &headers, &body)
         }
         .to_event(&m);
         let json = serde_json::to_string(&event).unwrap();
@@ -974,19 +976,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("image/png"));
         let body = Bytes::from_static(&[0, 159, 146, 150]);
-        let event = RequestParts {
-            method: &Method::GET,
-            path: "/users/42",
-            query: "",
-            headers: &headers,
-            body: &body,
-            source_ip: "127.0.0.1".into(),
-            scheme: "http",
-            port: 3000,
-            request_id: "rid",
-            authorizer: None,
-        }
-        .to_event(&m);
+        let event = get_user_42("", &headers, &body).to_event(&m);
         let event = serde_json::to_value(event).unwrap();
         assert_eq!(event["isBase64Encoded"], true);
         assert_eq!(

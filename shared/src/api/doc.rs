@@ -283,38 +283,45 @@ struct NonNullableParameters;
 
 impl Modify for NonNullableParameters {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            let parameters = operations
-                .into_iter()
-                .filter_map(|operation| operation.as_mut()?.parameters.as_mut())
-                .flatten();
-            for parameter in parameters {
-                let RefOr::T(parameter) = parameter else {
-                    continue;
+        let parameters = operations_mut(openapi)
+            .filter_map(|operation| operation.parameters.as_mut())
+            .flatten();
+        for parameter in parameters {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
+                && let SchemaType::Array(types) = &object.schema_type
+            {
+                let types: Vec<Type> = types
+                    .iter()
+                    .filter(|t| **t != Type::Null)
+                    .cloned()
+                    .collect();
+                object.schema_type = match types.as_slice() {
+                    [single] => SchemaType::Type(single.clone()),
+                    _ => SchemaType::Array(types),
                 };
-                if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
-                    && let SchemaType::Array(types) = &object.schema_type
-                {
-                    let types: Vec<Type> = types
-                        .iter()
-                        .filter(|t| **t != Type::Null)
-                        .cloned()
-                        .collect();
-                    object.schema_type = match types.as_slice() {
-                        [single] => SchemaType::Type(single.clone()),
-                        _ => SchemaType::Array(types),
-                    };
-                }
             }
         }
     }
+}
+
+/// Every operation of the document (the methods this API uses).
+fn operations_mut(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .filter_map(Option::as_mut)
+    })
 }
 
 /// Adds the answers every operation shares, where the operation does not document its own:
@@ -326,41 +333,32 @@ struct CommonResponses;
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let shared = |name: &str| RefOr::Ref(Ref::from_response_name(name));
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().filter_map(Option::as_mut) {
-                let secured = operation.security.iter().flatten().any(|requirement| {
-                    serde_json::to_value(requirement)
-                        .is_ok_and(|v| v.as_object().is_some_and(|o| o.contains_key(BEARER)))
-                });
-                let health = operation
-                    .tags
-                    .iter()
-                    .flatten()
-                    .any(|tag| tag.as_str() == "health");
-                let mut common = vec![("429", "TooManyRequests")];
-                if secured {
-                    common.extend([("401", "Unauthorized"), ("403", "Forbidden")]);
-                }
-                if !health {
-                    common.extend([
-                        ("400", "BadRequest"),
-                        ("500", "InternalError"),
-                        ("503", "ServiceUnavailable"),
-                    ]);
-                }
-                let responses = &mut operation.responses.responses;
-                for (status, name) in common {
-                    responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| shared(name));
-                }
+        for operation in operations_mut(openapi) {
+            let secured = operation.security.iter().flatten().any(|requirement| {
+                serde_json::to_value(requirement)
+                    .is_ok_and(|v| v.as_object().is_some_and(|o| o.contains_key(BEARER)))
+            });
+            let health = operation
+                .tags
+                .iter()
+                .flatten()
+                .any(|tag| tag.as_str() == "health");
+            let mut common = vec![("429", "TooManyRequests")];
+            if secured {
+                common.extend([("401", "Unauthorized"), ("403", "Forbidden")]);
+            }
+            if !health {
+                common.extend([
+                    ("400", "BadRequest"),
+                    ("500", "InternalError"),
+                    ("503", "ServiceUnavailable"),
+                ]);
+            }
+            let responses = &mut operation.responses.responses;
+            for (status, name) in common {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| shared(name));
             }
         }
     }
