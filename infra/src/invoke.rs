@@ -30,7 +30,8 @@ pub enum Invocation {
 /// Invokes functions by name on one Lambda Invoke API endpoint.
 ///
 /// At most [`MAX_IN_FLIGHT_PER_FUNCTION`] invocations of one function are in flight at once;
-/// more wait here (within their timeout), in order.
+/// more wait here (within their timeout), in order. An invocation whose caller timed out keeps
+/// its slot until `cargo lambda watch` answers it (at most `ABANDONED_CALL_LIMIT`, 900 s).
 #[derive(Debug, Clone)]
 pub struct Invoker {
     base: String,
@@ -45,7 +46,11 @@ pub struct Invoker {
 /// cargo-lambda 1.9.2 queues a function's invocations in a channel of 100 and pushes into it
 /// while holding the lock of every function's queue (`RequestCache::upsert`): with 100 waiting
 /// for one function, the push blocks, nothing can pop, and every function hangs for good. Under
-/// this bound the channel never fills; what is above it waits in devstack instead.
+/// this bound the channel never fills; what is above it waits in devstack instead. A slot is
+/// freed when cargo-lambda answers, not when the caller stops waiting: an invocation that timed
+/// out here is still in cargo-lambda's queue or running. (Freeing it at the caller's timeout is
+/// the likely cause of the hang of every function seen once with the load mix at 50 requests/s,
+/// when `create-order` answered past its timeout.)
 pub const MAX_IN_FLIGHT_PER_FUNCTION: usize = 64;
 
 /// Extra time on top of a function's timeout for `cargo lambda watch` to (re)start it: the
@@ -123,43 +128,71 @@ impl Invoker {
         event: &E,
         timeout: Duration,
     ) -> Result<Invocation> {
-        let permits = self.permits(function);
-        let started = tokio::time::Instant::now();
-        let Ok(Ok(_permit)) = tokio::time::timeout(timeout, permits.acquire_owned()).await else {
-            return Ok(Invocation::TimedOut);
-        };
-        let timeout = timeout.saturating_sub(started.elapsed());
-        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
         let body = serde_json::to_vec(event)
             .map_err(|e| anyhow!("the event for {function} does not serialise: {e}"))?;
-        let sent = self
-            .http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .timeout(timeout)
-            .send()
-            .await;
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Ok(Invocation::TimedOut),
-            Err(e) => return Err(anyhow!("Lambda Invoke API at {url}: {e}")),
+        let permits = self.permits(function);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, permits.acquire_owned()).await
+        else {
+            return Ok(Invocation::TimedOut);
         };
-        let status = resp.status();
-        let function_error = resp.headers().contains_key("x-amz-function-error");
-        let body = match resp.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) if e.is_timeout() => return Ok(Invocation::TimedOut),
-            Err(e) => return Ok(Invocation::FunctionError(e.to_string())),
-        };
-        if status.is_success() && !function_error {
-            Ok(Invocation::Ok(body))
-        } else {
-            Ok(Invocation::FunctionError(format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&body)
-            )))
+        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
+        // The call runs on its own task, which keeps the slot until `cargo lambda watch` has
+        // answered: an invocation the caller gave up on is still queued or running there, and
+        // freeing its slot at the caller's timeout would let more than the bound pile up in
+        // cargo-lambda's queue (the deadlock `MAX_IN_FLIGHT_PER_FUNCTION` is about).
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let http = self.http.clone();
+        let target = url.clone();
+        tokio::spawn(async move {
+            let _slot = permit;
+            let _ = answer.send(call(&http, &target, body).await);
+        });
+        match tokio::time::timeout_at(deadline, answered).await {
+            Ok(Ok(result)) => result.map_err(|e| anyhow!("Lambda Invoke API at {url}: {e}")),
+            Ok(Err(_)) => Err(anyhow!("Lambda Invoke API at {url}: the call's task ended")),
+            Err(_) => Ok(Invocation::TimedOut),
         }
+    }
+}
+
+/// Longest a call to the Invoke API may hold its slot after its caller gave up: Lambda's
+/// largest function timeout (900 s). Past it `cargo lambda watch` is taken to have lost it.
+const ABANDONED_CALL_LIMIT: Duration = Duration::from_secs(900);
+
+/// One `POST` of `body` to the Invoke API at `url` and the reading of its answer; `Err` only
+/// when the Invoke API itself cannot be reached.
+async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> Result<Invocation, reqwest::Error> {
+    let resp = match http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .timeout(ABANDONED_CALL_LIMIT)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => return Ok(Invocation::TimedOut),
+        Err(e) => return Err(e),
+    };
+    let status = resp.status();
+    let function_error = resp.headers().contains_key("x-amz-function-error");
+    let body = match resp.bytes().await {
+        Ok(b) => b.to_vec(),
+        Err(e) if e.is_timeout() => return Ok(Invocation::TimedOut),
+        Err(e) => return Ok(Invocation::FunctionError(e.to_string())),
+    };
+    if status.is_success() && !function_error {
+        Ok(Invocation::Ok(body))
+    } else {
+        Ok(Invocation::FunctionError(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&body)
+        )))
     }
 }
 
@@ -289,6 +322,67 @@ mod tests {
             3 * MAX_IN_FLIGHT_PER_FUNCTION
         );
         assert_eq!(load.max.load(Ordering::SeqCst), MAX_IN_FLIGHT_PER_FUNCTION);
+    }
+
+    #[tokio::test]
+    async fn an_invocation_the_caller_gave_up_on_keeps_its_slot_until_the_function_answers() {
+        #[derive(Default)]
+        struct Load {
+            now: AtomicUsize,
+            max: AtomicUsize,
+            done: AtomicUsize,
+        }
+        let load = Arc::new(Load::default());
+        let seen = load.clone();
+        let app = axum::Router::new().route(
+            "/2015-03-31/functions/{name}/invocations",
+            axum::routing::post(move || {
+                let load = seen.clone();
+                async move {
+                    let now = load.now.fetch_add(1, Ordering::SeqCst) + 1;
+                    load.max.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    load.now.fetch_sub(1, Ordering::SeqCst);
+                    load.done.fetch_add(1, Ordering::SeqCst);
+                    "{}"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let invoker = Invoker::new(&base);
+
+        // Twice the bound, each caller waiting 100 ms for a function that takes 400 ms: every
+        // call times out, and the second half must not reach the function while the first
+        // half still runs there.
+        let calls = (0..2 * MAX_IN_FLIGHT_PER_FUNCTION).map(|_| {
+            let invoker = invoker.clone();
+            async move {
+                invoker
+                    .invoke("f", &serde_json::json!({}), Duration::from_millis(100))
+                    .await
+            }
+        });
+        let results = futures::future::join_all(calls).await;
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(Invocation::TimedOut)))
+        );
+
+        // The abandoned calls finish at the function, then free their slots: a new call gets
+        // through, and the function never had more than the bound at once.
+        let fresh = invoker
+            .invoke("f", &serde_json::json!({}), Duration::from_secs(30))
+            .await;
+        assert!(matches!(fresh, Ok(Invocation::Ok(_))), "{fresh:?}");
+        assert_eq!(load.max.load(Ordering::SeqCst), MAX_IN_FLIGHT_PER_FUNCTION);
+        assert_eq!(
+            load.done.load(Ordering::SeqCst),
+            MAX_IN_FLIGHT_PER_FUNCTION + 1,
+            "the callers that timed out waiting for a slot were never sent"
+        );
     }
 
     fn sqs(payload: &[u8], batch: &[&str]) -> Result<Vec<usize>, String> {
