@@ -277,14 +277,16 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[tokio::test]
-    async fn at_most_the_bound_of_one_functions_invocations_are_in_flight_and_the_rest_wait() {
-        #[derive(Default)]
-        struct Load {
-            now: AtomicUsize,
-            max: AtomicUsize,
-            done: AtomicUsize,
-        }
+    /// Invocations in progress at a stand-in Invoke API, the most at once, and those done.
+    #[derive(Default)]
+    struct Load {
+        now: AtomicUsize,
+        max: AtomicUsize,
+        done: AtomicUsize,
+    }
+
+    /// An invoker on a stand-in Invoke API whose function answers `{}` after `takes`.
+    async fn slow_function(takes: Duration) -> (Invoker, Arc<Load>) {
         let load = Arc::new(Load::default());
         let seen = load.clone();
         let app = axum::Router::new().route(
@@ -294,7 +296,7 @@ mod tests {
                 async move {
                     let now = load.now.fetch_add(1, Ordering::SeqCst) + 1;
                     load.max.fetch_max(now, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(takes).await;
                     load.now.fetch_sub(1, Ordering::SeqCst);
                     load.done.fetch_add(1, Ordering::SeqCst);
                     "{}"
@@ -304,7 +306,12 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let invoker = Invoker::new(&base);
+        (Invoker::new(&base), load)
+    }
+
+    #[tokio::test]
+    async fn at_most_the_bound_of_one_functions_invocations_are_in_flight_and_the_rest_wait() {
+        let (invoker, load) = slow_function(Duration::from_millis(50)).await;
 
         let calls = (0..3 * MAX_IN_FLIGHT_PER_FUNCTION).map(|_| {
             let invoker = invoker.clone();
@@ -326,32 +333,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_invocation_the_caller_gave_up_on_keeps_its_slot_until_the_function_answers() {
-        #[derive(Default)]
-        struct Load {
-            now: AtomicUsize,
-            max: AtomicUsize,
-            done: AtomicUsize,
-        }
-        let load = Arc::new(Load::default());
-        let seen = load.clone();
-        let app = axum::Router::new().route(
-            "/2015-03-31/functions/{name}/invocations",
-            axum::routing::post(move || {
-                let load = seen.clone();
-                async move {
-                    let now = load.now.fetch_add(1, Ordering::SeqCst) + 1;
-                    load.max.fetch_max(now, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(400)).await;
-                    load.now.fetch_sub(1, Ordering::SeqCst);
-                    load.done.fetch_add(1, Ordering::SeqCst);
-                    "{}"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let invoker = Invoker::new(&base);
+        let (invoker, load) = slow_function(Duration::from_millis(400)).await;
 
         // Twice the bound, each caller waiting 100 ms for a function that takes 400 ms: every
         // call times out, and the second half must not reach the function while the first
