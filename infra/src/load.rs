@@ -20,8 +20,9 @@
 //!   confirmed and the later ones rejected (`insufficient stock`) — both outcomes are exercised.
 //!
 //! After a `mix` run (`account`): an order whose `POST` was not answered `201` (a timeout, a
-//! 5xx) is sent again with its `Idempotency-Key`, as a client would, and accounted with the
-//! others if that answers `201` (the run's errors still count the first failure); then every
+//! 5xx) is sent again with its `Idempotency-Key`, as a client would, with backoff until it is
+//! answered (a `201`, or a final `4xx`; [`Options::settle_within`] at most), and accounted with
+//! the others if that answers `201` (the run's errors still count the first failure); then every
 //! placed order is polled until it settles
 //! (`CONFIRMED`, `REJECTED` or `CANCELLED`; [`Options::settle_within`] at most); every order is
 //! placed again with its key and body, which must answer the same order (idempotent replay);
@@ -91,7 +92,8 @@ pub struct Options {
     pub max_in_flight: usize,
     /// Per-request timeout (an answer later than this is the error `timeout`).
     pub timeout: Duration,
-    /// `mix`: how long the placed orders get to settle after the run.
+    /// `mix`: how long the placed orders get to settle after the run (and, before that, the
+    /// orders not answered during the run to be answered when sent again).
     pub settle_within: Duration,
     /// `mix`: one request in this many is `POST /orders` (≥ 1).
     pub order_every: u64,
@@ -365,9 +367,10 @@ pub async fn run(opts: &Options, stack: &Stack) -> Result<Report> {
     }
 }
 
-/// How long the whole accounting may take: the settling, then a few rounds of requests.
+/// How long the whole accounting may take: the resending of unanswered orders and the settling
+/// ([`Options::settle_within`] each at most), then a few rounds of requests.
 fn accounting_deadline(opts: &Options) -> Duration {
-    opts.settle_within + 3 * SETUP_TIMEOUT
+    2 * opts.settle_within + 3 * SETUP_TIMEOUT
 }
 
 /// The timeout of the setup's and the accounting's requests, which may start function
@@ -555,6 +558,34 @@ impl Caller {
             .ok()?;
         let status = resp.status().as_u16();
         Some((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// [`Caller::place_again`] until the answer is final: `201`, or a `4xx` other than `409`
+    /// and `429` (the request itself is refused; sending it again gets the same). No answer, a
+    /// `5xx`, a `409` (the first attempt still holds the key) and a `429` are sent again after
+    /// a full-jitter backoff (up to 250 ms doubling to 5 s), until `give_up_at`. The last
+    /// answer, `None` when none came.
+    async fn place_until_answered(
+        &self,
+        url: &str,
+        placed: &Placed,
+        give_up_at: Instant,
+    ) -> Option<(u16, Value)> {
+        let mut last = None;
+        for past_retries in 0u32.. {
+            last = self.place_again(url, placed).await.or(last);
+            let final_answer = matches!(&last, Some((s, _)) if *s < 500 && *s != 409 && *s != 429);
+            let wait = shared::outside::retry::full_jitter_backoff(
+                Duration::from_millis(250),
+                Duration::from_secs(5),
+                past_retries,
+            );
+            if final_answer || Instant::now() + wait > give_up_at {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        last
     }
 
     /// `POST /products` with `stock` units; the product.
@@ -966,28 +997,47 @@ async fn account(
     let mut issues = Vec::new();
     let gateway = opts.gateway.clone();
 
-    // 0. An order whose POST got no 201 is sent again with its key: its first attempt may
-    // have created it (answer lost), and then this answers that order.
+    // 0. An order whose POST got no 201 is sent again with its key, as a client would, until
+    // it is answered: its first attempt may have created it (answer lost), and then this
+    // answers that order.
     let retries = unanswered.len() as u64;
+    let give_up_at = Instant::now() + opts.settle_within;
     let resent = bounded(unanswered, 8, |mut p| {
         let caller = customers.get(p.customer).cloned();
         let url = format!("{gateway}/orders");
         async move {
-            let (status, body) = caller?.place_again(&url, &p).await?;
-            if status != 201 {
-                return None;
+            let Some(caller) = caller else {
+                return Err("no caller".to_owned());
+            };
+            match caller.place_until_answered(&url, &p, give_up_at).await {
+                Some((201, body)) => {
+                    let Some(id) = body["id"].as_str() else {
+                        return Err("201 without an id".to_owned());
+                    };
+                    p.id = id.to_owned();
+                    p.total_cents = body["total_cents"].as_u64().unwrap_or(0);
+                    Ok(p)
+                }
+                Some((status, _)) => Err(status.to_string()),
+                None => Err("no answer".to_owned()),
             }
-            p.id = body["id"].as_str()?.to_owned();
-            p.total_cents = body["total_cents"].as_u64().unwrap_or(0);
-            Some(p)
         }
     })
     .await;
-    let resent: Vec<Placed> = resent.into_iter().flatten().collect();
+    let mut last_answers: BTreeMap<String, u64> = BTreeMap::new();
+    let resent: Vec<Placed> = resent
+        .into_iter()
+        .filter_map(|r| {
+            r.map_err(|why| *last_answers.entry(why).or_default() += 1)
+                .ok()
+        })
+        .collect();
     if (resent.len() as u64) < retries {
         issues.push(format!(
-            "{} of {retries} unanswered order(s) were not answered 201 when sent again with their key",
-            retries - resent.len() as u64
+            "{} of {retries} unanswered order(s) were not answered 201 when sent again with \
+             their key within {} s (last answers: {last_answers:?})",
+            retries - resent.len() as u64,
+            opts.settle_within.as_secs()
         ));
     }
     let mut orders = Orders {
@@ -1466,5 +1516,79 @@ mod tests {
             "min {} µs",
             m.latency_us.min()
         );
+    }
+
+    /// A `POST /orders` stand-in answering `answers` in turn (the last one from then on); the
+    /// caller placing one order through it, and the count of requests it got.
+    async fn orders_answering(
+        answers: Vec<u16>,
+    ) -> (Caller, String, Placed, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let got = Arc::new(AtomicUsize::new(0));
+        let seen = got.clone();
+        let app = axum::Router::new().route(
+            "/orders",
+            axum::routing::post(move || {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let status = answers[n.min(answers.len() - 1)];
+                async move {
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        axum::Json(json!({"id": "o-1", "total_cents": 700})),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/orders", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let caller = Caller {
+            http: reqwest::Client::new(),
+            subject: "c".into(),
+            bearer: "Bearer t".into(),
+        };
+        let placed = Placed {
+            customer: 0,
+            key: "k-1".into(),
+            body: json!({"lines": []}),
+            product: "p".into(),
+            quantity: 1,
+            id: String::new(),
+            total_cents: 0,
+        };
+        (caller, url, placed, got)
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_order_is_sent_again_until_it_is_answered() {
+        let (caller, url, placed, got) = orders_answering(vec![503, 409, 201]).await;
+
+        let answer = caller
+            .place_until_answered(&url, &placed, Instant::now() + Duration::from_secs(20))
+            .await;
+
+        assert_eq!(
+            answer.map(|(s, b)| (s, b["id"].clone())),
+            Some((201, json!("o-1")))
+        );
+        assert_eq!(got.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_order_is_not_sent_again_and_retrying_stops_at_the_deadline() {
+        let (caller, url, placed, got) = orders_answering(vec![422]).await;
+        let answer = caller
+            .place_until_answered(&url, &placed, Instant::now() + Duration::from_secs(20))
+            .await;
+        assert_eq!(answer.map(|(s, _)| s), Some(422));
+        assert_eq!(got.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let (caller, url, placed, got) = orders_answering(vec![503]).await;
+        let answer = caller
+            .place_until_answered(&url, &placed, Instant::now() + Duration::from_secs(1))
+            .await;
+        assert_eq!(answer.map(|(s, _)| s), Some(503));
+        let sent = got.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((1..=12).contains(&sent), "{sent} attempts in 1 s");
     }
 }
