@@ -7,7 +7,8 @@ Sections, each against references measured in the same run (absolute times drift
              stack's environment and emulator: init, first response, warm, peak RSS, size;
   gateway    wrk on `GET /health` through the gateway vs cargo-lambda's function-URL path to
              the same function (`/lambda-url/health/health` on the Lambda port), interleaved
-             A B A B, same connections, the stack's (debug) build: req/s, p50, p99, ratio;
+             A B A B, same connections, the stack's build (devstack and the functions both
+             release, or both debug: --stack-build): req/s, p50, p99, ratio;
   cache      wrk on `GET /products/{id}` with the cache up vs `devstack fault redis down`;
   saga       N orders (customer token, tok_visa): `POST /orders`, then `GET /orders/{id}` every
              20 ms until CONFIRMED: p50/p99 of that time;
@@ -161,7 +162,7 @@ def section_gateway(args, ready):
         "connections": args.connections,
         "threads": args.threads,
         "duration_s": args.duration,
-        "build": "debug (the stack's)",
+        "build": f"{args.stack_build} (devstack and functions)",
         "rounds": {"gateway": a, "function_url": b},
         "gateway": ga,
         "function_url_mean": fb,
@@ -405,6 +406,8 @@ def main():
     p.add_argument("--release-dir", required=True, help="where the release binaries are")
     p.add_argument("--functions", nargs="+", required=True, help="function binary names")
     p.add_argument("--out", default="target/bench")
+    p.add_argument("--stack-build", choices=["release", "debug"], default="release",
+                   help="the profile the stack (devstack and its functions) was built with")
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
