@@ -38,10 +38,11 @@ release_dir=${BENCH_RELEASE_TARGET_DIR:-$target_dir}
 functions=$(for f in functions/*/; do basename "$f"; done)
 
 echo "== release build of $(echo $functions | wc -w) functions + sdk-floor + hello-http (target: $release_dir/release)"
-# Every binary of the workspace but devstack's: the functions and the two references. One
+# Every binary of the workspace's default members: the functions and the two references. One
 # invocation, so the dependencies build once (with fat LTO each binary still links for minutes).
-# Not `-p` per package: that selection unifies features differently and rebuilds the SDK.
-CARGO_TARGET_DIR=$release_dir cargo build -q --release --workspace --bins --exclude devstack
+# Not `-p` per package nor `--workspace`: features resolved as `cargo lambda watch` (the stack)
+# and `make release` resolve them (the root Cargo.toml's `default-members`), one artifact each.
+CARGO_TARGET_DIR=$release_dir cargo build -q --release --bins
 # The stack (the gateway, the saga, the load run) runs as `make load` does: devstack and the
 # functions (`devstack up --release`, the same artifacts as above) both release, so the gateway and
 # the function-URL path compare in one build profile. BENCH_STACK_PROFILE=debug: both debug.

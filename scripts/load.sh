@@ -40,7 +40,8 @@ if [ "$PROFILE" = release ]; then
   devstack=$target/release/devstack
   up_flags=(--release)
 else
-  cargo build -q --workspace --bins
+  cargo build -q --bins  # the functions, as the stack builds them (default-members)
+  cargo build -q -p devstack
   devstack=$target/debug/devstack
   up_flags=()
 fi

@@ -31,8 +31,11 @@ export DEVSTACK_GATEWAY="http://127.0.0.1:$GATEWAY_PORT"
 # shared's cache tests use the test stack's redis-server, under their own key prefixes.
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 
-echo "== cargo build (workspace binaries and tests)"
-cargo build --workspace --bins
+echo "== cargo build (the functions as the stack builds them, devstack, the tests)"
+# `--bins` without `-p`: the default members' feature resolution, the one `devstack up` and
+# `cargo lambda watch` use (root Cargo.toml), so the stack starts without a rebuild.
+cargo build --bins
+cargo build -p devstack
 cargo nextest run --workspace --no-run
 
 mkdir -p .devstack/logs

@@ -444,13 +444,16 @@ async fn run(
         );
     }
     tracing::info!("building the functions (first time: a few minutes)");
+    // `--bin <function>` without `-p`, as `cargo lambda watch` runs them (`cargo run --bin`):
+    // features resolved over the workspace's default members, so its first invocation of each
+    // function finds the binary built (see the root Cargo.toml's `default-members`).
     let mut build = Command::new("cargo");
-    build.current_dir(root).args(["build", "--bins"]);
+    build.current_dir(root).arg("build");
     if opts.release {
         build.arg("--release");
     }
     for f in &functions {
-        build.args(["-p", &f.binary]);
+        build.args(["--bin", &f.binary]);
     }
     let built = build.status().await.context("running cargo build")?;
     if !built.success() {
