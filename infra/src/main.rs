@@ -25,8 +25,10 @@ use devstack::up::{self, print_routes, project_root};
     about = "Local cloud for this project, driven by template.yaml"
 )]
 struct Cli {
-    /// The SAM template (its folder is the project root).
+    /// The SAM template, as `sam local … -t` takes it; a copy outside the project (no
+    /// `Cargo.toml` beside it) still runs this workspace's functions.
     #[arg(
+        short = 't',
         long,
         global = true,
         default_value = "template.yaml",

@@ -111,16 +111,24 @@ pub fn after_exit(exit: &Exit, stack: &str) -> AfterExit {
     }
 }
 
-/// The folder of the template: the project root, where `.devstack/` lives.
+/// The project root, where `.devstack/` lives and `cargo lambda watch` builds the functions:
+/// the template's folder when it holds a `Cargo.toml`, else the workspace devstack was built
+/// from (a modified copy of the template elsewhere, `devstack up -t /tmp/copy.yaml`, still runs
+/// this project's functions).
 ///
 /// # Errors
 /// The template does not exist.
 pub fn project_root(template_path: &Path) -> Result<PathBuf> {
-    Ok(template_path
+    let folder = template_path
         .canonicalize()
         .with_context(|| format!("{} not found", template_path.display()))?
         .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    if folder.join("Cargo.toml").exists() {
+        Ok(folder)
+    } else {
+        Ok(crate::workspace_root())
+    }
 }
 
 /// Runs the local cloud until Ctrl-C, SIGTERM or `cargo lambda watch` exits; stops what it
@@ -229,6 +237,8 @@ async fn run(
     let ready_file = state.join(format!("ready-{stack}.json"));
     let venv_bin = root.join(".venv/bin");
     let functions = template.functions()?;
+    // What CloudFormation would refuse, refused before anything starts.
+    template.check_event_source_timeouts()?;
     for (name, value) in &opts.parameter_overrides {
         template
             .check_parameter(name, value)
@@ -1003,6 +1013,20 @@ mod tests {
         assert_eq!(
             after_exit(&exit(FUNCTIONS), "shop"),
             AfterExit::Stop("cargo lambda watch exited (signal: 9 (SIGKILL))".into())
+        );
+    }
+
+    #[test]
+    fn a_template_outside_the_project_runs_in_the_workspace() {
+        let copy = std::env::temp_dir().join(format!("devstack-root-{}.yaml", std::process::id()));
+        std::fs::write(&copy, "Resources: {}\n").unwrap();
+        let root = project_root(&copy);
+        let _ = std::fs::remove_file(&copy);
+        assert_eq!(root.unwrap(), crate::workspace_root());
+        let own = crate::workspace_root().join("template.yaml");
+        assert_eq!(
+            project_root(&own).unwrap(),
+            crate::workspace_root().canonicalize().unwrap()
         );
     }
 

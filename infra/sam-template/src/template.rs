@@ -7,11 +7,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+
+/// SQS's `VisibilityTimeout` when a queue does not set one (seconds; SQS API reference,
+/// `CreateQueue`).
+pub const SQS_DEFAULT_VISIBILITY_SECS: u32 = 30;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_yaml::Value;
 
 use crate::de::{opt, typed};
+use crate::expr::Expr;
 use crate::function::{Function, FunctionMetadata, FunctionProperties, FunctionResource};
 use crate::http_api::{HttpApi, HttpApiProperties};
 use crate::resources::{
@@ -284,6 +289,49 @@ impl Template {
                 _ => None,
             })
             .transpose()
+    }
+
+    /// Checks the rule Lambda applies when it creates an SQS event source mapping: the queue's
+    /// `VisibilityTimeout` (SQS default 30 s) must be at least the consuming function's
+    /// `Timeout`, else `CreateEventSourceMapping` fails and so does the stack
+    /// (Lambda developer guide, "Using Lambda with Amazon SQS": "set the source queue's
+    /// visibility timeout to at least six times the timeout that you configure on your
+    /// function"; the API refuses one below the function timeout). Queues named by something
+    /// other than `!GetAtt <Queue>.Arn` of this template are not checked.
+    ///
+    /// # Errors
+    /// The first mapping that breaks the rule, with the message CloudFormation shows for the
+    /// mapping's resource (`<FunctionId><EventName>`, as SAM names it).
+    pub fn check_event_source_timeouts(&self) -> Result<()> {
+        let queues: BTreeMap<&str, &QueueProperties> = self.queues().collect();
+        for f in self.functions()? {
+            for e in &f.sqs_events {
+                let Expr::GetAtt {
+                    resource,
+                    attribute,
+                } = &e.queue
+                else {
+                    continue;
+                };
+                let Some(queue) = queues.get(resource.as_str()).filter(|_| attribute == "Arn")
+                else {
+                    continue;
+                };
+                let visibility = queue
+                    .visibility_timeout
+                    .unwrap_or(SQS_DEFAULT_VISIBILITY_SECS);
+                if u64::from(visibility) < f.timeout_secs {
+                    anyhow::bail!(
+                        "{}{} (AWS::Lambda::EventSourceMapping) CREATE_FAILED: Resource handler returned message: \"Invalid request provided: Queue visibility timeout: {visibility} seconds is less than Function timeout: {} seconds\" (queue {resource}, function {}: raise the queue's VisibilityTimeout or lower the function's Timeout)",
+                        f.logical_id,
+                        e.name,
+                        f.timeout_secs,
+                        f.logical_id
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every `AWS::Serverless::Function`, with `Globals.Function` applied, in file order.

@@ -514,3 +514,60 @@ fn a_template_with_too_many_flow_collections_is_refused_before_it_is_parsed() {
         "template.yaml has {openers} openers"
     );
 }
+
+/// A queue consumed by a function whose `Timeout` is `timeout`, the queue's
+/// `VisibilityTimeout` being `visibility` (`None`: not set, SQS's 30 s).
+fn consumer_template(visibility: Option<u32>, timeout: u32) -> String {
+    let visibility = visibility.map_or_else(String::new, |v| {
+        format!("\n    Properties: {{ VisibilityTimeout: {v} }}")
+    });
+    format!(
+        r"
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue{visibility}
+  Worker:
+    Type: AWS::Serverless::Function
+    Metadata: {{ BuildProperties: {{ Binary: worker }} }}
+    Properties:
+      Timeout: {timeout}
+      Events:
+        JobsQueue:
+          Type: SQS
+          Properties: {{ Queue: !GetAtt Jobs.Arn }}
+"
+    )
+}
+
+#[test]
+fn a_queue_whose_visibility_timeout_is_below_its_consumers_timeout_is_refused() {
+    let t = Template::parse(&consumer_template(Some(20), 25)).unwrap();
+    let e = t.check_event_source_timeouts().unwrap_err().to_string();
+    assert!(
+        e.starts_with("WorkerJobsQueue (AWS::Lambda::EventSourceMapping) CREATE_FAILED"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "Queue visibility timeout: 20 seconds is less than Function timeout: 25 seconds"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_unset_visibility_timeout_is_sqs_default_of_30_seconds() {
+    let refused = Template::parse(&consumer_template(None, 31)).unwrap();
+    let e = refused
+        .check_event_source_timeouts()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Queue visibility timeout: 30 seconds"), "{e}");
+    let equal = Template::parse(&consumer_template(None, 30)).unwrap();
+    equal.check_event_source_timeouts().unwrap();
+}
+
+#[test]
+fn the_project_template_passes_the_visibility_timeout_rule() {
+    project_template().check_event_source_timeouts().unwrap();
+}
