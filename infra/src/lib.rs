@@ -20,6 +20,7 @@ pub mod esm;
 pub mod fault;
 pub mod filter;
 pub mod gateway;
+pub mod iam;
 pub mod idp;
 pub mod invoke;
 pub mod load;

@@ -92,7 +92,19 @@ pub fn identify(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Call {
 
 /// The signing name of the request's SigV4 credential scope, lowercase.
 fn credential_service(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    let credential = headers
+    let credential = sigv4_credential(headers, query)?;
+    let parts: Vec<&str> = credential.split('/').collect();
+    match parts.as_slice() {
+        [.., service, "aws4_request"] if !service.is_empty() => Some(service.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// The SigV4 credential scope of a request, `<access key>/<date>/<region>/<service>/aws4_request`,
+/// from the `Authorization` header's `Credential=` or a presigned URL's `X-Amz-Credential`
+/// (AWS Signature Version 4, "Authorization header" and "Query parameters" forms).
+pub(crate) fn sigv4_credential(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|auth| {
@@ -100,13 +112,7 @@ fn credential_service(headers: &HeaderMap, query: Option<&str>) -> Option<String
             let rest = &auth[start..];
             Some(rest.split([',', ' ']).next().unwrap_or(rest).to_owned())
         })
-        .or_else(|| query.and_then(|q| form_value(q.as_bytes(), "X-Amz-Credential")))?;
-    // <access key>/<date>/<region>/<service>/aws4_request
-    let parts: Vec<&str> = credential.split('/').collect();
-    match parts.as_slice() {
-        [.., service, "aws4_request"] if !service.is_empty() => Some(service.to_ascii_lowercase()),
-        _ => None,
-    }
+        .or_else(|| query.and_then(|q| form_value(q.as_bytes(), "X-Amz-Credential")))
 }
 
 /// The value of `name` in `application/x-www-form-urlencoded` data.
