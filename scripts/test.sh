@@ -81,15 +81,17 @@ phase() { # phase NAME COMMAND...: runs a test phase, teeing its output to $resu
 }
 
 echo "== cargo nextest run (all tests but the outage ones, including those needing the local cloud)"
-phase main cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not (binary(outage) | binary(payments_outage) | binary(schemathesis) | binary(load))'
+phase main cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not (binary(outage) | binary(payments_outage) | binary(schemathesis) | binary(load) | test(=a_modified_template_is_denied_timed_out_and_limited_as_aws_would))'
 # schemathesis (infra/tests/schemathesis.rs) and the bounded load run (infra/tests/load.rs)
 # alone, one after the other: their requests stay under the template's per-route throttling
 # only when no other test shares the routes.
 echo "== cargo nextest run (schemathesis against the gateway's /openapi.json, then the load run; alone)"
 phase schemathesis-load cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(schemathesis) | binary(load)'
-# The outage tests take the stack's Redis and emulator away: alone, one at a time, last.
-echo "== cargo nextest run (outage tests: Redis, the emulator and the payment provider taken down, one at a time)"
-phase outage cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(outage) | binary(payments_outage)'
+# A second stack from a modified template copy (infra/tests/fidelity.rs: IAM denials, Timeout,
+# MemorySize, payload limits; its timing checks need the machine), then the outage tests, which
+# take the stack's Redis and emulator away: alone, one at a time, last.
+echo "== cargo nextest run (cloud fidelity on a modified template; outage tests: Redis, the emulator and the payment provider taken down, one at a time)"
+phase outage cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'test(=a_modified_template_is_denied_timed_out_and_limited_as_aws_would) | binary(outage) | binary(payments_outage)'
 if [ "$status" -ne 0 ]; then
   echo "== tests failed; last 80 lines of the local cloud's log ($log):"
   tail -n 80 "$log"

@@ -17,6 +17,7 @@
 //! | `GET /payments/log?after=&instance=` | | `200` `[`[`AccessEntry`]`]`: the provider's access log after seq `after`, of one instance |
 //! | `POST /payments/health` | [`HealthChange`] | `200` [`Message`]; `409` unknown instance, bad status, or no Cloud Map service |
 //! | `GET /payments/instances` | | `200` `[`[`InstanceHealth`]`]` (id, URL, health in the emulator's Cloud Map); `409` no service |
+//! | `GET /iam/simulate?function=&action=&resource=` | | `200` [`Simulation`]: the function's policies' decision (see `crate::iam`); `404` no such function |
 //!
 //! | `GET /console`, `/console/api/...` | | the local console's page and JSON ([`crate::console::api`], merged in by `devstack up`) |
 //!
@@ -179,6 +180,8 @@ pub struct Control {
     pub status: watch::Receiver<Status>,
     /// The local payment provider and its Cloud Map service.
     pub payments: Arc<Payments>,
+    /// Every function's expanded policies (`GET /iam/simulate`).
+    pub iam: Arc<crate::iam::Iam>,
 }
 
 impl Control {
@@ -208,6 +211,7 @@ pub fn router(control: Control) -> axum::Router {
         .route("/payments/log", get(payments_log))
         .route("/payments/health", post(payments_health))
         .route("/payments/instances", get(payments_instances))
+        .route("/iam/simulate", get(iam_simulate))
         .with_state(control)
 }
 
@@ -291,6 +295,60 @@ async fn requests(
     Json(RequestCount {
         count: c.faults.log.count(&filter),
     })
+}
+
+/// `GET /iam/simulate`'s query: one function, action and resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimulateQuery {
+    /// The function's logical id, e.g. `GetProductFunction`.
+    pub function: String,
+    /// `service:Action`, e.g. `dynamodb:GetItem`.
+    pub action: String,
+    /// The resource ARN (`*` for an action that takes none).
+    pub resource: String,
+}
+
+/// `GET /iam/simulate`'s answer, the local `aws iam simulate-principal-policy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Simulation {
+    /// `allowed` or `denied`.
+    pub decision: String,
+    /// Why: the policy that allowed or explicitly denied, or that none allows.
+    pub detail: String,
+    /// The role checked and its policies.
+    pub role: String,
+}
+
+async fn iam_simulate(State(c): State<Control>, Query(q): Query<SimulateQuery>) -> Response {
+    use crate::iam::policy::Decision;
+    let decision = match c
+        .iam
+        .simulate(&q.function, &q.action, &q.resource, Default::default())
+    {
+        Ok(d) => d,
+        Err(e) => return refused(StatusCode::NOT_FOUND, format!("{e:#}")),
+    };
+    let role = c
+        .iam
+        .role(&q.function)
+        .map(|r| format!("{} ({})", r.role, r.policy_names()))
+        .unwrap_or_default();
+    let (verdict, detail) = match &decision {
+        Decision::Allowed { policy } => ("allowed", format!("allowed by {policy}")),
+        Decision::ExplicitlyDenied { policy } => {
+            ("denied", format!("explicitly denied by {policy}"))
+        }
+        Decision::ImplicitlyDenied => (
+            "denied",
+            "implicitly denied: no statement of the role's policies allows it".to_owned(),
+        ),
+    };
+    Json(Simulation {
+        decision: verdict.to_owned(),
+        detail,
+        role,
+    })
+    .into_response()
 }
 
 async fn status(State(c): State<Control>) -> Json<Status> {
@@ -503,6 +561,20 @@ impl Client {
             )
             .await?;
         Ok(r.count)
+    }
+
+    /// The running stack's decision for one function, action and resource (`devstack iam
+    /// simulate`).
+    ///
+    /// # Errors
+    /// No such function, or devstack does not answer.
+    pub async fn iam_simulate(&self, query: &SimulateQuery) -> Result<Simulation> {
+        self.send(
+            self.http
+                .get(format!("{}/iam/simulate", self.base))
+                .query(query),
+        )
+        .await
     }
 
     /// The dependencies' states.

@@ -183,6 +183,7 @@ async fn poll_gathered(
         Invocation::Ok(_) => (HashSet::new(), None),
         Invocation::FunctionError(e) => (all(&ids), Some(format!("invocation failed: {e}"))),
         Invocation::TimedOut => (all(&ids), Some("invocation timed out".into())),
+        Invocation::Rejected(e) => (all(&ids), Some(format!("invocation refused: {e}"))),
     };
     if let Some(console) = invoker.console() {
         console.record_delivery(delivery(

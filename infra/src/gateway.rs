@@ -483,6 +483,17 @@ async fn handle(
                 &request_id,
             )
         }
+        Ok(Invocation::Rejected(e)) => {
+            // "If the Lambda API rejects the invocation request, API Gateway returns a 500
+            // error code" (Lambda Developer Guide, "Handling Lambda errors with an API Gateway
+            // API"); a function error is the 502 above.
+            tracing::error!(function = %route.function_id, error = %e, "Lambda refused the invocation: 500");
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                &request_id,
+            )
+        }
         Ok(Invocation::TimedOut) => {
             tracing::error!(function = %route.function_id, "function timed out: 503");
             message(
@@ -794,6 +805,7 @@ mod tests {
             logical_id: format!("{binary}Function"),
             binary: binary.into(),
             timeout_secs: 3,
+            memory_size_mb: 128,
             environment: Default::default(),
             http_routes: routes.iter().map(|(m, p)| HttpRoute::new(m, p)).collect(),
             sqs_events: vec![],

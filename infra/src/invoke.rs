@@ -25,7 +25,16 @@ pub enum Invocation {
     FunctionError(String),
     /// No answer within the function's timeout.
     TimedOut,
+    /// Lambda refused the invocation before running the function (the text is its error,
+    /// e.g. a request over [`MAX_REQUEST_BYTES`]); API Gateway answers this `500`.
+    Rejected(String),
 }
+
+/// Largest synchronous invocation request, bytes (Lambda quotas, "Invocation payload (request
+/// and response): 6 MB each for request and response (synchronous)"; the Invoke API's
+/// `RequestEntityTooLargeException` says "Request must be smaller than 6291456 bytes for the
+/// InvokeFunction operation").
+pub const MAX_REQUEST_BYTES: usize = 6_291_456;
 
 /// Invokes functions by name on one Lambda Invoke API endpoint.
 ///
@@ -116,7 +125,7 @@ impl Invoker {
         let ended = match &result {
             Ok(Invocation::Ok(_)) => Ended::Ok,
             Ok(Invocation::TimedOut) => Ended::TimedOut,
-            Ok(Invocation::FunctionError(_)) | Err(_) => Ended::Error,
+            Ok(Invocation::FunctionError(_) | Invocation::Rejected(_)) | Err(_) => Ended::Error,
         };
         console.invocation_ended(function, started.elapsed().as_secs_f64() * 1000.0, ended);
         result
@@ -130,6 +139,14 @@ impl Invoker {
     ) -> Result<Invocation> {
         let body = serde_json::to_vec(event)
             .map_err(|e| anyhow!("the event for {function} does not serialise: {e}"))?;
+        if body.len() > MAX_REQUEST_BYTES {
+            // What Lambda's Invoke API answers (413 RequestEntityTooLargeException); cargo-lambda
+            // has no such limit.
+            return Ok(Invocation::Rejected(format!(
+                "RequestEntityTooLargeException: {} byte request: Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation",
+                body.len()
+            )));
+        }
         let permits = self.permits(function);
         let deadline = tokio::time::Instant::now() + timeout;
         let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, permits.acquire_owned()).await

@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod payments;
 pub mod procs;
 pub mod provision;
+pub mod sandbox;
 pub mod seed;
 pub mod stack;
 pub mod streams;

@@ -128,6 +128,21 @@ enum Cmd {
     /// or mismatch. Lift the throttling first: `devstack up --no-throttle` (or
     /// `--throttle-scale`), else the template's 50 requests/s per route answer 429.
     Load(LoadArgs),
+    /// Per-function IAM of the running stack: `simulate` prints whether a function's execution
+    /// role allows an action on a resource, from the evaluator the fault proxy uses.
+    #[command(subcommand)]
+    Iam(IamCmd),
+    /// Run one function binary in its Lambda execution environment (Timeout, MemorySize,
+    /// response size, its own credentials). `devstack up` makes this cargo's target runner
+    /// for `cargo lambda watch`; not for direct use.
+    #[command(hide = true)]
+    Sandbox {
+        /// The function binary cargo built.
+        binary: PathBuf,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Print the routes and event source mappings the template declares.
     Routes,
     /// Print the LocalStack init script generated from the template.
@@ -138,6 +153,28 @@ enum Cmd {
         /// The `servers` URL written into the document.
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         server: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IamCmd {
+    /// Print `allowed` or `denied` (exit 0 or 1) for a function doing an action on a resource,
+    /// with the policy that decided: the local `aws iam simulate-principal-policy`.
+    ///
+    /// Example:
+    ///   devstack iam simulate --function GetProductFunction --action dynamodb:GetItem \
+    ///     --resource arn:aws:dynamodb:us-east-1:123456789012:table/shop-ProductsTable
+    #[command(verbatim_doc_comment)]
+    Simulate {
+        /// The function's logical id in the template.
+        #[arg(long)]
+        function: String,
+        /// `service:Action`, e.g. `dynamodb:GetItem`.
+        #[arg(long)]
+        action: String,
+        /// The resource ARN; `*` for an action that takes none.
+        #[arg(long, default_value = "*")]
+        resource: String,
     },
 }
 
@@ -479,8 +516,34 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    // The sandbox runs a function: no template of its own to read.
+    if let Cmd::Sandbox { binary, args } = cli.command {
+        return devstack::sandbox::run(&binary, args).await;
+    }
     let template = Template::load(&cli.template)?;
     match cli.command {
+        Cmd::Sandbox { .. } => unreachable!("handled above"),
+        Cmd::Iam(IamCmd::Simulate {
+            function,
+            action,
+            resource,
+        }) => {
+            let client =
+                control::Client::from_ready_file(&project_root(&cli.template)?, &cli.stack_name)?;
+            let answer = client
+                .iam_simulate(&control::SimulateQuery {
+                    function,
+                    action,
+                    resource,
+                })
+                .await?;
+            println!("{}", answer.decision);
+            eprintln!("{} (role {})", answer.detail, answer.role);
+            if answer.decision != "allowed" {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Cmd::Up(args) => {
             let options = up::Options {
                 gateway_port: args.gateway_port,

@@ -23,10 +23,12 @@ use crate::control::{self, Command as ControlCommand, Dependency, DependencyStat
 use crate::edge;
 use crate::fault::{Faults, proxy::Proxy};
 use crate::gateway::{self, Gateway, Routes};
+use crate::iam::Iam;
 use crate::invoke::Invoker;
 use crate::payments::{self, Payments, Provider};
 use crate::procs::{self, Exit, Recipe, Supervisor};
 use crate::provision::{self, ProvisionOptions, Provisioned};
+use crate::sandbox;
 use crate::stack;
 use crate::template::{Function, HttpApi, Template};
 use crate::{esm, streams};
@@ -148,7 +150,7 @@ pub async fn up(
     let ready_file = state.join(format!("ready-{stack}.json"));
     let _ = std::fs::remove_file(&ready_file);
     let mut sup = Supervisor::default();
-    let result = run(&root, stack, template, &opts, &mut sup).await;
+    let result = run(template_path, &root, stack, template, &opts, &mut sup).await;
     let _ = std::fs::remove_file(&ready_file);
     sup.stop_all().await;
     result
@@ -226,6 +228,7 @@ impl StreamTasks {
 }
 
 async fn run(
+    template_path: &Path,
     root: &Path,
     stack: &str,
     template: &Template,
@@ -378,6 +381,30 @@ async fn run(
         secret_value: Some(api_key.clone()),
     };
     let provisioned = provision::provision_with(template, &sdk, &provision_options).await?;
+    // Each function's execution role, as `sam deploy` would create it (see crate::iam).
+    let iam = Arc::new(
+        Iam::load(
+            &venv_bin,
+            template_path,
+            stack,
+            &provisioned.resolver,
+            provisioned
+                .secrets
+                .values()
+                .map(|s| s.arn.clone())
+                .collect(),
+            crate::iam::enforcement_from_env(),
+        )
+        .context("loading the functions' IAM policies")?,
+    );
+    if iam.enforced() {
+        tracing::info!(
+            roles = iam.roles().len(),
+            "IAM enforced: each function's AWS calls are checked against its own role (DEVSTACK_IAM=off turns it off)"
+        );
+    } else {
+        tracing::warn!("IAM not enforced (DEVSTACK_IAM=off): every function may call anything");
+    }
 
     // 3. The fault proxy in front of the emulator, the payment provider's instances, and the
     // control API.
@@ -407,7 +434,7 @@ async fn run(
         payment_target(&provisioned, &sdk),
     ));
     let proxy_url = format!("http://127.0.0.1:{}", opts.proxy_port);
-    let proxy = Proxy::new(&endpoint, Arc::clone(&faults))?;
+    let proxy = Proxy::new(&endpoint, Arc::clone(&faults))?.with_iam(Arc::clone(&iam));
     let proxy_task = tokio::spawn(proxy.serve(proxy_listener, stop_rx.clone()));
     let (commands_tx, mut commands) = mpsc::channel::<ControlCommand>(8);
     let control_url = format!("http://127.0.0.1:{}", opts.control_port);
@@ -417,6 +444,7 @@ async fn run(
         commands: commands_tx,
         status: status_rx,
         payments: Arc::clone(&payments),
+        iam: Arc::clone(&iam),
     })
     .merge(console::api::router(console::api::ConsoleApi {
         console: console.clone(),
@@ -446,6 +474,37 @@ async fn run(
             .map(|(k, v)| format!("{k}={v}\n"))
             .collect::<String>(),
     )?;
+    // Each function's own execution environment (crate::sandbox): its Timeout, MemorySize and
+    // credentials; cargo runs every function binary through `devstack sandbox`.
+    let sandbox_dir = state.join(format!("sandbox-{stack}"));
+    let _ = std::fs::remove_dir_all(&sandbox_dir);
+    let own_names = |f: &Function| {
+        let mut names: std::collections::BTreeSet<String> = f.environment.keys().cloned().collect();
+        if f.log_format.is_some() {
+            names.insert("AWS_LAMBDA_LOG_FORMAT".into());
+        }
+        if f.application_log_level.is_some() {
+            names.insert("AWS_LAMBDA_LOG_LEVEL".into());
+        }
+        names
+    };
+    let every_name: std::collections::BTreeSet<String> =
+        functions.iter().flat_map(own_names).collect();
+    for f in &functions {
+        let own = own_names(f);
+        let env = iam
+            .role(&f.logical_id)
+            .map(|r| r.credentials.env().into_iter().collect())
+            .unwrap_or_default();
+        sandbox::Spec {
+            function: f.logical_id.clone(),
+            timeout_ms: f.timeout_secs.saturating_mul(1000),
+            memory_mb: f.memory_size_mb,
+            env,
+            unset: every_name.difference(&own).cloned().collect(),
+        }
+        .write(&sandbox_dir, &f.binary)?;
+    }
     let cargo_lambda = venv_bin.join("cargo-lambda");
     if !cargo_lambda.exists() {
         bail!(
@@ -481,6 +540,17 @@ async fn run(
         .args(["--concurrency", &opts.concurrency.to_string()])
         .arg("--env-file")
         .arg(&env_file);
+    match sandbox::host_runner_variable() {
+        Some(runner) => {
+            let exe = std::env::current_exe().context("locating the devstack binary")?;
+            watch_cmd
+                .env(runner, format!("{} sandbox", exe.display()))
+                .env(sandbox::SANDBOX_DIR_ENV, &sandbox_dir);
+        }
+        None => tracing::warn!(
+            "no cargo runner variable for this host: Timeout, MemorySize and per-function credentials are not applied"
+        ),
+    }
     if opts.no_reload {
         watch_cmd.arg("--ignore-changes");
     }

@@ -455,6 +455,7 @@ async fn control_api() -> (control::Client, Arc<Faults>) {
             Vec::new(),
             None,
         )),
+        iam: Arc::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -59,6 +59,7 @@ fn function(binary: &str, method: &str, path: &str) -> Function {
         logical_id: format!("{binary}Function"),
         binary: binary.into(),
         timeout_secs: 3,
+        memory_size_mb: 128,
         environment: Default::default(),
         http_routes: vec![HttpRoute::new(method, path)],
         sqs_events: vec![],

@@ -13,6 +13,9 @@ use crate::expr::Expr;
 
 /// Lambda's default timeout when neither the function nor `Globals` set one (seconds).
 const DEFAULT_TIMEOUT_SECS: u64 = 3;
+/// Lambda's default memory when neither the function nor `Globals` set `MemorySize` (MB;
+/// `AWS::Lambda::Function` `MemorySize`, "Default: 128").
+const DEFAULT_MEMORY_SIZE_MB: u64 = 128;
 
 /// The `Properties` of a function as written; also the shape of `Globals.Function` (which has
 /// no `Events`). Properties devstack does not read (`Policies`, `Runtime`…) are ignored.
@@ -22,6 +25,9 @@ pub struct FunctionProperties {
     /// `Timeout` in seconds.
     #[serde(default, deserialize_with = "opt")]
     pub timeout: Option<u64>,
+    /// `MemorySize` in MB (Lambda's MB are MiB: 128 MB is 134,217,728 bytes).
+    #[serde(default, deserialize_with = "opt")]
+    pub memory_size: Option<u64>,
     /// `Environment`.
     pub environment: Option<Environment>,
     /// `LoggingConfig`.
@@ -100,6 +106,8 @@ pub struct Function {
     pub binary: String,
     /// `Timeout` in seconds (function, else `Globals`, else Lambda's default of 3).
     pub timeout_secs: u64,
+    /// `MemorySize` in MB (function, else `Globals`, else Lambda's default of 128).
+    pub memory_size_mb: u64,
     /// `Globals.Function.Environment.Variables` overlaid with the function's own, unresolved.
     pub environment: BTreeMap<String, Expr>,
     /// The function's `HttpApi` events.
@@ -140,6 +148,10 @@ impl Function {
                 .timeout
                 .or(globals.timeout)
                 .unwrap_or(DEFAULT_TIMEOUT_SECS),
+            memory_size_mb: own
+                .memory_size
+                .or(globals.memory_size)
+                .unwrap_or(DEFAULT_MEMORY_SIZE_MB),
             environment,
             log_format: own_log
                 .and_then(|l| l.log_format.clone())

@@ -17,6 +17,7 @@ Parameters:
 Globals:
   Function:
     Timeout: 7
+    MemorySize: 256
     LoggingConfig: { LogFormat: JSON, ApplicationLogLevel: !Ref LogLevel }
     Environment: { Variables: { LEVEL: !Ref LogLevel, SHARED: global } }
 Resources:
@@ -230,6 +231,7 @@ fn a_function_takes_globals_and_overrides_them_with_its_own_values() {
     let f = function(&t, "Fn");
     assert_eq!(f.binary, "my-fn");
     assert_eq!(f.timeout_secs, 7);
+    assert_eq!(f.memory_size_mb, 256);
     assert_eq!(f.log_format.as_deref(), Some("JSON"));
     assert_eq!(f.environment["SHARED"], Expr::from("own"));
     assert!(f.environment.contains_key("LEVEL"));

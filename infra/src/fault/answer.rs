@@ -40,6 +40,28 @@ pub fn error(call: &Call, status: StatusCode, code: Option<&str>) -> Response<By
         _ if sqs => "InvalidParameterValue",
         _ => "ValidationException",
     });
+    shaped(call, status, code, MESSAGE)
+}
+
+/// The service's answer to a call its caller's policies do not allow, with IAM's `message`
+/// ("User: <principal> is not authorized to perform: <action> on resource: <arn> because …"):
+/// `400 AccessDeniedException` for the JSON services (DynamoDB, Secrets Manager, Cloud Map),
+/// `403 AccessDenied` for SQS (its `x-amzn-query-error` code) and awsQuery services.
+pub fn access_denied(call: &Call, message: &str) -> Response<Bytes> {
+    if call.service == "sqs" || call.protocol == Protocol::Query {
+        shaped(call, StatusCode::FORBIDDEN, "AccessDenied", message)
+    } else {
+        shaped(
+            call,
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            message,
+        )
+    }
+}
+
+fn shaped(call: &Call, status: StatusCode, code: &str, message: &str) -> Response<Bytes> {
+    let sqs = call.service == "sqs";
     let fault = if status.is_server_error() {
         "Receiver"
     } else {
@@ -53,8 +75,9 @@ pub fn error(call: &Call, status: StatusCode, code: Option<&str>) -> Response<By
         Protocol::Query => {
             builder = builder.header(http::header::CONTENT_TYPE, "text/xml");
             format!(
-                "<ErrorResponse><Error><Type>{fault}</Type><Code>{}</Code><Message>{MESSAGE}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-                xml_escape(code)
+                "<ErrorResponse><Error><Type>{fault}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                xml_escape(code),
+                xml_escape(message)
             )
         }
         Protocol::Json | Protocol::Other => {
@@ -67,7 +90,7 @@ pub fn error(call: &Call, status: StatusCode, code: Option<&str>) -> Response<By
             if sqs && let Ok(v) = HeaderValue::from_str(&format!("{code};{fault}")) {
                 builder = builder.header("x-amzn-query-error", v);
             }
-            serde_json::json!({ "__type": format!("{namespace}{code}"), "message": MESSAGE })
+            serde_json::json!({ "__type": format!("{namespace}{code}"), "message": message })
                 .to_string()
         }
     };
@@ -103,6 +126,29 @@ mod tests {
         assert_eq!(
             body["__type"],
             "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
+        );
+    }
+
+    #[test]
+    fn access_denied_is_each_services_own_code_with_iams_message() {
+        let message = "User: arn:aws:sts::123456789012:assumed-role/shop-R/F is not authorized";
+        let r = access_denied(&call("dynamodb", Protocol::Json), message);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(
+            body["__type"],
+            "com.amazonaws.dynamodb.v20120810#AccessDeniedException"
+        );
+        assert_eq!(body["message"], message);
+        let r = access_denied(&call("sqs", Protocol::Json), message);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(r.headers()["x-amzn-query-error"], "AccessDenied;Sender");
+        let r = access_denied(&call("elasticache", Protocol::Query), "a < b");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let xml = String::from_utf8(r.body().to_vec()).unwrap();
+        assert!(
+            xml.contains("<Code>AccessDenied</Code><Message>a &lt; b</Message>"),
+            "{xml}"
         );
     }
 

@@ -52,6 +52,8 @@ impl std::error::Error for Closed {}
 pub struct Proxy {
     upstream: Uri,
     faults: Arc<Faults>,
+    /// Per-function IAM: each call is checked against its caller's policies before the rules.
+    iam: Option<Arc<crate::iam::Iam>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -69,8 +71,17 @@ impl Proxy {
         Ok(Self {
             upstream,
             faults,
+            iam: None,
             client: Client::builder(TokioExecutor::new()).build_http(),
         })
+    }
+
+    /// The same proxy, answering a call its caller's policies do not allow as AWS does
+    /// (`AccessDeniedException`, see `crate::iam`) instead of forwarding it.
+    #[must_use]
+    pub fn with_iam(mut self, iam: Arc<crate::iam::Iam>) -> Self {
+        self.iam = Some(iam);
+        self
     }
 
     /// Serves connections from `listener` until `stop` turns true (or its sender is gone).
@@ -156,6 +167,12 @@ impl Proxy {
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return Ok(full(answer::error(&call, status, code.as_deref())));
             }
+        }
+        // What the service itself answers: a caller its policies do not allow is refused.
+        if let Some(iam) = &self.iam
+            && let Some(denial) = iam.check(&parts.headers, parts.uri.query(), &body, &call)
+        {
+            return Ok(full(answer::access_denied(&call, &denial.message)));
         }
         let forwarded = self.forward(parts, &body).await;
         if forwarded.as_ref().is_ok_and(|r| r.status().is_success()) {

@@ -396,6 +396,10 @@ impl ShardReader {
                 why: "invocation timed out".into(),
                 function_error: true,
             },
+            Ok(Invocation::Rejected(e)) => Outcome::Failed {
+                why: format!("invocation refused: {e}"),
+                function_error: false,
+            },
         };
         if let (Some(console), Some(mut records)) = (self.invoker.console(), seen) {
             let (failed_from, error) = match &outcome {

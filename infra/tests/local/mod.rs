@@ -35,6 +35,17 @@ pub fn client(subject: &str, groups: &[&str]) -> reqwest::Client {
 /// A client whose every request carries a token for `subject` in `groups` from the running
 /// stack's identity provider, and may take `timeout`.
 pub fn client_with(subject: &str, groups: &[&str], timeout: Duration) -> reqwest::Client {
+    client_on(&stack_name(), subject, groups, timeout)
+}
+
+/// A client whose every request carries a token for `subject` in `groups` from the identity
+/// provider of the running stack `stack`, and may take `timeout`.
+pub fn client_on(
+    stack: &str,
+    subject: &str,
+    groups: &[&str],
+    timeout: Duration,
+) -> reqwest::Client {
     let request = devstack::idp::TokenRequest {
         subject: subject.into(),
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
@@ -43,7 +54,7 @@ pub fn client_with(subject: &str, groups: &[&str], timeout: Duration) -> reqwest
     };
     let token = devstack::edge::token(
         &devstack::workspace_root().join(".devstack"),
-        &stack_name(),
+        stack,
         &request,
     )
     .unwrap();
@@ -82,10 +93,21 @@ pub fn check<'a>(body: &'a Value, name: &str) -> &'a Value {
 
 /// Runs the `devstack` CLI on the running stack; its stdout. Panics (with stderr) when it fails.
 pub fn devstack(args: &[&str]) -> String {
+    devstack_on(
+        &devstack::workspace_root().join("template.yaml"),
+        &stack_name(),
+        args,
+    )
+}
+
+/// Runs the `devstack` CLI on the running stack `stack` of `template`; its stdout. Panics (with
+/// stderr) when it fails.
+pub fn devstack_on(template: &std::path::Path, stack: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_devstack"))
+        .current_dir(devstack::workspace_root())
         .arg("--template")
-        .arg(devstack::workspace_root().join("template.yaml"))
-        .args(["--stack-name", &stack_name()])
+        .arg(template)
+        .args(["--stack-name", stack])
         .args(args)
         .output()
         .unwrap();
