@@ -540,7 +540,17 @@ async fn run(
         .args(["--concurrency", &opts.concurrency.to_string()])
         .arg("--env-file")
         .arg(&env_file);
+    let sandbox_off = matches!(
+        std::env::var("DEVSTACK_SANDBOX")
+            .ok()
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref(),
+        Some("off" | "0" | "false")
+    );
     match sandbox::host_runner_variable() {
+        _ if sandbox_off => tracing::warn!(
+            "DEVSTACK_SANDBOX=off: functions run as cargo-lambda runs them (one shared environment and credentials, no Timeout or MemorySize; IAM then checks nothing)"
+        ),
         Some(runner) => {
             let exe = std::env::current_exe().context("locating the devstack binary")?;
             watch_cmd
