@@ -5,6 +5,11 @@
 #:   - with BOOTSTRAP_BROWSER=1 (`make test`): chromium, node and npm (Debian packages) and
 #:     infra/console/node_modules (npm ci: playwright-core) for the console's browser test
 #:   - cargo-nextest (cargo install, when not on PATH)
+#:   - with BOOTSTRAP_LINT=1 (`make lint`): .venv/sam (aws-sam-cli, for `sam validate --lint`)
+#:     and .venv/checkov (checkov)
+#:   - with BOOTSTRAP_DEPLOY=1 (`make sam-build`, `make release`): .venv/sam and the Rust target
+#:     aarch64-unknown-linux-gnu (rustup); the cross linker is Zig, from the ziglang wheel that
+#:     cargo-lambda brings into .venv
 # Idempotent; safe to run before every `make dev` / `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +17,11 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 # Pinned so a fresh clone gets what CI tested. Bump deliberately.
 PY_PACKAGES=("moto[server]==5.2.5" "cargo-lambda==1.9.2" "cfn-lint==1.51.0" "awscli==1.45.11" "schemathesis==4.32.5")
+# Deploy and lint tools, each in its own venv under .venv/: their pins cannot share one with the
+# above or with each other (aws-sam-cli 1.170.0 pins boto3==1.43.108 and cfn-lint >=1.52,<1.59;
+# checkov 3.3.30 pins boto3==1.35.49).
+SAM_PACKAGES=("aws-sam-cli==1.170.0")
+CHECKOV_PACKAGES=("checkov==3.3.30")
 
 say() { printf '\033[1mbootstrap:\033[0m %s\n' "$*" >&2; }
 
@@ -20,14 +30,22 @@ PYTHON=${PYTHON:-$(command -v python3 || true)}
 if [ -z "$PYTHON" ]; then
   say "python3 is required (Debian: apt-get install python3 python3-venv)"; exit 1
 fi
-stamp="$VENV/.installed-$(printf '%s\n' "${PY_PACKAGES[@]}" | sha256sum | cut -c1-12)"
-if [ ! -f "$stamp" ]; then
-  say "installing ${PY_PACKAGES[*]} into $VENV"
-  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
-  rm -f "$VENV"/.installed-*; touch "$stamp"
+venv_install() { # venv_install <dir> <package>...: the venv <dir> with exactly these pins, once
+  local dir=$1; shift
+  local stamp
+  stamp="$dir/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-12)"
+  [ ! -f "$stamp" ] || return 0
+  say "installing $* into $dir"
+  [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+  rm -f "$dir"/.installed-*; touch "$stamp"
+}
+venv_install "$VENV" "${PY_PACKAGES[@]}"
+if [ "${BOOTSTRAP_LINT:-}" = 1 ] || [ "${BOOTSTRAP_DEPLOY:-}" = 1 ]; then
+  venv_install "$VENV/sam" "${SAM_PACKAGES[@]}"
 fi
+[ "${BOOTSTRAP_LINT:-}" != 1 ] || venv_install "$VENV/checkov" "${CHECKOV_PACKAGES[@]}"
 
 # --- Debian packages: redis-server (the local cache); wrk only for `make bench` --------------
 apt_install() { # apt_install <command> <package>: installs <package> when <command> is missing
@@ -75,5 +93,15 @@ if [ "${BOOTSTRAP_FUZZ:-}" = 1 ]; then
   if ! cargo fuzz --version >/dev/null 2>&1; then
     say "installing cargo-fuzz 0.13.2 (cargo install --locked; takes a few minutes once)"
     cargo install --locked cargo-fuzz@0.13.2
+  fi
+fi
+
+# --- The Lambda build (`make sam-build`, `make release` set BOOTSTRAP_DEPLOY=1): the arm64 Rust
+# target. cargo lambda links it with Zig (the ziglang wheel in .venv, found through .venv/bin on
+# PATH), so no aarch64 gcc is needed.
+if [ "${BOOTSTRAP_DEPLOY:-}" = 1 ]; then
+  if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+    say "installing the Rust target aarch64-unknown-linux-gnu (rustup)"
+    rustup target add aarch64-unknown-linux-gnu
   fi
 fi

@@ -31,6 +31,11 @@ use serde_json::Value;
 /// (`shared::outside::CloudMapDiscovery::DEFAULT_TTL`, 5 s), with a wide margin.
 const DISCOVERY_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Past this long after a change in Cloud Map no instance serves an answer from before it: one
+/// TTL, plus a second TTL for an instance whose lookup at the change failed (it trusts its stale
+/// list for another TTL), plus a second of margin.
+const EVERY_ANSWER_EXPIRED: Duration = Duration::from_secs(11);
+
 const DEAD_LETTER_QUEUES: [&str; 3] = [
     "PaymentsDeadLetterQueue",
     "OrdersDeadLetterQueue",
@@ -66,12 +71,14 @@ async fn place(c: &reqwest::Client, user: &str, product: &str, n: usize) -> Vec<
 }
 
 /// Places one order at a time, each confirmed, until `done(log seq before that order)` has held
-/// for `times` orders in a row, or [`DISCOVERY_DEADLINE`] passes; whether it held.
+/// for `times` orders in a row and `not_before` has passed, or [`DISCOVERY_DEADLINE`] passes;
+/// whether it held.
 async fn until_orders(
     c: &reqwest::Client,
     user: &str,
     product: &str,
     times: usize,
+    not_before: Instant,
     done: impl Fn(u64) -> bool,
 ) -> bool {
     let deadline = Instant::now() + DISCOVERY_DEADLINE;
@@ -82,7 +89,7 @@ async fn until_orders(
         let orders = poll_orders(c, &ids, Duration::from_secs(30), confirmed).await;
         assert!(orders.iter().all(confirmed), "{orders:?}");
         streak = if done(seq) { streak + 1 } else { 0 };
-        if streak >= times {
+        if streak >= times && Instant::now() >= not_before {
             return true;
         }
     }
@@ -252,10 +259,18 @@ async fn an_instance_down_is_failed_over_and_once_marked_unhealthy_gets_no_calls
     );
 
     devstack(&["payments", "health", "provider-b", "unhealthy"]);
+    let marked = Instant::now();
     // Each instance of capture-payment drops b once its Cloud Map answer expires: wait until
-    // three orders in a row go through without b (round robin would start one of them at b),
-    // then ask it of ten more.
-    let dropped = until_orders(&c, user, product, 3, |seq| calls_to(seq, "provider-b") == 0).await;
+    // three orders in a row go through without b (round robin would start one of them at b)
+    // and every instance's answer has expired, then ask it of ten more. Orders placed one at a
+    // time are served by one instance; the ten concurrent ones also reach instances that sat
+    // idle, whose answer (fetched just before b was marked) may still be fresh, so the streak
+    // alone does not prove every instance dropped b.
+    let expired = marked + EVERY_ANSWER_EXPIRED;
+    let dropped = until_orders(&c, user, product, 3, expired, |seq| {
+        calls_to(seq, "provider-b") == 0
+    })
+    .await;
     assert!(
         dropped,
         "b still called {DISCOVERY_DEADLINE:?} after it was marked unhealthy"
@@ -274,6 +289,9 @@ async fn an_instance_down_is_failed_over_and_once_marked_unhealthy_gets_no_calls
     devstack(&["fault", "clear"]);
     devstack(&["payments", "health", "provider-b", "healthy"]);
     let seq = provider_log_seq();
-    let got_calls = until_orders(&c, user, product, 1, |_| calls_to(seq, "provider-b") >= 1).await;
+    let got_calls = until_orders(&c, user, product, 1, Instant::now(), |_| {
+        calls_to(seq, "provider-b") >= 1
+    })
+    .await;
     assert!(got_calls, "healthy again, it gets calls again");
 }
