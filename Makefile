@@ -53,7 +53,7 @@ release:
 ## The deploy build: `sam build` (SAM CLI from .venv/sam; BuildMethod rust-cargolambda, which
 ## runs `cargo lambda build --release --arm64 --bin <Binary>` per function) into
 ## .aws-sam/build/<LogicalId>/bootstrap. Installs SAM CLI and the arm64 target when missing.
-## Takes about half an hour on 2 cores from a cold target/ (fat LTO, 22 links).
+## Measured: 37 min on 2 cores from a cold target/ (fat LTO, 22 links; see README, Deploy).
 sam-build:
 	BOOTSTRAP_DEPLOY=1 bash scripts/bootstrap.sh
 	PATH="$(CURDIR)/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv/sam/bin/sam build --template template.yaml
