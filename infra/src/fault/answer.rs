@@ -60,6 +60,17 @@ pub fn access_denied(call: &Call, message: &str) -> Response<Bytes> {
     }
 }
 
+/// The service's own error `code` with `message` (the service's, not an injected one): what the
+/// service answers where the emulator lacks a rule (see [`super::tokens`]).
+pub fn service_error(
+    call: &Call,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response<Bytes> {
+    shaped(call, status, code, message)
+}
+
 fn shaped(call: &Call, status: StatusCode, code: &str, message: &str) -> Response<Bytes> {
     let sqs = call.service == "sqs";
     let fault = if status.is_server_error() {

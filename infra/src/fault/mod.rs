@@ -3,7 +3,7 @@
 //! latency to, hang, drop, throttle or fail requests by service, operation and body
 //! ([`rules`]), service-shaped error answers ([`answer`]) and the log of requests that
 //! `devstack requests` counts, and the wake-ups of the stream readers by the writes it forwards
-//! ([`nudge`]).
+//! ([`nudge`]), and DynamoDB's idempotent transactions, which the emulator lacks ([`tokens`]).
 //!
 //! devstack's own clients (provisioning, event source mappings, seed, dlq) talk to the emulator
 //! directly: a fault reaches the functions only.
@@ -12,6 +12,7 @@ pub mod answer;
 pub mod nudge;
 pub mod proxy;
 pub mod rules;
+pub mod tokens;
 
 pub use nudge::Nudges;
 pub use rules::{Action, Call, RequestFilter, RequestLog, Rule, RuleSpec, Rules};
@@ -25,4 +26,6 @@ pub struct Faults {
     pub log: RequestLog,
     /// The stream readers' bells, rung by the DynamoDB writes the proxy forwards.
     pub nudges: Nudges,
+    /// The `ClientRequestToken`s of the idempotent DynamoDB calls forwarded ([`tokens`]).
+    pub tokens: tokens::Tokens,
 }

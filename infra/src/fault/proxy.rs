@@ -3,7 +3,9 @@
 //! `Host` and the SigV4 `Authorization`, so a signature stays valid) and streams the answer back,
 //! unless a fault rule applies ([`super::rules::Rules::apply`]). Every request is logged
 //! ([`super::rules::RequestLog`]); a DynamoDB write the emulator accepted rings the written
-//! tables' bells ([`super::nudge`]).
+//! tables' bells ([`super::nudge`]). A `TransactWriteItems` retried with its
+//! `ClientRequestToken` is answered as DynamoDB answers it ([`super::tokens`]); such a call runs
+//! to its end even when its caller gives up, as it would in DynamoDB.
 //!
 //! When the emulator is unreachable the proxy closes the client's connection without an answer,
 //! as a dead endpoint would (the SDK sees a dispatch failure, not an HTTP error).
@@ -25,6 +27,7 @@ use tokio::sync::watch;
 use super::Faults;
 use super::answer;
 use super::rules::{Action, identify};
+use super::tokens::{self, Begin};
 
 /// Largest request body forwarded (DynamoDB's largest request, BatchWriteItem, is 16 MB).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -174,14 +177,84 @@ impl Proxy {
         {
             return Ok(full(answer::access_denied(&call, &denial.message)));
         }
-        let forwarded = self.forward(parts, &body).await;
-        if forwarded.as_ref().is_ok_and(|r| r.status().is_success()) {
-            // The emulator has applied the write (it answers after): its stream records exist.
-            self.faults
-                .nudges
-                .ring_for(&call.service, call.operation.as_deref(), &body);
-        }
-        forwarded
+        let token = match self
+            .faults
+            .tokens
+            .begin(&call.service, call.operation.as_deref(), &body)
+        {
+            Begin::Forward(token) => token,
+            Begin::Replay(answer) => {
+                tracing::debug!(
+                    operation,
+                    "DynamoDB ClientRequestToken: the first call's answer, replayed"
+                );
+                return Ok(buffered(answer));
+            }
+            Begin::InProgress => {
+                return Ok(full(answer::service_error(
+                    &call,
+                    StatusCode::BAD_REQUEST,
+                    "TransactionInProgressException",
+                    "The transaction with the given request token is already in progress.",
+                )));
+            }
+            Begin::Mismatch => {
+                return Ok(full(answer::service_error(
+                    &call,
+                    StatusCode::BAD_REQUEST,
+                    "IdempotentParameterMismatchException",
+                    "DynamoDB rejected the request because you retried a request with a different payload but with an idempotent token that was already used.",
+                )));
+            }
+        };
+        let Some(token) = token else {
+            let forwarded = self.forward(parts, &body).await;
+            if forwarded.as_ref().is_ok_and(|r| r.status().is_success()) {
+                self.ring(&call, &body);
+            }
+            return forwarded;
+        };
+        // Detached: a caller whose attempt timed out does not cancel the transaction, so its
+        // retry finds the token's outcome.
+        let proxy = self.clone();
+        let (sent, answered) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let answer = proxy.forward_buffered(parts, &body).await;
+            proxy.faults.tokens.finish(&token, answer.as_ref().ok());
+            if answer.as_ref().is_ok_and(|a| a.status.is_success()) {
+                proxy.ring(&call, &body);
+            }
+            let _ = sent.send(answer);
+        });
+        answered
+            .await
+            .map_err(|_| Closed("the forwarding task ended without an answer".into()))?
+            .map(buffered)
+    }
+
+    /// The emulator has applied a write (it answers after): its stream records exist.
+    fn ring(&self, call: &super::Call, body: &Bytes) {
+        self.faults
+            .nudges
+            .ring_for(&call.service, call.operation.as_deref(), body);
+    }
+
+    async fn forward_buffered(
+        &self,
+        parts: http::request::Parts,
+        body: &Bytes,
+    ) -> Result<tokens::Answer, Closed> {
+        let (parts, body) = self.forward(parts, body).await?.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| Closed(format!("reading the emulator's answer: {e}")))?
+            .to_bytes();
+        Ok(tokens::Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     async fn forward(
@@ -215,6 +288,13 @@ impl Proxy {
                 .boxed(),
         ))
     }
+}
+
+fn buffered(answer: tokens::Answer) -> Response<Body> {
+    let mut resp = Response::new(answer.body);
+    *resp.status_mut() = answer.status;
+    *resp.headers_mut() = answer.headers;
+    full(resp)
 }
 
 fn full(resp: Response<Bytes>) -> Response<Body> {
@@ -262,6 +342,90 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let left: Vec<&str> = h.keys().map(http::HeaderName::as_str).collect();
         assert_eq!(left, vec!["host", "authorization"]);
+    }
+
+    /// An emulator that takes 300 ms per call and counts them, the proxy in front of it.
+    async fn slow_emulator_behind_a_proxy() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let app = axum::Router::new().fallback(move || {
+            let counted = Arc::clone(&counted);
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                "{}"
+            }
+        });
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_url = format!("http://{}", upstream.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(upstream, app).await });
+        let proxy = Proxy::new(&upstream_url, Arc::new(Faults::default())).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            proxy.serve(listener, stopped).await;
+            drop(stop);
+        });
+        (url, calls)
+    }
+
+    #[tokio::test]
+    async fn a_transaction_retried_with_its_token_after_a_timeout_runs_once_and_succeeds() {
+        let (url, calls) = slow_emulator_behind_a_proxy().await;
+        let client = reqwest::Client::new();
+        let send = |body: &'static str| {
+            client
+                .post(&url)
+                .header("x-amz-target", "DynamoDB_20120810.TransactWriteItems")
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(body)
+        };
+        let body = r#"{"ClientRequestToken":"tok-1","TransactItems":[]}"#;
+        // The first attempt gives up before the emulator answers, as an SDK attempt timeout does.
+        let first = send(body).timeout(Duration::from_millis(50)).send().await;
+        assert!(first.is_err_and(|e| e.is_timeout()));
+        let retry = send(body).send().await.unwrap();
+        assert_eq!(retry.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            retry
+                .text()
+                .await
+                .unwrap()
+                .contains("TransactionInProgressException")
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let replayed = loop {
+            let answer = send(body).send().await.unwrap();
+            if answer.status() == StatusCode::OK {
+                break answer.text().await.unwrap();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no replay within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(replayed, "{}");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "ran once"
+        );
+        let other = send(r#"{"ClientRequestToken":"tok-1","TransactItems":[{}]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            other
+                .text()
+                .await
+                .unwrap()
+                .contains("IdempotentParameterMismatchException")
+        );
+        let untokened = send(r#"{"TransactItems":[]}"#).send().await.unwrap();
+        assert_eq!(untokened.status(), StatusCode::OK);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]
