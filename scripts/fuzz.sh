@@ -3,6 +3,7 @@
 #: fuzz/fuzz_targets/: jwt, apigw_request, sqs_event, stream_event, cursor, template).
 #:
 #:   bash scripts/fuzz.sh smoke                # `make test`: build once, each target a few seconds
+#:   bash scripts/fuzz.sh build                # the build alone (`make test` runs it early, niced)
 #:   bash scripts/fuzz.sh [seconds] [target...] # `make fuzz`: each target `seconds` (default 300)
 #:
 #: Each target starts from its committed seeds (fuzz/seeds/<target>/) and grows its corpus in
@@ -26,7 +27,13 @@ TARGETS=(jwt apigw_request sqs_event stream_event cursor template)
 SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-10}
 
 mode=${1:-300}
-if [ "$mode" = smoke ]; then
+build_only=
+if [ "$mode" = build ]; then
+  # `fuzz.sh build`: only the build (make test starts it early, in the background).
+  build_only=1
+  seconds=0
+  shift || true
+elif [ "$mode" = smoke ]; then
   seconds=$SMOKE_SECONDS
   shift || true
 else
@@ -34,7 +41,7 @@ else
   seconds=$mode
 fi
 case "$seconds" in
-  '' | *[!0-9]*) echo "usage: $0 smoke | $0 [seconds] [target...]" >&2; exit 2 ;;
+  '' | *[!0-9]*) echo "usage: $0 build | $0 smoke | $0 [seconds] [target...]" >&2; exit 2 ;;
 esac
 [ $# -eq 0 ] || TARGETS=("$@")
 
@@ -49,6 +56,7 @@ echo "== cargo +nightly fuzz build (${TARGETS[*]})"
 start=$(date +%s)
 (cd fuzz && cargo +nightly fuzz build "${FLAGS[@]}")
 echo "== fuzz build: $(($(date +%s) - start)) s"
+[ -z "$build_only" ] || exit 0
 
 status=0
 for target in "${TARGETS[@]}"; do

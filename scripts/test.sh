@@ -31,12 +31,34 @@ export DEVSTACK_GATEWAY="http://127.0.0.1:$GATEWAY_PORT"
 # shared's cache tests use the test stack's redis-server, under their own key prefixes.
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 
+# Wall-clock seconds of each step, printed as `== took: <step> <s> s` and summed up at the end.
+took=()
+t0=$(date +%s)
+lap() { # lap STEP: the seconds since the previous lap
+  local now
+  now=$(date +%s)
+  took+=("$1 $((now - t0)) s")
+  echo "== took: $1 $((now - t0)) s"
+  t0=$now
+}
+lap bootstrap+cfn-lint
+
 echo "== cargo build (the functions as the stack builds them, devstack, the tests)"
 # `--bins` without `-p`: the default members' feature resolution, the one `devstack up` and
 # `cargo lambda watch` use (root Cargo.toml), so the stack starts without a rebuild.
 cargo build --bins
+lap build-functions
 cargo build -p devstack
+lap build-devstack
 cargo nextest run --workspace --no-run
+lap build-tests
+
+# The fuzz targets' build (nightly, its own workspace and target dir, about 7 min of CPU) runs
+# in the background at the lowest CPU and I/O priority while the tests below mostly wait on the
+# local cloud; the smoke run at the end waits for it. Its log: target/fuzz-build.log.
+fuzz_log=target/fuzz-build.log
+nice -n 19 ionice -c 3 env FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh build >"$fuzz_log" 2>&1 &
+fuzz_build_pid=$!
 
 mkdir -p .devstack/logs
 log=.devstack/logs/test-stack.log
@@ -48,6 +70,9 @@ target/debug/devstack up --gateway-port "$GATEWAY_PORT" --lambda-port "$LAMBDA_P
   --payments-port "$PAYMENTS_PORT" --visibility-timeout 2 --no-reload >"$log" 2>&1 &
 stack_pid=$!
 stop_stack() {
+  if [ -n "${fuzz_build_pid:-}" ] && kill -0 "$fuzz_build_pid" 2>/dev/null && [ -z "${fuzz_wait:-}" ]; then
+    kill -TERM "$fuzz_build_pid" 2>/dev/null || true
+  fi
   if kill -0 "$stack_pid" 2>/dev/null; then
     kill -TERM "$stack_pid" 2>/dev/null || true
     wait "$stack_pid" 2>/dev/null || true
@@ -63,6 +88,7 @@ for _ in $(seq 1 300); do
   sleep 1
 done
 [ -f "$ready" ] || { echo "devstack not ready after 300s:"; cat "$log"; exit 1; }
+lap stack-start
 
 # Each phase's output is also kept, so that the very end of the run (all a CI log may keep)
 # names what failed: the phases and their failed tests.
@@ -82,16 +108,19 @@ phase() { # phase NAME COMMAND...: runs a test phase, teeing its output to $resu
 
 echo "== cargo nextest run (all tests but the outage ones, including those needing the local cloud)"
 phase main cargo nextest run --workspace --run-ignored all --no-fail-fast -E 'not (binary(outage) | binary(payments_outage) | binary(schemathesis) | binary(load) | test(=a_modified_template_is_denied_timed_out_and_limited_as_aws_would))'
+lap main
 # schemathesis (infra/tests/schemathesis.rs) and the bounded load run (infra/tests/load.rs)
 # alone, one after the other: their requests stay under the template's per-route throttling
 # only when no other test shares the routes.
 echo "== cargo nextest run (schemathesis against the gateway's /openapi.json, then the load run; alone)"
-phase schemathesis-load cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'binary(schemathesis) | binary(load)'
+phase schemathesis-load cargo nextest run --workspace --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'package(devstack) & (binary(schemathesis) | binary(load))'
+lap schemathesis-load
 # A second stack from a modified template copy (infra/tests/fidelity.rs: IAM denials, Timeout,
 # MemorySize, payload limits; its timing checks need the machine), then the outage tests, which
 # take the stack's Redis and emulator away: alone, one at a time, last.
 echo "== cargo nextest run (cloud fidelity on a modified template; outage tests: Redis, the emulator and the payment provider taken down, one at a time)"
-phase outage cargo nextest run -p devstack --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'test(=a_modified_template_is_denied_timed_out_and_limited_as_aws_would) | binary(outage) | binary(payments_outage)'
+phase outage cargo nextest run --workspace --run-ignored all --no-fail-fast --test-threads 1 --success-output final -E 'package(devstack) & (test(=a_modified_template_is_denied_timed_out_and_limited_as_aws_would) | binary(outage) | binary(payments_outage))'
+lap outage
 if [ "$status" -ne 0 ]; then
   echo "== tests failed; last 80 lines of the local cloud's log ($log):"
   tail -n 80 "$log"
@@ -100,7 +129,20 @@ stop_stack
 
 # The fuzz targets (fuzz/), built once and run a few seconds each: a crash fails the run.
 echo "== fuzz smoke (scripts/fuzz.sh smoke)"
-phase fuzz-smoke env FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh smoke
+fuzz_wait=1
+fuzz_build_rc=0
+wait "$fuzz_build_pid" || fuzz_build_rc=$?
+lap fuzz-build-wait
+if [ "$fuzz_build_rc" -ne 0 ]; then
+  echo "== fuzz build failed (exit $fuzz_build_rc); target/fuzz-build.log:"; tail -n 60 "$fuzz_log"
+  status=$fuzz_build_rc
+  failed+=("fuzz-build (exit $fuzz_build_rc)")
+else
+  grep -h '^== fuzz build:' "$fuzz_log" || true
+  phase fuzz-smoke env FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh smoke
+fi
+lap fuzz-smoke
+echo "== time by step: ${took[*]/%/;}"
 
 if [ "$status" -ne 0 ]; then
   echo "== make test FAILED. Phases that failed: ${failed[*]}"

@@ -180,10 +180,12 @@ impl Route {
     }
 }
 
+/// A path segment percent-decoded as API Gateway passes path parameters (RFC 3986 §2.1: `%XX`
+/// only; `+` stays `+`, it means a space only in a query string). Invalid UTF-8 becomes U+FFFD.
 fn percent_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map_or_else(|| s.to_owned(), |(_, v)| v.into_owned())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The routing table, from the template's functions.
@@ -841,6 +843,15 @@ mod tests {
             .unwrap()
             .params;
         assert_eq!(m["proxy"], "a/b c.txt");
+    }
+
+    #[test]
+    fn a_path_parameter_is_percent_decoded_and_a_plus_stays_a_plus() {
+        let m = routes()
+            .find("DELETE", "/files/C%2B%2B+notes%E2%9C%93%ff")
+            .unwrap()
+            .params;
+        assert_eq!(m["proxy"], "C+++notes\u{2713}\u{fffd}");
     }
 
     #[test]

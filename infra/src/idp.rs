@@ -21,7 +21,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 /// Where the OpenID Provider Metadata is served, below the issuer URL (OpenID Connect
 /// Discovery 1.0 §4).
@@ -74,6 +75,33 @@ pub struct TokenRequest {
     pub ttl: Duration,
     /// OAuth scopes, `scope` space-separated (left out when empty).
     pub scopes: Vec<String>,
+}
+
+/// The claims of an access token [`Idp::mint`] signs, shaped like an Amazon Cognito user pool
+/// access token's ("Understanding the access token", Amazon Cognito Developer Guide); times in
+/// seconds since the epoch.
+#[derive(Debug, Serialize)]
+struct AccessTokenClaims<'a> {
+    sub: &'a str,
+    username: &'a str,
+    /// Left out when empty, as Cognito does for a user in no group.
+    #[serde(
+        rename = "cognito:groups",
+        skip_serializing_if = "<[String]>::is_empty"
+    )]
+    groups: &'a [String],
+    iss: &'a str,
+    client_id: &'a str,
+    aud: &'a str,
+    token_use: &'static str,
+    /// Space-separated OAuth scopes; left out when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    auth_time: u64,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    jti: &'a str,
 }
 
 impl Idp {
@@ -189,27 +217,27 @@ impl Idp {
         let exp = now
             .checked_add(request.ttl.as_secs())
             .ok_or_else(|| anyhow!("the token lifetime {:?} is too long", request.ttl))?;
-        let mut claims = Map::new();
-        claims.insert("sub".into(), json!(request.subject));
-        if !request.groups.is_empty() {
-            claims.insert("cognito:groups".into(), json!(request.groups));
-        }
-        claims.insert("iss".into(), json!(self.issuer));
-        claims.insert("client_id".into(), json!(self.audience));
-        claims.insert("aud".into(), json!(self.audience));
-        claims.insert("token_use".into(), json!("access"));
-        if !request.scopes.is_empty() {
-            claims.insert("scope".into(), json!(request.scopes.join(" ")));
-        }
-        claims.insert("auth_time".into(), json!(now));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("nbf".into(), json!(now));
-        claims.insert("exp".into(), json!(exp));
-        claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
-        claims.insert("username".into(), json!(request.subject));
+        let jti = uuid::Uuid::new_v4().to_string();
+        let scope = request.scopes.join(" ");
+        let claims = AccessTokenClaims {
+            sub: &request.subject,
+            username: &request.subject,
+            groups: &request.groups,
+            iss: &self.issuer,
+            client_id: &self.audience,
+            aud: &self.audience,
+            token_use: "access",
+            scope: Some(scope.as_str()).filter(|s| !s.is_empty()),
+            auth_time: now,
+            iat: now,
+            nbf: now,
+            exp,
+            jti: &jti,
+        };
+        let claims = serde_json::to_value(&claims).context("serialising the token's claims")?;
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
-        self.mint_claims(header, &Value::Object(claims))
+        self.mint_claims(header, &claims)
     }
 
     /// Signs arbitrary `claims` under `header` with this provider's key, with no check of
@@ -297,6 +325,7 @@ mod tests {
     use std::sync::{Arc, Barrier};
 
     use jsonwebtoken::{DecodingKey, Validation};
+    use serde_json::Map;
 
     use super::*;
 

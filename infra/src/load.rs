@@ -575,7 +575,7 @@ impl Caller {
         for past_retries in 0u32.. {
             last = self.place_again(url, placed).await.or(last);
             let final_answer = matches!(&last, Some((s, _)) if *s < 500 && *s != 409 && *s != 429);
-            let wait = shared::outside::retry::full_jitter_backoff(
+            let wait = shared::backoff::full_jitter_backoff(
                 Duration::from_millis(250),
                 Duration::from_secs(5),
                 past_retries,

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod aws;
+pub mod backoff;
 pub mod breaker;
 pub mod cache;
 pub mod circuit;

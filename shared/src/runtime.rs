@@ -77,6 +77,37 @@ where
     .await
 }
 
+/// The catalog every product function serves: the table from `PRODUCTS_TABLE` behind the cache
+/// from `CACHE_*` ([`crate::cache::products_from_env`]).
+pub type Catalog = crate::cache::Cached<crate::aws::DynamoProducts>;
+
+/// The whole `main` of a product function (`adjust-stock`, `create-product`, `delete-product`,
+/// `get-product`, `list-products`, `update-product`): telemetry, the SDK configuration and the
+/// [`Catalog`] built once per cold start, then [`http`] with `handler(&catalog, request)` per
+/// request. Call as `shared::runtime::catalog_http(env!("CARGO_PKG_NAME"), handler::handle)`.
+///
+/// The catalog lives as long as the process (one execution environment), so it is leaked once
+/// to lend every invocation a `&'static` reference.
+///
+/// # Errors
+/// The cold start's [`crate::config::ConfigError`] naming the first variable missing or
+/// invalid, or the runtime's (it cannot reach the Runtime API).
+pub async fn catalog_http<F, Fut, E>(
+    function: &'static str,
+    handler: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static Catalog, Request) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, E>> + Send,
+    E: Debug + Into<Diagnostic>,
+{
+    crate::telemetry::init();
+    let sdk = crate::aws::load().await;
+    let catalog: &'static Catalog =
+        Box::leak(Box::new(crate::cache::products_from_env(&sdk).await?));
+    http(function, move |req| handler(catalog, req)).await
+}
+
 /// One HTTP invocation exactly as [`http`] runs it, with the EMF flushed to `out` instead of
 /// stdout (tests; the collector must be installed, [`metrics::init`]). Must run inside the
 /// caller's span for the `http_request` span to have it as parent, as the runtime's.

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 use shared::metrics::Metric;
 
 const TEMPLATE: &str = include_str!("../../template.yaml");
@@ -106,7 +106,7 @@ fn http_functions() -> BTreeSet<String> {
 }
 
 fn template() -> Yaml {
-    serde_yaml::from_str(TEMPLATE).expect("template.yaml parses")
+    serde_norway::from_str(TEMPLATE).expect("template.yaml parses")
 }
 
 /// A tagged value's inner value (`!Sub "..."` → `"..."`); anything else unchanged.

@@ -3,15 +3,7 @@
 
 mod handler;
 
-use lambda_http::Error;
-use shared::{aws, cache};
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let products = cache::products_from_env(&aws::load().await).await?;
-    shared::runtime::http(env!("CARGO_PKG_NAME"), |req| {
-        handler::handle(&products, req)
-    })
-    .await
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::runtime::catalog_http(env!("CARGO_PKG_NAME"), handler::handle).await
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// Deserialises `value` into `T`; the error names the property path inside `value`
 /// (`property Events.Jobs: …`).
@@ -28,10 +28,10 @@ pub(crate) fn nested<T: DeserializeOwned>(value: Value, name: &str) -> Result<T,
 }
 
 /// `T` from `value`, or the path of the failing property (`None` at the root) and the error.
-fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, (Option<String>, serde_yaml::Error)> {
+fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, (Option<String>, serde_norway::Error)> {
     // An absent `Properties`/`Metadata` reads as an empty mapping, so all-optional structs parse.
     let value = match value {
-        Value::Null => Value::Mapping(serde_yaml::Mapping::new()),
+        Value::Null => Value::Mapping(serde_norway::Mapping::new()),
         other => other,
     };
     serde_path_to_error::deserialize(value).map_err(|e| {

@@ -3,7 +3,7 @@
 //! kept by name and type only.
 
 use serde::{Deserialize, Deserializer};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::de::{self, limit, opt};
 use crate::expr::Expr;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::de::{scalar_text, show};
 
@@ -224,7 +224,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Result<Expr, ExprError> {
-        Expr::try_from(serde_yaml::from_str::<Value>(yaml).unwrap())
+        Expr::try_from(serde_norway::from_str::<Value>(yaml).unwrap())
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{Result, anyhow, bail};
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::de::opt;
 use crate::events::{HttpRoute, RouteAuth};

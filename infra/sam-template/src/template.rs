@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 pub const SQS_DEFAULT_VISIBILITY_SECS: u32 = 30;
 use indexmap::IndexMap;
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::de::{opt, typed};
 use crate::expr::Expr;
@@ -48,7 +48,7 @@ pub const SECRET_TYPE: &str = "AWS::SecretsManager::Secret";
 /// Most `[` and `{` characters (flow sequences and mappings, `${}` of `!Sub` included) a
 /// template may contain; the project's has under 400. libyaml's scanner costs time quadratic in
 /// the nesting of flow collections (it walks its stack of possible simple keys on every token):
-/// 20 000 nested `!Join [-, [` took 47 s to be refused by serde_yaml's 128-level recursion
+/// 20 000 nested `!Join [-, [` took 47 s to be refused by serde_norway's 128-level recursion
 /// limit (found by the `template` fuzz target). Nesting is at most the number of openers, so
 /// this bound caps the parse at well under a second.
 pub const MAX_FLOW_COLLECTIONS: usize = 4096;
@@ -174,7 +174,7 @@ impl Template {
     /// More than [`MAX_FLOW_COLLECTIONS`] `[` and `{` in the text is an error before parsing.
     pub fn parse(text: &str) -> Result<Self> {
         check_flow_collections(text)?;
-        let doc: Document = typed(serde_yaml::from_str::<Value>(text)?)?;
+        let doc: Document = typed(serde_norway::from_str::<Value>(text)?)?;
         let mut resources = Vec::new();
         for (logical_id, raw) in doc.resources {
             let properties = match raw.kind.as_str() {

@@ -470,7 +470,7 @@ fn a_parameter_value_must_name_a_parameter_and_be_one_of_its_allowed_values() {
     assert!(err.contains("Nope") && err.contains("LogLevel"), "{err}");
 }
 
-/// serde_yaml stops at 128 levels of nesting ("recursion limit exceeded"), so a hostile
+/// serde_norway stops at 128 levels of nesting ("recursion limit exceeded"), so a hostile
 /// template cannot overflow the stack of a test thread (2 MiB) in the parser or in the typed
 /// walk over the `Value` after it (seeds of the `template` fuzz target: fuzz/seeds/template/).
 #[test]

@@ -383,7 +383,7 @@ fn resolve(
         Value::Object(map)
             if map.len() == 1 && map.keys().all(|k| k == "Ref" || k.starts_with("Fn::")) =>
         {
-            let resolved = serde_yaml::to_value(document)
+            let resolved = serde_norway::to_value(document)
                 .map_err(anyhow::Error::from)
                 .and_then(|y| sam_template::Expr::try_from(y).map_err(anyhow::Error::from))
                 .and_then(|e| resolver.string(&e));

@@ -80,22 +80,20 @@ impl DynamoProducts {
             .map_err(|e| Error::internal(self.context("UpdateItem (serialising values)"), e))
     }
 
-    /// The stored item that made a conditional `UpdateItem` fail (`ALL_OLD`), `None` when
-    /// there was no item; any other error is internal.
-    fn old_item(
-        &self,
-        error: SdkError<UpdateItemError>,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
-        match error.as_service_error() {
+    /// What a conditional `UpdateItem` that failed found stored (`ALL_OLD`): the old product's
+    /// version and stock, for the caller's 412 or 409.
+    ///
+    /// # Errors
+    /// `404 NOT_FOUND` when there was no item; any other failure of the call is internal.
+    fn refused(&self, id: &ProductId, error: SdkError<UpdateItemError>) -> Result<Stored, Error> {
+        let old = match error.as_service_error() {
             Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                Ok(failed.item().cloned())
+                failed.item().cloned()
             }
-            _ => Err(sdk_error(self.context("UpdateItem"), error)),
-        }
-    }
-
-    fn read_stored(&self, item: HashMap<String, AttributeValue>) -> Result<Stored, Error> {
-        serde_dynamo::from_item(item)
+            _ => return Err(sdk_error(self.context("UpdateItem"), error)),
+        };
+        let old = old.ok_or_else(|| Error::not_found("product", id))?;
+        serde_dynamo::from_item(old)
             .map_err(|e| Error::internal(self.context("UpdateItem (reading old item)"), e))
     }
 
@@ -317,14 +315,10 @@ impl ProductUpdater for DynamoProducts {
                 .condition_expression("attribute_exists(#id) AND #version = :expected")
                 .expression_attribute_values(":expected", self.value(&expected)?),
         };
-        let error = match request.send().await {
+        let stored = match request.send().await {
             Ok(output) => return self.read_product(output.attributes),
-            Err(error) => error,
+            Err(error) => self.refused(id, error)?,
         };
-        let Some(old) = self.old_item(error)? else {
-            return Err(Error::not_found("product", id));
-        };
-        let stored = self.read_stored(old)?;
         let expected = match precondition {
             ExpectedVersion::Exactly(expected) => expected.to_string(),
             ExpectedVersion::Any => "any".to_owned(),
@@ -390,14 +384,10 @@ impl StockAdjuster for DynamoProducts {
         } else {
             request.condition_expression("attribute_exists(id)")
         };
-        let error = match request.send().await {
+        let stored = match request.send().await {
             Ok(output) => return self.read_product(output.attributes),
-            Err(error) => error,
+            Err(error) => self.refused(id, error)?,
         };
-        let Some(old) = self.old_item(error)? else {
-            return Err(Error::not_found("product", id));
-        };
-        let stored = self.read_stored(old)?;
         Err(delta.shortage(id, stored.stock))
     }
 }

@@ -47,6 +47,15 @@ const TRANSACTION_ATTEMPTS: u32 = 4;
 /// How many read-check-write rounds an `If-Match: *` update or delete makes when a concurrent
 /// change keeps beating it, before answering 412.
 const ANY_VERSION_ATTEMPTS: u32 = 3;
+
+/// The read-check-write rounds an update or delete under `expected` makes: one for a given
+/// version (a conflict is the caller's 412), [`ANY_VERSION_ATTEMPTS`] for `*`.
+fn rounds(expected: ExpectedVersion) -> u32 {
+    match expected {
+        ExpectedVersion::Any => ANY_VERSION_ATTEMPTS,
+        ExpectedVersion::Exactly(_) => 1,
+    }
+}
 /// Most `Scan` calls made for one page, when the filter keeps dropping guard items.
 const MAX_SCAN_CALLS: usize = 8;
 
@@ -86,6 +95,22 @@ impl DynamoUsers {
         Self {
             table: Table::new(client, table),
         }
+    }
+
+    /// The latest user ([`Self::read_latest`]) checked against `expected`.
+    ///
+    /// # Errors
+    /// `404 NOT_FOUND` when there is none, `412 PRECONDITION_FAILED` ([`User::modified`]) when
+    /// its version is not the expected one, or the read's error.
+    async fn read_expected(&self, id: &UserId, expected: ExpectedVersion) -> Result<User, Error> {
+        let current = self
+            .read_latest(id)
+            .await?
+            .ok_or_else(|| Error::not_found("user", id))?;
+        if !expected.matches(current.version) {
+            return Err(User::modified(id));
+        }
+        Ok(current)
     }
 
     /// `GetItem` with `ConsistentRead`, so the version checked is the latest committed one.
@@ -197,10 +222,14 @@ impl DynamoUsers {
         }
     }
 
-    /// 25 ms × `attempt` plus up to 25 ms of jitter, on the SDK's own async sleep.
+    /// Full jitter ([`crate::backoff::full_jitter_backoff`]): uniform in `[0, min(200 ms,
+    /// 25 ms × 2^(attempt - 1))]`, on the SDK's own async sleep.
     async fn pause(&self, attempt: u32) {
-        let jitter = u64::try_from(uuid::Uuid::new_v4().as_u128() % 25).unwrap_or(0);
-        let delay = Duration::from_millis(25 * u64::from(attempt) + jitter);
+        let delay = crate::backoff::full_jitter_backoff(
+            Duration::from_millis(25),
+            Duration::from_millis(200),
+            attempt.saturating_sub(1),
+        );
         if let Some(sleep) = self.table.client.config().sleep_impl() {
             sleep.sleep(delay).await;
         }
@@ -355,18 +384,8 @@ impl UserUpdater for DynamoUsers {
         expected: ExpectedVersion,
         changes: &UserChanges,
     ) -> Result<User, Error> {
-        let rounds = match expected {
-            ExpectedVersion::Any => ANY_VERSION_ATTEMPTS,
-            ExpectedVersion::Exactly(_) => 1,
-        };
-        for _ in 0..rounds {
-            let current = self
-                .read_latest(id)
-                .await?
-                .ok_or_else(|| Error::not_found("user", id))?;
-            if !expected.matches(current.version) {
-                return Err(User::modified(id));
-            }
+        for _ in 0..rounds(expected) {
+            let current = self.read_expected(id, expected).await?;
             let updated = current.with_changes(changes, now());
             let email_changed = updated.email != current.email;
             let mut items = vec![self.put_if_version(&updated, current.version)?];
@@ -399,18 +418,8 @@ impl UserDeleter for DynamoUsers {
     /// (`version = :read_version`) and its email guard.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn delete(&self, id: &UserId, expected: ExpectedVersion) -> Result<(), Error> {
-        let rounds = match expected {
-            ExpectedVersion::Any => ANY_VERSION_ATTEMPTS,
-            ExpectedVersion::Exactly(_) => 1,
-        };
-        for _ in 0..rounds {
-            let current = self
-                .read_latest(id)
-                .await?
-                .ok_or_else(|| Error::not_found("user", id))?;
-            if !expected.matches(current.version) {
-                return Err(User::modified(id));
-            }
+        for _ in 0..rounds(expected) {
+            let current = self.read_expected(id, expected).await?;
             let items = vec![self.delete_if_version(&current)?, self.release(&current)?];
             match self.transact("delete user", items).await? {
                 Outcome::Committed => return Ok(()),

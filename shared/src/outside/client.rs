@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use tower::retry::budget::{Budget, TpsBudget};
 
-use super::retry::{full_jitter_backoff, is_retryable_status, retry_after};
+use super::retry::{is_retryable_status, retry_after};
 use super::{CallError, Discovery, Endpoint, OutsideRequest, OutsideResponse};
+use crate::backoff::full_jitter_backoff;
 use crate::circuit::{Admission, CircuitGate, Gate};
 use crate::error::Error;
 
@@ -55,7 +56,7 @@ impl Default for ClientConfig {
 
 impl ClientConfig {
     /// The wait before retry number `past_retries + 1`: full jitter, uniform in
-    /// `[0, min(backoff_max, backoff_min * 2^past_retries)]` ([`super::retry::full_jitter_backoff`]).
+    /// `[0, min(backoff_max, backoff_min * 2^past_retries)]` ([`crate::backoff::full_jitter_backoff`]).
     pub fn backoff(&self, past_retries: u32) -> Duration {
         full_jitter_backoff(self.backoff_min, self.backoff_max, past_retries)
     }

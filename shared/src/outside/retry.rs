@@ -1,12 +1,10 @@
 //! The retry rules of [`super::OutsideClient`]: which answers are retried, how long to back
-//! off (exponential with full jitter, retry-policies' [`ExponentialBackoff`]) and how to read
+//! off ([`crate::backoff::full_jitter_backoff`]) and how to read
 //! `Retry-After` (RFC 9110 §10.2.3).
 
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
-use retry_policies::policies::ExponentialBackoff;
-use retry_policies::{Jitter, RetryDecision, RetryPolicy};
 
 /// Whether an answer with `status` is a failure worth another attempt: `5xx` (the instance is
 /// broken or overloaded) and `429 Too Many Requests`. Every other status — `2xx`, `3xx`, and a
@@ -14,26 +12,6 @@ use retry_policies::{Jitter, RetryDecision, RetryPolicy};
 /// get the same one.
 pub fn is_retryable_status(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
-}
-
-/// The wait before retry number `past_retries + 1` ("full jitter", AWS Architecture Blog,
-/// "Exponential Backoff And Jitter"): uniform in `[0, min(max, min_interval * 2^past_retries)]`.
-///
-/// retry-policies' [`ExponentialBackoff`] with [`Jitter::Full`] computes it; it answers an
-/// instant, turned here into a duration from now. `min_interval` above `max` is clamped to
-/// `max`.
-pub fn full_jitter_backoff(min_interval: Duration, max: Duration, past_retries: u32) -> Duration {
-    let policy = ExponentialBackoff::builder()
-        .retry_bounds(min_interval.min(max), max)
-        .jitter(Jitter::Full)
-        .base(2)
-        .build_with_max_retries(u32::MAX);
-    match policy.should_retry(SystemTime::now(), past_retries) {
-        RetryDecision::Retry { execute_after } => execute_after
-            .duration_since(SystemTime::now())
-            .unwrap_or_default(),
-        RetryDecision::DoNotRetry => max,
-    }
 }
 
 /// The `Retry-After` of an answer as a wait from `now` (RFC 9110 §10.2.3): delay-seconds
@@ -118,12 +96,5 @@ mod tests {
         assert_eq!(retry_after(&with_retry_after("soon"), now), None);
         assert_eq!(retry_after(&with_retry_after("-1"), now), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
-    }
-
-    #[test]
-    fn a_min_interval_above_the_max_is_clamped_instead_of_panicking() {
-        let delay = full_jitter_backoff(Duration::from_secs(5), Duration::from_millis(10), 0);
-
-        assert!(delay <= Duration::from_millis(10), "{delay:?}");
     }
 }
