@@ -5,6 +5,7 @@
 #: Gateway — and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$(date +%s) # the start of the step `lap` (below) times next
 
 # BOOTSTRAP_BROWSER=1: also chromium, node and playwright-core, for the console's browser test
 # (infra/tests/console.rs, run with the others below). BOOTSTRAP_FUZZ=1: the nightly toolchain
@@ -33,7 +34,6 @@ export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 
 # Wall-clock seconds of each step, printed as `== took: <step> <s> s` and summed up at the end.
 took=()
-t0=$(date +%s)
 lap() { # lap STEP: the seconds since the previous lap
   local now
   now=$(date +%s)
@@ -53,13 +53,6 @@ lap build-devstack
 cargo nextest run --workspace --no-run
 lap build-tests
 
-# The fuzz targets' build (nightly, its own workspace and target dir, about 7 min of CPU) runs
-# in the background at the lowest CPU and I/O priority while the tests below mostly wait on the
-# local cloud; the smoke run at the end waits for it. Its log: target/fuzz-build.log.
-fuzz_log=target/fuzz-build.log
-nice -n 19 ionice -c 3 env FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh build >"$fuzz_log" 2>&1 &
-fuzz_build_pid=$!
-
 mkdir -p .devstack/logs
 log=.devstack/logs/test-stack.log
 ready=".devstack/ready-$DEVSTACK_STACK_NAME.json"
@@ -70,9 +63,6 @@ target/debug/devstack up --gateway-port "$GATEWAY_PORT" --lambda-port "$LAMBDA_P
   --payments-port "$PAYMENTS_PORT" --visibility-timeout 2 --no-reload >"$log" 2>&1 &
 stack_pid=$!
 stop_stack() {
-  if [ -n "${fuzz_build_pid:-}" ] && kill -0 "$fuzz_build_pid" 2>/dev/null && [ -z "${fuzz_wait:-}" ]; then
-    kill -TERM "$fuzz_build_pid" 2>/dev/null || true
-  fi
   if kill -0 "$stack_pid" 2>/dev/null; then
     kill -TERM "$stack_pid" 2>/dev/null || true
     wait "$stack_pid" 2>/dev/null || true
@@ -129,18 +119,7 @@ stop_stack
 
 # The fuzz targets (fuzz/), built once and run a few seconds each: a crash fails the run.
 echo "== fuzz smoke (scripts/fuzz.sh smoke)"
-fuzz_wait=1
-fuzz_build_rc=0
-wait "$fuzz_build_pid" || fuzz_build_rc=$?
-lap fuzz-build-wait
-if [ "$fuzz_build_rc" -ne 0 ]; then
-  echo "== fuzz build failed (exit $fuzz_build_rc); target/fuzz-build.log:"; tail -n 60 "$fuzz_log"
-  status=$fuzz_build_rc
-  failed+=("fuzz-build (exit $fuzz_build_rc)")
-else
-  grep -h '^== fuzz build:' "$fuzz_log" || true
-  phase fuzz-smoke env FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh smoke
-fi
+phase fuzz-smoke env FUZZ_NO_BOOTSTRAP=1 bash scripts/fuzz.sh smoke
 lap fuzz-smoke
 echo "== time by step: ${took[*]/%/;}"
 

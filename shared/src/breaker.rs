@@ -48,7 +48,7 @@ impl ManualClock {
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
-        let mut now = crate::memory::lock(&self.0);
+        let mut now = crate::sync::lock(&self.0);
         *now += by;
     }
 }
@@ -61,7 +61,7 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
-        *crate::memory::lock(&self.0)
+        *crate::sync::lock(&self.0)
     }
 }
 
@@ -179,7 +179,7 @@ impl<K: Clock> Breaker<K> {
 
     /// Its state now (an open breaker whose interval is over reads as half-open).
     pub fn state(&self) -> BreakerState {
-        match *crate::memory::lock(&self.state) {
+        match *crate::sync::lock(&self.state) {
             State::Closed { .. } => BreakerState::Closed,
             State::Open { until } if self.clock.now() < until => BreakerState::Open,
             State::Open { .. } | State::HalfOpen { .. } => BreakerState::HalfOpen,
@@ -189,7 +189,7 @@ impl<K: Clock> Breaker<K> {
     /// May a call go now? `None`: refused (open, or half-open with its probe in flight).
     pub fn try_acquire(&self) -> Option<Permit> {
         let now = self.clock.now();
-        let mut state = crate::memory::lock(&self.state);
+        let mut state = crate::sync::lock(&self.state);
         match *state {
             State::Closed { .. } => Some(Permit::Normal),
             State::Open { until } if now < until => None,
@@ -208,7 +208,7 @@ impl<K: Clock> Breaker<K> {
 
     /// The call made under `permit` succeeded.
     pub fn succeeded(&self, permit: Permit) -> Recovery {
-        let mut state = crate::memory::lock(&self.state);
+        let mut state = crate::sync::lock(&self.state);
         let recovered = match (*state, permit) {
             (State::Closed { .. }, _) => Recovery::Steady,
             // A normal call that started before the breaker opened says nothing about now.
@@ -232,7 +232,7 @@ impl<K: Clock> Breaker<K> {
     /// breaker.
     pub fn failed(&self, permit: Permit) -> bool {
         let now = self.clock.now();
-        let mut state = crate::memory::lock(&self.state);
+        let mut state = crate::sync::lock(&self.state);
         let open = State::Open {
             until: now + self.config.open_for,
         };

@@ -20,13 +20,19 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod idempotency;
+/// In-memory fakes of the ports, for tests only: feature `testing` (functions and fuzz targets
+/// enable it as a dev-dependency; no Lambda binary links it).
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod metrics;
 pub mod outside;
 pub mod ports;
 pub mod provider;
 pub mod runtime;
+mod sync;
 pub mod telemetry;
+/// Payload v2.0 requests for handler tests (the sample event compiled in): feature `testing`.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod usecases;
 pub mod validate;

@@ -76,16 +76,6 @@ impl ReservationProducts for crate::aws::DynamoReservations {
     }
 }
 
-#[async_trait]
-impl ReservationProducts for crate::memory::InMemoryProducts {
-    async fn reservation_products(&self, order_id: OrderId) -> Result<Vec<ProductId>, Error> {
-        Ok(self
-            .reservation(&order_id)
-            .map(|r| r.items.into_iter().map(|line| line.product_id).collect())
-            .unwrap_or_default())
-    }
-}
-
 fn warn(op: &'static str, key: &str, error: &CacheError) {
     match error {
         CacheError::Open => {

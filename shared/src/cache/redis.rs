@@ -18,7 +18,7 @@ use super::{
 use crate::breaker::{Breaker, Recovery};
 use crate::config::ConfigError;
 use crate::error::Error;
-use crate::memory::lock;
+use crate::sync::lock;
 
 /// KEYS: value, lease; ARGV: token, lease ms. `{1, value}` (hit), `{2, ''}` (lease taken),
 /// `{3, ''}` (another reader's lease).

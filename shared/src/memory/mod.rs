@@ -3,7 +3,7 @@
 //!
 //! Each fake can also be told to fail ([`InMemoryUsers::fail_with`] etc.) to test 5xx paths.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 
@@ -23,12 +23,7 @@ pub use payments::*;
 pub use products::*;
 pub use users::*;
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic in another test thread must not cascade: the data is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+pub(crate) use crate::sync::lock;
 
 pub(crate) fn injected(failure: &Mutex<Option<String>>) -> Result<(), Error> {
     match lock(failure).as_ref() {

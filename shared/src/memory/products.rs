@@ -337,6 +337,19 @@ impl StockReservations for InMemoryProducts {
     }
 }
 
+#[async_trait]
+impl crate::cache::ReservationProducts for InMemoryProducts {
+    async fn reservation_products(
+        &self,
+        order_id: crate::domain::OrderId,
+    ) -> Result<Vec<crate::domain::ProductId>, Error> {
+        Ok(self
+            .reservation(&order_id)
+            .map(|r| r.items.into_iter().map(|line| line.product_id).collect())
+            .unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

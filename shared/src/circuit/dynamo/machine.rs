@@ -329,13 +329,13 @@ impl<S: StateStore> Machine<S> {
     }
 
     fn remember(&self, memory: Memory) {
-        crate::memory::lock(&self.local).memory = memory;
+        crate::sync::lock(&self.local).memory = memory;
     }
 
     /// Remembers closed after a counting write succeeded, unless a concurrent acquire of this
     /// instance has meanwhile seen the breaker open or half-open (newer news).
     fn remember_counted(&self, now: u64) {
-        let mut local = crate::memory::lock(&self.local);
+        let mut local = crate::sync::lock(&self.local);
         if matches!(local.memory, Memory::Closed { .. } | Memory::Unknown) {
             local.memory = Memory::Closed { at: now };
         }
@@ -385,7 +385,7 @@ impl<S: StateStore> Machine<S> {
 
     /// The memory's (or the fallback's) answer, when it has one.
     fn recall(&self, now: u64) -> Recall {
-        let mut local = crate::memory::lock(&self.local);
+        let mut local = crate::sync::lock(&self.local);
         if let Some(fallback) = local.fallback.as_mut()
             && now < fallback.retry_store_at
         {
@@ -438,7 +438,7 @@ impl<S: StateStore> Machine<S> {
     pub(crate) async fn record(&self, admission: Admission, success: bool) {
         let now = self.clock.now_ms();
         {
-            let mut local = crate::memory::lock(&self.local);
+            let mut local = crate::sync::lock(&self.local);
             if let Some(fallback) = local.fallback.as_mut() {
                 fallback.record(admission, success, now);
                 return;
@@ -459,7 +459,7 @@ impl<S: StateStore> Machine<S> {
     /// window's failure rate reaches the threshold. A call that ended after this instance saw
     /// the breaker leave closed says nothing about now: not counted.
     async fn count(&self, success: bool, now: u64) -> Result<(), Error> {
-        let memory = crate::memory::lock(&self.local).memory;
+        let memory = crate::sync::lock(&self.local).memory;
         if !matches!(memory, Memory::Closed { .. } | Memory::Unknown) {
             return Ok(());
         }
@@ -565,7 +565,7 @@ impl<S: StateStore> Machine<S> {
     /// The store failed: switch to (or stay on) the per-instance breaker and let it answer.
     fn fail_over<T>(&self, error: &Error, now: u64, answer: impl FnOnce(&mut Fallback) -> T) -> T {
         let open_for = Self::ms(self.config.open_for);
-        let mut local = crate::memory::lock(&self.local);
+        let mut local = crate::sync::lock(&self.local);
         let fallback = local.fallback.get_or_insert_with(|| {
             tracing::warn!(
                 circuit = %self.name,
@@ -596,7 +596,7 @@ impl<S: StateStore> Machine<S> {
 
     /// The store answered: leave the fallback if on it.
     fn store_answered(&self) {
-        let mut local = crate::memory::lock(&self.local);
+        let mut local = crate::sync::lock(&self.local);
         if local.fallback.take().is_some() {
             tracing::info!(
                 circuit = %self.name,
@@ -608,7 +608,7 @@ impl<S: StateStore> Machine<S> {
     /// The state as last known, without a request.
     pub(crate) fn state(&self) -> BreakerState {
         let now = self.clock.now_ms();
-        let local = crate::memory::lock(&self.local);
+        let local = crate::sync::lock(&self.local);
         if let Some(fallback) = local.fallback.as_ref() {
             return fallback.breaker.state();
         }
@@ -626,7 +626,7 @@ impl<S: StateStore> Machine<S> {
 
     /// Whether the per-instance fallback is in use.
     pub(crate) fn on_fallback(&self) -> bool {
-        crate::memory::lock(&self.local).fallback.is_some()
+        crate::sync::lock(&self.local).fallback.is_some()
     }
 }
 
@@ -685,7 +685,7 @@ mod tests {
         }
 
         fn item(&self) -> Option<Record> {
-            *crate::memory::lock(&self.item)
+            *crate::sync::lock(&self.item)
         }
 
         fn gets(&self) -> usize {
@@ -715,7 +715,7 @@ mod tests {
         ) -> Result<Option<Record>, Error> {
             self.writes.fetch_add(1, Ordering::SeqCst);
             self.check()?;
-            let mut item = crate::memory::lock(&self.item);
+            let mut item = crate::sync::lock(&self.item);
             let record = item.get_or_insert(Record {
                 state: StateName::Closed,
                 window_start,
@@ -738,7 +738,7 @@ mod tests {
         async fn transition(&self, guard: Guard, change: Change, now: u64) -> Result<bool, Error> {
             self.writes.fetch_add(1, Ordering::SeqCst);
             self.check()?;
-            let mut item = crate::memory::lock(&self.item);
+            let mut item = crate::sync::lock(&self.item);
             match item.as_mut() {
                 Some(record) if guard.holds(record) => {
                     change.apply(record, now);
