@@ -32,9 +32,6 @@ use super::tokens::{self, Begin};
 /// Largest request body forwarded (DynamoDB's largest request, BatchWriteItem, is 16 MB).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// How long a `hang` rule holds a request at most.
-pub const HANG_LIMIT: Duration = Duration::from_secs(300);
-
 type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Why the proxy (or the local payment provider, [`crate::payments`]) closed a connection
@@ -145,15 +142,7 @@ impl Proxy {
             }
             Some((id, Action::Hang)) => {
                 tracing::debug!(rule = id, service = %call.service, operation, "fault: hang");
-                let mut removals = self.faults.rules.removals();
-                let _ = tokio::time::timeout(HANG_LIMIT, async {
-                    while removals.changed().await.is_ok() {
-                        if !self.faults.rules.contains(id) {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                self.faults.rules.hang_while_present(id).await;
                 return Err(Closed(format!("hang rule {id}")));
             }
             Some((id, Action::Down)) => {

@@ -400,17 +400,28 @@ impl Rules {
     pub fn removals(&self) -> watch::Receiver<u64> {
         self.removed.subscribe()
     }
+
+    /// A `hang` fault, for the fault proxy and the payment provider alike: returns once rule
+    /// `id` is removed, or after [`HANG_LIMIT`] at the most.
+    pub async fn hang_while_present(&self, id: u64) {
+        let mut removals = self.removals();
+        let _ = tokio::time::timeout(HANG_LIMIT, async {
+            while removals.changed().await.is_ok() {
+                if !self.contains(id) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 }
 
-/// A fraction in [0, 1) from 48 random bits (a v4 UUID's first six bytes): a rule's `rate`
-/// draw.
+/// How long a `hang` rule holds a request at most.
+pub const HANG_LIMIT: Duration = Duration::from_secs(300);
+
+/// A uniform fraction in [0, 1) from `rand`'s thread-local generator: a rule's `rate` draw.
 pub fn random_fraction() -> f64 {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let bits = bytes[..6]
-        .iter()
-        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    // 48 bits are exact in an f64 (53-bit mantissa).
-    bits as f64 / (1u64 << 48) as f64
+    rand::random::<f64>()
 }
 
 /// Which logged requests to count (every field optional; all given ones must hold).

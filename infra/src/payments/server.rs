@@ -15,7 +15,6 @@ use tokio::sync::watch;
 
 use super::Provider;
 use super::books::{self, AccessEntry, Answer, idempotency_key, operation};
-use crate::fault::proxy::HANG_LIMIT;
 use crate::fault::rules::{Action, Applied, Call, Protocol, random_fraction};
 
 /// Largest request body read (a charge is a few hundred bytes).
@@ -144,15 +143,7 @@ impl Provider {
             }
             Action::Hang => {
                 tracing::debug!(rule, instance, "payments fault: hang");
-                let mut removals = self.faults.rules.removals();
-                let _ = tokio::time::timeout(HANG_LIMIT, async {
-                    while removals.changed().await.is_ok() {
-                        if !self.faults.rules.contains(rule) {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                self.faults.rules.hang_while_present(rule).await;
                 Err(Dropped(format!("hang rule {rule}")))
             }
             Action::Down => {
