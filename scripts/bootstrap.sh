@@ -2,6 +2,7 @@
 #: Installs what the local cloud and the tests need, only when missing:
 #:   - .venv/ (project-local): moto[server] (AWS API emulator), cargo-lambda, cfn-lint, awscli
 #:   - redis-server (Debian package; needs root or sudo); wrk too when BOOTSTRAP_BENCH=1
+#:   - mold (Debian package, optional: scripts/host-gcc links with it when present, else with ld)
 #:   - with BOOTSTRAP_BROWSER=1 (`make test`): chromium, node and npm (Debian packages) and
 #:     infra/console/node_modules (npm ci: playwright-core) for the console's browser test
 #:   - cargo-nextest (cargo install, when not on PATH)
@@ -62,6 +63,10 @@ apt_install() { # apt_install <command> <package>: installs <package> when <comm
   fi
 }
 apt_install redis-server redis-server
+# mold: the faster linker scripts/host-gcc uses when present; a build works without it.
+if ! command -v mold >/dev/null 2>&1; then
+  (apt_install mold mold) || say "mold not installed: builds link with the system linker (slower)"
+fi
 [ "${BOOTSTRAP_BENCH:-}" != 1 ] || apt_install wrk wrk
 
 # --- The console's browser test (`make test` sets BOOTSTRAP_BROWSER=1): Debian's chromium and
