@@ -12,6 +12,8 @@
 
 pub mod authorizer;
 pub mod aws;
+/// The `devstack` command line (the binary calls [`cli::main`]).
+pub mod cli;
 pub mod console;
 pub mod control;
 pub mod dlq;
