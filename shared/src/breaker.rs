@@ -20,6 +20,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::metrics::{self, Metric};
+
 /// Where time comes from.
 pub trait Clock: Send + Sync {
     /// Now, monotonic.
@@ -101,6 +103,39 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// The `To` label of a breaker state: `closed`, `open`, `half_open` (the breakers table's
+    /// names).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+
+    /// The `BreakerState` gauge value: 0 closed, 1 half-open, 2 open.
+    pub const fn gauge_value(self) -> f64 {
+        match self {
+            Self::Closed => 0.0,
+            Self::HalfOpen => 1.0,
+            Self::Open => 2.0,
+        }
+    }
+
+    /// Counts one `BreakerTransitions` of breaker `breaker` (e.g. `payment-provider`) to this
+    /// state, and sets its `BreakerState` gauge (EMF, [`crate::metrics`]).
+    pub fn report_transition(self, breaker: &str) {
+        metrics::count(Metric::BreakerTransitions, 1, &[breaker, self.as_str()]);
+        self.report(breaker);
+    }
+
+    /// Sets the `BreakerState` gauge of breaker `breaker` to this state.
+    pub fn report(self, breaker: &str) {
+        metrics::gauge(Metric::BreakerState, self.gauge_value(), &[breaker]);
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum State {
     Closed { failures: u32 },
@@ -166,14 +201,14 @@ impl<K: Clock> Breaker<K> {
     /// Reports a transition to `to` when named.
     fn transitioned(&self, to: BreakerState) {
         if let Some(name) = self.name {
-            crate::metrics::breaker_transition(name, to);
+            to.report_transition(name);
         }
     }
 
     /// Sets the state gauge when named (after a call's outcome).
     fn report_state(&self) {
         if let Some(name) = self.name {
-            crate::metrics::breaker_state(name, self.state());
+            self.state().report(name);
         }
     }
 

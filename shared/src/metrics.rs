@@ -33,7 +33,6 @@ use std::sync::OnceLock;
 use metrics::{Key, KeyName, Label, Level, Metadata, SharedString};
 use metrics_cloudwatch_embedded::{Builder, Collector};
 
-use crate::breaker::BreakerState;
 use crate::domain::RejectionReason;
 
 /// The namespace when `METRICS_NAMESPACE` is unset or invalid.
@@ -492,41 +491,6 @@ pub fn incr(metric: Metric) {
 /// Counts one `OrdersRejected` with `Reason` = the reason's wire name (`OUT_OF_STOCK`).
 pub fn order_rejected(reason: RejectionReason) {
     count(Metric::OrdersRejected, 1, &[reason.as_str()]);
-}
-
-/// The `To` label of a breaker state: `closed`, `open`, `half_open` (the breakers table's
-/// names).
-pub const fn breaker_state_name(state: BreakerState) -> &'static str {
-    match state {
-        BreakerState::Closed => "closed",
-        BreakerState::Open => "open",
-        BreakerState::HalfOpen => "half_open",
-    }
-}
-
-/// The `BreakerState` gauge value: 0 closed, 1 half-open, 2 open.
-pub const fn breaker_state_value(state: BreakerState) -> f64 {
-    match state {
-        BreakerState::Closed => 0.0,
-        BreakerState::HalfOpen => 1.0,
-        BreakerState::Open => 2.0,
-    }
-}
-
-/// Counts one `BreakerTransitions` of breaker `breaker` (e.g. `payment-provider`) to `to`, and
-/// sets its `BreakerState` gauge.
-pub fn breaker_transition(breaker: &str, to: BreakerState) {
-    count(
-        Metric::BreakerTransitions,
-        1,
-        &[breaker, breaker_state_name(to)],
-    );
-    breaker_state(breaker, to);
-}
-
-/// Sets the `BreakerState` gauge of breaker `breaker`.
-pub fn breaker_state(breaker: &str, state: BreakerState) {
-    gauge(Metric::BreakerState, breaker_state_value(state), &[breaker]);
 }
 
 /// Counts one `Retries` of outside service `target` (e.g. `payment-provider`).

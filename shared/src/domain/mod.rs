@@ -11,7 +11,7 @@ mod values;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-pub use order::{NewOrder, Order, OrderItem, OrderLine, OrderStatus, Settlement};
+pub use order::{NewOrder, Order, OrderItem, OrderLine, OrderStatus, Settlement, merge_lines};
 pub use payment::{
     ChargeRecord, ChargeStatus, Payment, PaymentMethod, PaymentStatus, RejectionReason, charge_key,
     refund_key,

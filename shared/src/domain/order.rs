@@ -1,13 +1,13 @@
 //! Orders: lines of products with a computed total, and their status lifecycle.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::payment::{Payment, PaymentMethod, RejectionReason};
-use super::product::Product;
+use super::product::{MAX_PRICE, Product, ReservationLine};
 use super::values::{Invalid, LengthBound, Money, OrderId, ProductId, Quantity, UserId};
 use crate::error::{Error, FieldError};
 
@@ -168,7 +168,7 @@ impl utoipa::ToSchema for OrderItem {
 
 impl OrderItem {
     /// Highest unit price accepted: 1,000,000.00 in cents.
-    pub const MAX_UNIT_PRICE: Money = Money::from_cents(100_000_000);
+    pub const MAX_UNIT_PRICE: Money = MAX_PRICE;
 
     /// A line of `quantity` × `product_id` at `unit_price` each.
     ///
@@ -647,6 +647,29 @@ impl From<Order> for OrderFields {
     }
 }
 
+/// An order's lines merged per product (a transaction may touch an item only once), in
+/// product id order.
+///
+/// # Errors
+/// [`Invalid`] when the quantities of one product overflow `u64` (cannot happen with
+/// [`crate::domain::Quantity`]'s bounds).
+pub fn merge_lines(items: &[OrderItem]) -> Result<Vec<ReservationLine>, Invalid> {
+    let mut merged: BTreeMap<&ProductId, u64> = BTreeMap::new();
+    for item in items {
+        let units = merged.entry(item.product_id()).or_default();
+        *units = units
+            .checked_add(u64::from(item.quantity().get()))
+            .ok_or_else(|| Invalid(format!("quantity of {} overflows", item.product_id())))?;
+    }
+    Ok(merged
+        .into_iter()
+        .map(|(product_id, quantity)| ReservationLine {
+            product_id: product_id.clone(),
+            quantity,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -953,5 +976,24 @@ mod tests {
         let result = serde_json::from_value::<Order>(value);
 
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn lines_of_the_same_product_are_merged() {
+        let items = [
+            OrderItem::parse("items[0]", "B", 2, 1).unwrap(),
+            OrderItem::parse("items[1]", "A", 1, 1).unwrap(),
+            OrderItem::parse("items[2]", "B", 1000, 1).unwrap(),
+        ];
+
+        let lines = merge_lines(&items).unwrap();
+
+        assert_eq!(
+            serde_json::to_value(&lines).unwrap(),
+            json!([
+                {"product_id": "A", "quantity": 1},
+                {"product_id": "B", "quantity": 1002}
+            ])
+        );
     }
 }

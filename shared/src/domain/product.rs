@@ -5,14 +5,12 @@
 //! adjustments and reservations, which leave `version` and `updated_at` alone, so an admin edit
 //! never races with the saga.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::order::OrderItem;
 use super::values::{Invalid, LengthBound, Money, OrderId, ProductId, RangeBound, Version};
 use crate::error::{Error, FieldError};
 
@@ -155,8 +153,9 @@ impl Category {
     }
 }
 
-/// Highest price accepted: 100 000 000 cents (one million), as for order lines.
-pub const MAX_PRICE: Money = OrderItem::MAX_UNIT_PRICE;
+/// Highest price accepted: 100 000 000 cents (one million); an order line's unit price has
+/// the same bound ([`crate::domain::OrderItem::MAX_UNIT_PRICE`]).
+pub const MAX_PRICE: Money = Money::from_cents(100_000_000);
 
 /// Most units a product may be created with: 1 000 000.
 pub const MAX_INITIAL_STOCK: u64 = 1_000_000;
@@ -483,29 +482,6 @@ pub const MAX_RESERVATION_PRODUCTS: usize = 96;
 /// The `reason` of a `StockRejected` event for a product that is short or missing.
 pub const INSUFFICIENT_STOCK: &str = "insufficient stock";
 
-/// An order's lines merged per product (a transaction may touch an item only once), in
-/// product id order.
-///
-/// # Errors
-/// [`Invalid`] when the quantities of one product overflow `u64` (cannot happen with
-/// [`crate::domain::Quantity`]'s bounds).
-pub fn merge_lines(items: &[OrderItem]) -> Result<Vec<ReservationLine>, Invalid> {
-    let mut merged: BTreeMap<&ProductId, u64> = BTreeMap::new();
-    for item in items {
-        let units = merged.entry(item.product_id()).or_default();
-        *units = units
-            .checked_add(u64::from(item.quantity().get()))
-            .ok_or_else(|| Invalid(format!("quantity of {} overflows", item.product_id())))?;
-    }
-    Ok(merged
-        .into_iter()
-        .map(|(product_id, quantity)| ReservationLine {
-            product_id: product_id.clone(),
-            quantity,
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,25 +613,6 @@ mod tests {
             })
         );
         assert_eq!(serde_json::from_value::<Product>(value).unwrap(), product);
-    }
-
-    #[test]
-    fn lines_of_the_same_product_are_merged() {
-        let items = [
-            OrderItem::parse("items[0]", "B", 2, 1).unwrap(),
-            OrderItem::parse("items[1]", "A", 1, 1).unwrap(),
-            OrderItem::parse("items[2]", "B", 1000, 1).unwrap(),
-        ];
-
-        let lines = merge_lines(&items).unwrap();
-
-        assert_eq!(
-            serde_json::to_value(&lines).unwrap(),
-            json!([
-                {"product_id": "A", "quantity": 1},
-                {"product_id": "B", "quantity": 1002}
-            ])
-        );
     }
 
     #[test]

@@ -421,7 +421,7 @@ impl<S: StateStore> Machine<S> {
                     at: now,
                 });
                 if claimed {
-                    crate::metrics::breaker_transition(&self.name, BreakerState::HalfOpen);
+                    BreakerState::HalfOpen.report_transition(&self.name);
                     tracing::info!(circuit = %self.name, "circuit half-open: this instance probes");
                     Gate::Admitted(Admission::Probe)
                 } else {
@@ -518,7 +518,7 @@ impl<S: StateStore> Machine<S> {
             .transition(Guard::ClosedInWindow(window), Change::Open { until }, now)
             .await?
         {
-            crate::metrics::breaker_transition(&self.name, BreakerState::Open);
+            BreakerState::Open.report_transition(&self.name);
             tracing::warn!(
                 circuit = %self.name,
                 calls,
@@ -549,7 +549,7 @@ impl<S: StateStore> Machine<S> {
             } else {
                 BreakerState::Open
             };
-            crate::metrics::breaker_transition(&self.name, to);
+            to.report_transition(&self.name);
             if success {
                 tracing::info!(circuit = %self.name, "circuit closed: the probe succeeded");
             } else {
@@ -621,7 +621,7 @@ impl<S: StateStore> Machine<S> {
 
     /// Sets the `BreakerState` gauge of this breaker to [`Machine::state`].
     pub(crate) fn report_state(&self) {
-        crate::metrics::breaker_state(&self.name, self.state());
+        self.state().report(&self.name);
     }
 
     /// Whether the per-instance fallback is in use.
