@@ -25,6 +25,8 @@
 //! function error: the gateway answers `502`, an SQS batch is retried per its redrive policy),
 //! and logged as Lambda logs it, with a `REPORT` line.
 
+mod supervisor;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -36,7 +38,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -47,13 +48,6 @@ pub const SANDBOX_DIR_ENV: &str = "DEVSTACK_SANDBOX_DIR";
 /// response"; the Invoke API's error names the exact figure, "exceeded maximum allowed payload
 /// size (6291556 bytes)").
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
-
-/// How often the runtime's resident memory is read, ms.
-const RSS_POLL: Duration = Duration::from_millis(20);
-
-/// Wait before starting again a runtime that exited outside an invocation (a crash at init),
-/// so a binary that cannot start does not spin.
-const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Largest body relayed between the runtime and cargo-lambda, bytes: above Lambda's limits, so
 /// the limit checks see the real size.
@@ -178,7 +172,7 @@ pub async fn run(binary: &Path, args: Vec<OsString>) -> Result<()> {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    supervise(&shared, binary, &args, &relay_api).await
+    supervisor::supervise(&shared, binary, &args, &relay_api).await
 }
 
 /// cargo-lambda's Runtime API for this function: `http://127.0.0.1:9000/.rt/<function>`.
@@ -298,171 +292,6 @@ impl Shared {
             eprintln!("devstack sandbox: posting {error_type} for {request_id} to {url}: {e}");
         }
     }
-}
-
-/// Why the runtime stopped.
-enum End {
-    Exited(std::process::ExitStatus),
-    TimedOut(Current),
-    OutOfMemory(u64),
-    Stop,
-}
-
-/// Starts the runtime, ends it at a deadline or past its memory, starts it again; returns on
-/// SIGTERM or SIGINT.
-async fn supervise(
-    shared: &Arc<Shared>,
-    binary: &Path,
-    args: &[OsString],
-    relay_api: &str,
-) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let spec = &shared.spec;
-    let memory_limit = spec.memory_mb.saturating_mul(1024 * 1024);
-    loop {
-        let mut command = Command::new(binary);
-        for name in &spec.unset {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .args(args)
-            .envs(&spec.env)
-            .env(
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                spec.memory_mb.to_string(),
-            )
-            .env("AWS_LAMBDA_RUNTIME_API", relay_api)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        shared
-            .initialized
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-        let pid = child.id();
-        let end = loop {
-            let deadline = shared.lock().as_ref().map(|c| c.deadline);
-            tokio::select! {
-                status = child.wait() => break End::Exited(status?),
-                () = sleep_until_some(deadline) => {
-                    let mut current = shared.lock();
-                    if current.as_ref().is_some_and(|c| c.deadline <= Instant::now())
-                        && let Some(c) = current.take()
-                    {
-                        break End::TimedOut(c);
-                    }
-                }
-                () = tokio::time::sleep(RSS_POLL) => {
-                    if let Some(rss) = pid.and_then(resident_bytes)
-                        && rss > memory_limit
-                    {
-                        break End::OutOfMemory(rss);
-                    }
-                }
-                () = shared.changed.notified() => {}
-                () = shared.gone.notified() => break End::Stop,
-                _ = term.recv() => break End::Stop,
-                _ = interrupt.recv() => break End::Stop,
-            }
-        };
-        stop(&mut child).await;
-        match end {
-            End::Stop => return Ok(()),
-            End::TimedOut(current) => {
-                let seconds = format!("{:.2}", spec.timeout_ms as f64 / 1000.0);
-                let message = format!(
-                    "RequestId: {} Error: Task timed out after {seconds} seconds",
-                    current.request_id
-                );
-                log_end(spec, &current, &message, None);
-                shared
-                    .post_error(&current.request_id, "Sandbox.Timedout", &message)
-                    .await;
-            }
-            End::OutOfMemory(rss) => {
-                let taken = shared.lock().take();
-                match taken {
-                    Some(current) => {
-                        let message = format!(
-                            "RequestId: {} Error: Runtime exited with error: signal: killed",
-                            current.request_id
-                        );
-                        log_end(spec, &current, &message, Some(rss));
-                        shared
-                            .post_error(&current.request_id, "Runtime.OutOfMemory", &message)
-                            .await;
-                    }
-                    None => eprintln!(
-                        "devstack sandbox: {} used {} MB of its {} MB (MemorySize) outside an \
-                         invocation: killed, starting again",
-                        spec.function,
-                        rss / (1024 * 1024),
-                        spec.memory_mb
-                    ),
-                }
-            }
-            End::Exited(status) => {
-                let taken = shared.lock().take();
-                match taken {
-                    Some(current) => {
-                        let message = format!(
-                            "RequestId: {} Error: Runtime exited with error: {status}",
-                            current.request_id
-                        );
-                        log_end(spec, &current, &message, None);
-                        shared
-                            .post_error(&current.request_id, "Runtime.ExitError", &message)
-                            .await;
-                    }
-                    None => {
-                        eprintln!(
-                            "devstack sandbox: {} exited ({status}) outside an invocation; \
-                             starting it again in {} s",
-                            spec.function,
-                            RESTART_BACKOFF.as_secs()
-                        );
-                        if !shared.initialized.load(std::sync::atomic::Ordering::SeqCst) {
-                            shared.fail_waiting_invocation(status).await;
-                        }
-                        tokio::time::sleep(RESTART_BACKOFF).await;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Kills the runtime (SIGKILL, as Lambda ends a timed-out or out-of-memory environment) and
-/// reaps it.
-async fn stop(child: &mut Child) {
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-}
-
-/// Lambda's log lines for an invocation that did not end well: the error, then `REPORT`.
-fn log_end(spec: &Spec, current: &Current, message: &str, rss: Option<u64>) {
-    let duration_ms = current.started.elapsed().as_secs_f64() * 1000.0;
-    let used = rss.map_or_else(
-        || "-".to_owned(),
-        |b| format!("{}", (b / (1024 * 1024)).min(spec.memory_mb)),
-    );
-    eprintln!(
-        "{} {} {message}\nREPORT RequestId: {}\tDuration: {duration_ms:.2} ms\tMemory Size: {} MB\tMax Memory Used: {used} MB\tStatus: {}",
-        spec.function,
-        current.request_id,
-        current.request_id,
-        spec.memory_mb,
-        if rss.is_some() { "error" } else { "timeout" }
-    );
 }
 
 /// The resident memory of process `pid` (`VmRSS` in `/proc/<pid>/status`), bytes; `None` where

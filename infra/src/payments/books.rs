@@ -9,11 +9,15 @@
 //! matter) replays that answer, marked `Idempotent-Replayed: true`; the same key with another
 //! request is `400 idempotency_error`. Keys are not scoped by instance.
 
+mod charges;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use http::{HeaderMap, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use charges::{ChargeParams, Decline, charge_answer, token_decline};
 
 /// Requests the access log keeps (the oldest is dropped first).
 pub const ACCESS_LOG_CAPACITY: usize = 100_000;
@@ -327,92 +331,31 @@ impl Books {
     }
 
     fn charge(&mut self, instance: &str, key: &str, body: &Value) -> Answer {
-        let amount = match body.get("amount") {
-            None | Some(Value::Null) => {
-                return invalid(
-                    "parameter_missing",
-                    "amount",
-                    "Missing required param: amount.",
-                );
-            }
-            Some(v) => match v.as_i64() {
-                Some(a) if (1..=MAX_AMOUNT).contains(&a) => a,
-                _ => {
-                    return invalid(
-                        "parameter_invalid",
-                        "amount",
-                        &format!("amount must be a whole number of cents, 1 to {MAX_AMOUNT}"),
-                    );
-                }
-            },
+        let params = match ChargeParams::read(body) {
+            Ok(params) => params,
+            Err(answer) => return answer,
         };
-        let currency = match body.get("currency") {
-            None | Some(Value::Null) => {
-                return invalid(
-                    "parameter_missing",
-                    "currency",
-                    "Missing required param: currency.",
-                );
-            }
-            Some(Value::String(c))
-                if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) =>
-            {
-                c.to_ascii_lowercase()
-            }
-            Some(_) => {
-                return invalid(
-                    "parameter_invalid",
-                    "currency",
-                    "currency must be a three-letter ISO code, e.g. usd",
-                );
-            }
+        let decline = match token_decline(&params.source) {
+            Ok(decline) => decline,
+            Err(answer) => return answer,
         };
-        let source = match body.get("source") {
-            None | Some(Value::Null) => {
-                return invalid(
-                    "parameter_missing",
-                    "source",
-                    "Missing required param: source.",
-                );
-            }
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(_) => {
-                return invalid(
-                    "parameter_invalid",
-                    "source",
-                    "source must be a token string",
-                );
-            }
-        };
-        let metadata = match body.get("metadata") {
-            None | Some(Value::Null) => json!({}),
-            Some(Value::Object(m)) if m.values().all(Value::is_string) => Value::Object(m.clone()),
-            Some(_) => {
-                return invalid(
-                    "parameter_invalid",
-                    "metadata",
-                    "metadata must be an object of strings",
-                );
-            }
-        };
-        let decline = match source.as_str() {
-            "tok_visa" | "tok_mastercard" => None,
-            "tok_declined" => Some(("generic_decline", "Your card was declined.")),
-            "tok_insufficient_funds" => {
-                Some(("insufficient_funds", "Your card has insufficient funds."))
-            }
-            other => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "resource_missing",
-                    &format!("No such token: '{other}'"),
-                    json!({ "param": "source" }),
-                );
-            }
-        };
+        let id = self.book_charge(instance, key, &params, decline);
+        charge_answer(id, params, decline)
+    }
+
+    /// Books charge `params` (declined when `decline` is given) under a new id, in the charges
+    /// and in the ledger; returns the id.
+    fn book_charge(
+        &mut self,
+        instance: &str,
+        key: &str,
+        params: &ChargeParams,
+        decline: Option<Decline>,
+    ) -> String {
+        let amount = params.amount;
         let id = new_id("ch");
-        let order_id = metadata
+        let order_id = params
+            .metadata
             .get("order_id")
             .and_then(Value::as_str)
             .map(ToOwned::to_owned);
@@ -420,7 +363,7 @@ impl Books {
             id.clone(),
             Charge {
                 amount,
-                currency: currency.clone(),
+                currency: params.currency.clone(),
                 succeeded: decline.is_none(),
                 order_id: order_id.clone(),
                 refund: None,
@@ -437,8 +380,8 @@ impl Books {
             }
             .into(),
             amount,
-            currency: currency.clone(),
-            source: Some(source.clone()),
+            currency: params.currency.clone(),
+            source: Some(params.source.clone()),
             charge: None,
             order_id,
             decline_code: decline.map(|(code, _)| code.to_owned()),
@@ -446,23 +389,7 @@ impl Books {
             instance: instance.to_owned(),
             at: now(),
         });
-        match decline {
-            None => Answer::new(
-                StatusCode::OK,
-                json!({
-                    "id": id, "object": "charge", "amount": amount, "currency": currency,
-                    "status": "succeeded", "source": source, "metadata": metadata,
-                    "created": chrono::Utc::now().timestamp(),
-                }),
-            ),
-            Some((decline_code, message)) => error(
-                StatusCode::PAYMENT_REQUIRED,
-                "card_error",
-                "card_declined",
-                message,
-                json!({ "decline_code": decline_code, "charge": id }),
-            ),
-        }
+        id
     }
 
     fn refund(&mut self, instance: &str, key: &str, body: &Value) -> Answer {

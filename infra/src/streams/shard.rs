@@ -325,13 +325,29 @@ impl ShardReader {
     /// Forms one batch from the front of `pending`, invokes the function and acts on the result.
     async fn deliver_batch(&mut self, retry: &mut Retry) {
         let m = Arc::clone(&self.mapping);
+        let (mut batch, records, seqs) = self.form_batch(retry.limit());
+        let seen = self.seen(&records, &seqs);
+        let started = Instant::now();
+        let Some(outcome) = self.invoke_batch(&m, records, &seqs).await else {
+            return;
+        };
+        self.record_delivery(&m, seen, &outcome, started);
+        let Some(decision) = self.decide(&m, retry, &mut batch, &outcome) else {
+            return;
+        };
+        self.act_on(&m, decision, batch.span).await;
+    }
+
+    /// The batch of at most `limit` deliverable records at the front of `pending`: its
+    /// [`Batch`], the records as the function receives them and their sequence numbers.
+    fn form_batch(&self, limit: usize) -> (Batch, Vec<EventRecord>, Vec<&str>) {
         // The span: pending records up to the `limit`-th deliverable one, plus the filtered-out
         // records right after it (they are checkpointed with the batch).
         let mut positions = Vec::new();
         let mut span = 0;
         for (i, p) in self.pending.iter().enumerate() {
             if p.deliver {
-                if positions.len() == retry.limit() {
+                if positions.len() == limit {
                     break;
                 }
                 positions.push(i);
@@ -351,16 +367,37 @@ impl ShardReader {
             seqs.last().copied().unwrap_or_default().to_owned(),
         );
         let delivered = records.len();
-        let seen: Option<Vec<DeliveredRecord>> = self.invoker.console().map(|_| {
+        let batch = Batch {
+            positions,
+            span,
+            first,
+            last,
+            delivered,
+        };
+        (batch, records, seqs)
+    }
+
+    /// The batch's records as the console shows them (`None` without a console).
+    fn seen(&self, records: &[EventRecord], seqs: &[&str]) -> Option<Vec<DeliveredRecord>> {
+        self.invoker.console().map(|_| {
             records
                 .iter()
-                .zip(&seqs)
+                .zip(seqs)
                 .map(|(r, seq)| {
                     DeliveredRecord::from_stream(seq, &event::record_json(r).unwrap_or_default())
                 })
                 .collect()
-        });
-        let started = Instant::now();
+        })
+    }
+
+    /// Invokes the function with `records` and reads its answer; `None` when the Invoke API
+    /// itself failed (logged, then a wait of [`API_ERROR_DELAY`]; the batch is formed again).
+    async fn invoke_batch(
+        &self,
+        m: &StreamMapping,
+        records: Vec<EventRecord>,
+        seqs: &[&str],
+    ) -> Option<Outcome> {
         let invoked = match event::event_json(&event::event(records)) {
             Ok(event) => {
                 self.invoker
@@ -371,14 +408,14 @@ impl ShardReader {
                 "the event does not serialise: {e:#}"
             ))),
         };
-        let outcome = match invoked {
+        Some(match invoked {
             Err(e) => {
                 tracing::warn!(function = %m.function_id, error = %format!("{e:#}"), "invoke failed; retrying");
                 tokio::time::sleep(API_ERROR_DELAY).await;
-                return;
+                return None;
             }
             Ok(Invocation::Ok(payload)) if m.report_batch_item_failures => {
-                match event::first_failure(&payload, &seqs) {
+                match event::first_failure(&payload, seqs) {
                     Ok(None) => Outcome::Success,
                     Ok(Some(index)) => Outcome::Partial(index),
                     Err(why) => Outcome::Failed {
@@ -400,9 +437,20 @@ impl ShardReader {
                 why: format!("invocation refused: {e}"),
                 function_error: false,
             },
-        };
+        })
+    }
+
+    /// Shows the delivery on the console (when there is one, and so `seen`): the records from
+    /// the first failed one on marked failed.
+    fn record_delivery(
+        &self,
+        m: &StreamMapping,
+        seen: Option<Vec<DeliveredRecord>>,
+        outcome: &Outcome,
+        started: Instant,
+    ) {
         if let (Some(console), Some(mut records)) = (self.invoker.console(), seen) {
-            let (failed_from, error) = match &outcome {
+            let (failed_from, error) = match outcome {
                 Outcome::Success => (records.len(), None),
                 Outcome::Partial(index) => (*index, Some("records reported failed".to_owned())),
                 Outcome::Failed { why, .. } => (0, Some(why.clone())),
@@ -421,15 +469,36 @@ impl ShardReader {
                 error,
             });
         }
-        let decision = match &outcome {
+    }
+
+    /// Logs the batch's `outcome`, checkpoints what it processed and tells `retry`: after a
+    /// success the whole span (`None`: nothing more to do); after a partial failure the records
+    /// before the first reported one (`batch.span` shrinks to the rest). A partial or failed
+    /// batch returns `retry`'s [`Decision`].
+    fn decide(
+        &mut self,
+        m: &StreamMapping,
+        retry: &mut Retry,
+        batch: &mut Batch,
+        outcome: &Outcome,
+    ) -> Option<Decision> {
+        let Batch {
+            positions,
+            span,
+            first,
+            last,
+            delivered,
+        } = batch;
+        let delivered = *delivered;
+        Some(match outcome {
             Outcome::Success => {
                 tracing::info!(
                     function = %m.function_id, table = %m.table_id, shard = %self.shard_id,
                     records = delivered, first = %first, last = %last, "stream batch"
                 );
-                self.checkpoint_through(span);
+                self.checkpoint_through(*span);
                 retry.succeeded();
-                return;
+                return None;
             }
             Outcome::Partial(index) => {
                 let failed_at = positions[*index];
@@ -439,7 +508,7 @@ impl ShardReader {
                     failed = %self.pending[failed_at].seq, "stream batch: retrying from the first reported failure"
                 );
                 self.checkpoint_through(failed_at);
-                span -= failed_at;
+                *span -= failed_at;
                 retry.failed(failed_at > 0, false, delivered - index)
             }
             Outcome::Failed {
@@ -453,7 +522,12 @@ impl ShardReader {
                 );
                 retry.failed(false, *function_error, delivered)
             }
-        };
+        })
+    }
+
+    /// Carries out `retry`'s `decision` on the `span` pending records of a failed batch: waits
+    /// before the retry, or discards them (logged) and checkpoints past them.
+    async fn act_on(&mut self, m: &StreamMapping, decision: Decision, span: usize) {
         match decision {
             Decision::Retry(delay) => tokio::time::sleep(delay).await,
             Decision::Discard => {
@@ -472,6 +546,21 @@ impl ShardReader {
             }
         }
     }
+}
+
+/// One batch formed from the front of `pending`.
+#[derive(Debug)]
+struct Batch {
+    /// The indexes in `pending` of the records delivered.
+    positions: Vec<usize>,
+    /// How many pending records the batch covers: up to its last delivered record, plus the
+    /// filtered-out records right after it (they are checkpointed with the batch).
+    span: usize,
+    /// The sequence numbers of the first and last records delivered (empty without any).
+    first: String,
+    last: String,
+    /// How many records are delivered.
+    delivered: usize,
 }
 
 /// What one invocation came to.

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_servicediscovery::Client;
+use aws_sdk_servicediscovery::operation::list_instances::ListInstancesOutput;
 use aws_sdk_servicediscovery::types::{CustomHealthStatus, HealthCheckCustomConfig};
 
 use crate::expr::Expr;
@@ -305,13 +306,7 @@ pub async fn register_instance(
     instance_id: &str,
     attributes: &BTreeMap<String, String>,
 ) -> Result<()> {
-    let existing = client
-        .list_instances()
-        .service_id(service_id)
-        .send()
-        .await
-        .map_err(aws_sdk_servicediscovery::Error::from)
-        .context("listing instances")?;
+    let existing = list_instances(client, service_id).await?;
     let copies = existing
         .instances()
         .iter()
@@ -344,6 +339,20 @@ pub async fn register_instance(
         set_health(client, service_id, instance_id, false).await?;
     }
     Ok(())
+}
+
+/// The instances of service `service_id` (one `ListInstances` call: its first page).
+///
+/// # Errors
+/// The emulator refuses the call.
+async fn list_instances(client: &Client, service_id: &str) -> Result<ListInstancesOutput> {
+    client
+        .list_instances()
+        .service_id(service_id)
+        .send()
+        .await
+        .map_err(aws_sdk_servicediscovery::Error::from)
+        .context("listing instances")
 }
 
 /// Sets an instance's custom health status (`UpdateInstanceCustomHealthStatus`).
@@ -390,13 +399,7 @@ pub struct InstanceHealth {
 /// # Errors
 /// The emulator refuses a call.
 pub async fn instances(client: &Client, service_id: &str) -> Result<Vec<InstanceHealth>> {
-    let listed = client
-        .list_instances()
-        .service_id(service_id)
-        .send()
-        .await
-        .map_err(aws_sdk_servicediscovery::Error::from)
-        .context("listing instances")?;
+    let listed = list_instances(client, service_id).await?;
     let health = client
         .get_instances_health_status()
         .service_id(service_id)

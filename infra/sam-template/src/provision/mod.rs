@@ -149,9 +149,37 @@ pub async fn provision_with(
     let account = crate::aws::ACCOUNT_ID;
     let mut resolver = Resolver::new(template, &region, account, &options.prefix);
     resolver.parameters.extend(options.parameters.clone());
-    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
 
+    let (tables, streams) = provision_tables(template, sdk, options, &mut resolver).await?;
+    let queues = provision_queues(template, sdk, options, &mut resolver).await?;
+    let caches = provision_caches(template, sdk, options, &mut resolver).await?;
+    let discovery = provision_discovery(template, sdk, options, &mut resolver).await?;
+    let secrets = provision_secrets(template, sdk, options, &mut resolver).await?;
+    resolve_other_resources(template, options, &mut resolver);
+    Ok(Provisioned {
+        tables,
+        streams,
+        queues,
+        caches,
+        discovery,
+        secrets,
+        resolver,
+    })
+}
+
+/// Creates the tables (or reuses those of the same name); returns the table names and the
+/// latest stream ARNs of the tables with a stream, both by logical id.
+///
+/// # Errors
+/// A table call fails (the error names the table), or a `TableName` does not resolve (see
+/// [`table_plans`]).
+async fn provision_tables(
+    template: &Template,
+    sdk: &aws_config::SdkConfig,
+    options: &ProvisionOptions,
+    resolver: &mut Resolver,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let mut tables = BTreeMap::new();
     let mut streams = BTreeMap::new();
     for plan in table_plans(template, &options.prefix)? {
@@ -172,7 +200,22 @@ pub async fn provision_with(
         );
         tables.insert(plan.logical_id, plan.name);
     }
+    Ok((tables, streams))
+}
 
+/// Creates the queues (or reuses those of the same name), then sets their redrive policies;
+/// returns them by logical id.
+///
+/// # Errors
+/// A queue call fails (the error names the queue), or the template's queues cannot be planned
+/// (see [`queue_plans`]) or redriven (see [`set_redrive_policies`]).
+async fn provision_queues(
+    template: &Template,
+    sdk: &aws_config::SdkConfig,
+    options: &ProvisionOptions,
+    resolver: &mut Resolver,
+) -> Result<BTreeMap<String, QueueInfo>> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let plans = queue_plans(
         template,
         &options.prefix,
@@ -196,7 +239,21 @@ pub async fn provision_with(
         );
         queues.insert(plan.logical_id.clone(), info);
     }
-    for plan in &plans {
+    set_redrive_policies(&sqs, &plans, &queues).await?;
+    Ok(queues)
+}
+
+/// Sets the redrive policy of each of `plans` that has one, to its dead-letter queue among
+/// `queues` (the queues created, by logical id).
+///
+/// # Errors
+/// A dead-letter queue or the queue itself is not in `queues`, or SetQueueAttributes fails.
+async fn set_redrive_policies(
+    sqs: &aws_sdk_sqs::Client,
+    plans: &[QueuePlan],
+    queues: &BTreeMap<String, QueueInfo>,
+) -> Result<()> {
+    for plan in plans {
         let Some((dlq, max)) = &plan.redrive else {
             continue;
         };
@@ -221,7 +278,20 @@ pub async fn provision_with(
             .await
             .with_context(|| format!("setting the redrive policy of {}", plan.name))?;
     }
+    Ok(())
+}
 
+/// Creates the caches' replication groups (a failure is a warning); returns the replication
+/// group ids by logical id.
+///
+/// # Errors
+/// A cache's `ReplicationGroupId` or `CacheNodeType` does not resolve (see [`cache_plans`]).
+async fn provision_caches(
+    template: &Template,
+    sdk: &aws_config::SdkConfig,
+    options: &ProvisionOptions,
+    resolver: &mut Resolver,
+) -> Result<BTreeMap<String, String>> {
     // Caches: the replication group on the emulator's control plane; the endpoint is the
     // local redis-server.
     let elasticache = aws_sdk_elasticache::Client::new(sdk);
@@ -263,10 +333,15 @@ pub async fn provision_with(
         );
         caches.insert(plan.logical_id, plan.name);
     }
+    Ok(caches)
+}
 
-    let discovery = provision_discovery(template, sdk, options, &mut resolver).await?;
-    let secrets = provision_secrets(template, sdk, options, &mut resolver).await?;
-
+/// Resolves the resources not created above to `<prefix>-<LogicalId>`.
+fn resolve_other_resources(
+    template: &Template,
+    options: &ProvisionOptions,
+    resolver: &mut Resolver,
+) {
     // Other resources a function may reference: the API id and function names.
     for r in &template.resources {
         resolver
@@ -277,15 +352,6 @@ pub async fn provision_with(
                 attributes: BTreeMap::new(),
             });
     }
-    Ok(Provisioned {
-        tables,
-        streams,
-        queues,
-        caches,
-        discovery,
-        secrets,
-        resolver,
-    })
 }
 
 /// Creates the Cloud Map namespaces, services and instances (see [`discovery`]); a failure is
@@ -300,20 +366,15 @@ async fn provision_discovery(
     let client = aws_sdk_servicediscovery::Client::new(sdk);
     let mut out = Discovered::default();
     for plan in &plans.namespaces {
-        let info = match discovery::create_namespace(&client, &plan.name).await {
-            Ok(info) => {
-                out.namespaces.insert(plan.logical_id.clone(), info.clone());
-                info
+        let created = discovery::create_namespace(&client, &plan.name).await;
+        let info = kept_or(created, &mut out.namespaces, &plan.logical_id, |e| {
+            tracing::warn!(namespace = %plan.name, error = format!("{e:#}"), "the emulator did not create the Cloud Map namespace");
+            NamespaceInfo {
+                id: format!("ns-unavailable-{}", plan.logical_id),
+                name: plan.name.clone(),
+                arn: String::new(),
             }
-            Err(e) => {
-                tracing::warn!(namespace = %plan.name, error = format!("{e:#}"), "the emulator did not create the Cloud Map namespace");
-                NamespaceInfo {
-                    id: format!("ns-unavailable-{}", plan.logical_id),
-                    name: plan.name.clone(),
-                    arn: String::new(),
-                }
-            }
-        };
+        });
         if let Some(param) = &plan.name_parameter {
             resolver.parameters.insert(param.clone(), plan.name.clone());
         }
@@ -334,21 +395,15 @@ async fn provision_discovery(
             Some(ns) => discovery::create_service(&client, plan, ns).await,
             None => Err(anyhow!("its namespace {} was not created", plan.namespace)),
         };
-        let info = match created {
-            Ok(info) => {
-                out.services.insert(plan.logical_id.clone(), info.clone());
-                info
+        let info = kept_or(created, &mut out.services, &plan.logical_id, |e| {
+            tracing::warn!(service = %plan.name, error = format!("{e:#}"), "the emulator did not create the Cloud Map service");
+            ServiceInfo {
+                id: format!("srv-unavailable-{}", plan.logical_id),
+                name: plan.name.clone(),
+                arn: String::new(),
+                namespace_name: namespace.map(|n| n.name).unwrap_or_default(),
             }
-            Err(e) => {
-                tracing::warn!(service = %plan.name, error = format!("{e:#}"), "the emulator did not create the Cloud Map service");
-                ServiceInfo {
-                    id: format!("srv-unavailable-{}", plan.logical_id),
-                    name: plan.name.clone(),
-                    arn: String::new(),
-                    namespace_name: namespace.map(|n| n.name).unwrap_or_default(),
-                }
-            }
-        };
+        });
         resolver.resources.insert(
             plan.logical_id.clone(),
             Physical {
@@ -398,6 +453,24 @@ async fn provision_discovery(
         );
     }
     Ok(out)
+}
+
+/// The resource `created`, also kept in `found` under `logical_id`; or, when its creation
+/// failed, what `unavailable` makes of the error (it warns, and gives the placeholder the
+/// resource resolves to).
+fn kept_or<T: Clone>(
+    created: Result<T>,
+    found: &mut BTreeMap<String, T>,
+    logical_id: &str,
+    unavailable: impl FnOnce(anyhow::Error) -> T,
+) -> T {
+    match created {
+        Ok(info) => {
+            found.insert(logical_id.to_owned(), info.clone());
+            info
+        }
+        Err(e) => unavailable(e),
+    }
 }
 
 /// Creates the secrets (see [`secrets`]); a failure is a warning and `!Ref` resolves to the ARN
