@@ -1,346 +1,23 @@
 //! Orders: lines of products with a computed total, and their status lifecycle.
+//!
+//! Here [`Order`] (with its serialised form) and [`Settlement`]; the status lifecycle is in
+//! `status`, a priced line and [`merge_lines`] in `item`, an order as asked for and its pricing
+//! in `new`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt;
+mod item;
+mod new;
+mod status;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use item::{OrderItem, merge_lines};
+pub use new::{NewOrder, OrderLine};
+pub use status::OrderStatus;
+
 use super::payment::{Payment, PaymentMethod, RejectionReason};
-use super::product::{MAX_PRICE, Product, ReservationLine};
-use super::values::{Invalid, LengthBound, Money, OrderId, ProductId, Quantity, UserId};
-use crate::error::{Error, FieldError};
-
-/// Where an order is in its lifecycle. Serialised UPPERCASE, e.g. `"PENDING"`.
-///
-/// The transition table ([`OrderStatus::can_become`]):
-///
-/// | from | to |
-/// |---|---|
-/// | `PENDING` | `CONFIRMED`, `REJECTED` (set by the saga: stock reserved and payment captured, or not), `CANCELLED` |
-/// | `CONFIRMED` | `SHIPPED`, `CANCELLED` |
-/// | `SHIPPED` | `DELIVERED` |
-/// | `REJECTED`, `DELIVERED`, `CANCELLED` | nothing (final) |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "UPPERCASE")]
-pub enum OrderStatus {
-    /// Placed, waiting for the stock reservation and the payment. Every order starts here.
-    Pending,
-    /// Stock is reserved for every line and the total is charged.
-    Confirmed,
-    /// Stock could not be reserved, or the charge was declined (see the order's
-    /// `rejection_reason`); no stock is held and nothing is charged.
-    Rejected,
-    /// Handed to the carrier.
-    Shipped,
-    /// Received by the customer.
-    Delivered,
-    /// Cancelled before shipping; reserved stock is released and a charge refunded.
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// Every status, in lifecycle order.
-    pub const ALL: [OrderStatus; 6] = [
-        Self::Pending,
-        Self::Confirmed,
-        Self::Rejected,
-        Self::Shipped,
-        Self::Delivered,
-        Self::Cancelled,
-    ];
-
-    /// The wire name, e.g. `PENDING`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Confirmed => "CONFIRMED",
-            Self::Rejected => "REJECTED",
-            Self::Shipped => "SHIPPED",
-            Self::Delivered => "DELIVERED",
-            Self::Cancelled => "CANCELLED",
-        }
-    }
-
-    /// Parses a wire name (exact, upper-case).
-    ///
-    /// # Errors
-    /// [`Invalid`] listing the accepted names.
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                Invalid(
-                    "must be one of PENDING, CONFIRMED, REJECTED, SHIPPED, DELIVERED, CANCELLED"
-                        .to_owned(),
-                )
-            })
-    }
-
-    /// Whether the transition table allows `self -> to` (see the type's docs).
-    pub fn can_become(self, to: OrderStatus) -> bool {
-        use OrderStatus::{Cancelled, Confirmed, Delivered, Pending, Rejected, Shipped};
-        matches!(
-            (self, to),
-            (Pending, Confirmed | Rejected | Cancelled)
-                | (Confirmed, Shipped | Cancelled)
-                | (Shipped, Delivered)
-        )
-    }
-
-    /// Whether only the stock-reservation saga may move an order into this status: `CONFIRMED`
-    /// and `REJECTED` say whether stock is held, so a client setting them would break the stock
-    /// accounting.
-    pub fn is_set_by_saga(self) -> bool {
-        matches!(self, Self::Confirmed | Self::Rejected)
-    }
-
-    /// Checks `self -> to` for order `id`.
-    ///
-    /// # Errors
-    /// [`Error::Conflict`] when the table does not allow it.
-    pub fn check_transition(self, to: OrderStatus, id: &OrderId) -> Result<(), Error> {
-        if self.can_become(to) {
-            Ok(())
-        } else {
-            Err(Error::Conflict(format!(
-                "order {id} is {self} and cannot become {to}"
-            )))
-        }
-    }
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for OrderStatus {
-    type Err = Invalid;
-    fn from_str(raw: &str) -> Result<Self, Invalid> {
-        Self::parse(raw)
-    }
-}
-
-/// One line of an order: `{"product_id":"SKU-1","quantity":2,"unit_price_cents":1999}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "ItemFields", into = "ItemFields")]
-pub struct OrderItem {
-    product_id: ProductId,
-    quantity: Quantity,
-    unit_price: Money,
-}
-
-/// The serialised form of [`OrderItem`]; deserialising goes through [`OrderItem::new`].
-#[derive(Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(as = OrderItem))]
-#[serde(deny_unknown_fields)]
-struct ItemFields {
-    /// The product's id (SKU).
-    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$"))]
-    product_id: ProductId,
-    /// Units: 1..=1000.
-    #[cfg_attr(feature = "openapi", schema(value_type = u32, minimum = 1, maximum = 1000))]
-    quantity: Quantity,
-    /// The catalog's unit price when the order was placed, in cents.
-    #[cfg_attr(feature = "openapi", schema(maximum = 100_000_000))]
-    unit_price_cents: u64,
-}
-
-#[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for OrderItem {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        <ItemFields as utoipa::PartialSchema>::schema()
-    }
-}
-
-/// The schema of [`OrderItem`] is its serialised form's.
-#[cfg(feature = "openapi")]
-impl utoipa::ToSchema for OrderItem {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "OrderItem".into()
-    }
-}
-
-impl OrderItem {
-    /// Highest unit price accepted: 1,000,000.00 in cents.
-    pub const MAX_UNIT_PRICE: Money = MAX_PRICE;
-
-    /// A line of `quantity` × `product_id` at `unit_price` each.
-    ///
-    /// # Errors
-    /// [`Invalid`] when `unit_price` exceeds [`OrderItem::MAX_UNIT_PRICE`].
-    pub fn new(
-        product_id: ProductId,
-        quantity: Quantity,
-        unit_price: Money,
-    ) -> Result<Self, Invalid> {
-        if unit_price > Self::MAX_UNIT_PRICE {
-            return Err(Invalid(format!(
-                "must be between 0 and {}",
-                Self::MAX_UNIT_PRICE.cents()
-            )));
-        }
-        Ok(Self {
-            product_id,
-            quantity,
-            unit_price,
-        })
-    }
-
-    /// Parses a raw line; field errors are named `<prefix>.product_id`, `<prefix>.quantity`,
-    /// `<prefix>.unit_price_cents` (e.g. with prefix `items[0]`).
-    ///
-    /// Numbers are `i64` so that negative input gets a domain message rather than a type error.
-    ///
-    /// # Errors
-    /// Every bad field of the line.
-    pub fn parse(
-        prefix: &str,
-        product_id: &str,
-        quantity: i64,
-        unit_price_cents: i64,
-    ) -> Result<Self, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let product_id = ProductId::parse(product_id)
-            .map_err(|e| errors.push(FieldError::new(format!("{prefix}.product_id"), e.0)))
-            .ok();
-        let quantity = Quantity::parse(quantity)
-            .map_err(|e| errors.push(FieldError::new(format!("{prefix}.quantity"), e.0)))
-            .ok();
-        let price_field = format!("{prefix}.unit_price_cents");
-        let unit_price = match u64::try_from(unit_price_cents) {
-            Ok(cents) => Some(Money::from_cents(cents)),
-            Err(_) => {
-                errors.push(FieldError::new(
-                    price_field.clone(),
-                    format!("must be between 0 and {}", Self::MAX_UNIT_PRICE.cents()),
-                ));
-                None
-            }
-        };
-        match (product_id, quantity, unit_price) {
-            (Some(product_id), Some(quantity), Some(unit_price)) if errors.is_empty() => {
-                Self::new(product_id, quantity, unit_price)
-                    .map_err(|e| vec![FieldError::new(price_field, e.0)])
-            }
-            _ => Err(errors),
-        }
-    }
-
-    /// The product.
-    pub fn product_id(&self) -> &ProductId {
-        &self.product_id
-    }
-
-    /// How many units.
-    pub fn quantity(&self) -> Quantity {
-        self.quantity
-    }
-
-    /// Price of one unit, in cents.
-    pub fn unit_price(&self) -> Money {
-        self.unit_price
-    }
-
-    /// `unit_price × quantity`, or `None` on overflow.
-    pub fn line_total(&self) -> Option<Money> {
-        self.unit_price.checked_mul(self.quantity)
-    }
-}
-
-impl TryFrom<ItemFields> for OrderItem {
-    type Error = Invalid;
-    fn try_from(fields: ItemFields) -> Result<Self, Invalid> {
-        Self::new(
-            fields.product_id,
-            fields.quantity,
-            Money::from_cents(fields.unit_price_cents),
-        )
-    }
-}
-
-impl From<OrderItem> for ItemFields {
-    fn from(item: OrderItem) -> Self {
-        Self {
-            product_id: item.product_id,
-            quantity: item.quantity,
-            unit_price_cents: item.unit_price.cents(),
-        }
-    }
-}
-
-/// One line of an order as asked for, before the catalog prices it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderLine {
-    /// The product asked for.
-    pub product_id: ProductId,
-    /// How many units.
-    pub quantity: Quantity,
-}
-
-/// An order as asked for: whose it is and its lines, not yet priced. [`NewOrder::price`]
-/// turns it into an [`Order`] at the catalog's prices.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOrder {
-    /// Whose order it is.
-    pub customer_id: UserId,
-    /// The lines, in the order asked.
-    pub lines: Vec<OrderLine>,
-    /// How it is to be paid.
-    pub payment_method: PaymentMethod,
-}
-
-impl NewOrder {
-    /// The distinct products the lines name, sorted: what to read from the catalog.
-    pub fn product_ids(&self) -> Vec<ProductId> {
-        self.lines
-            .iter()
-            .map(|line| line.product_id.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    }
-
-    /// The order placed now (`PENDING`, id `id`) with each line at the unit price of its
-    /// product in `catalog` (the products found by id; a client never sets a price).
-    ///
-    /// # Errors
-    /// [`Error::Validation`] with `items[<i>].product_id: does not exist` for every line whose
-    /// product is not in `catalog` (or whose price no order line can hold), all at once; then
-    /// as for [`Order::place`].
-    pub fn price(
-        self,
-        catalog: &HashMap<ProductId, Product>,
-        id: OrderId,
-        now: DateTime<Utc>,
-    ) -> Result<Order, Error> {
-        let mut items = Vec::with_capacity(self.lines.len());
-        let mut errors = Vec::new();
-        for (index, line) in self.lines.into_iter().enumerate() {
-            let field = || format!("items[{index}].product_id");
-            let Some(product) = catalog.get(&line.product_id) else {
-                errors.push(FieldError::new(field(), "does not exist"));
-                continue;
-            };
-            match OrderItem::new(line.product_id, line.quantity, product.price) {
-                Ok(item) => items.push(item),
-                Err(e) => errors.push(FieldError::new(field(), e.0)),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::validation(errors));
-        }
-        Ok(
-            Order::place(id, self.customer_id, items, now)?
-                .with_payment_method(self.payment_method),
-        )
-    }
-}
+use super::values::{Invalid, LengthBound, Money, OrderId, UserId};
+use crate::error::Error;
 
 /// An order placed by a customer.
 ///
@@ -647,29 +324,6 @@ impl From<Order> for OrderFields {
     }
 }
 
-/// An order's lines merged per product (a transaction may touch an item only once), in
-/// product id order.
-///
-/// # Errors
-/// [`Invalid`] when the quantities of one product overflow `u64` (cannot happen with
-/// [`crate::domain::Quantity`]'s bounds).
-pub fn merge_lines(items: &[OrderItem]) -> Result<Vec<ReservationLine>, Invalid> {
-    let mut merged: BTreeMap<&ProductId, u64> = BTreeMap::new();
-    for item in items {
-        let units = merged.entry(item.product_id()).or_default();
-        *units = units
-            .checked_add(u64::from(item.quantity().get()))
-            .ok_or_else(|| Invalid(format!("quantity of {} overflows", item.product_id())))?;
-    }
-    Ok(merged
-        .into_iter()
-        .map(|(product_id, quantity)| ReservationLine {
-            product_id: product_id.clone(),
-            quantity,
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,74 +345,6 @@ mod tests {
             at("2025-01-01T00:00:00Z"),
         )
         .unwrap()
-    }
-
-    fn product(sku: &str, price_cents: i64) -> Product {
-        crate::domain::NewProduct::parse("Thing", "", "things", price_cents, 10)
-            .unwrap()
-            .into_product(ProductId::parse(sku).unwrap(), at("2025-01-01T00:00:00Z"))
-    }
-
-    fn line(sku: &str, quantity: i64) -> OrderLine {
-        OrderLine {
-            product_id: ProductId::parse(sku).unwrap(),
-            quantity: Quantity::parse(quantity).unwrap(),
-        }
-    }
-
-    #[test]
-    fn a_new_order_is_priced_from_the_catalog() {
-        let catalog: HashMap<ProductId, Product> = [product("SKU-1", 250), product("SKU-2", 1999)]
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
-        let asked = NewOrder {
-            customer_id: UserId::new(),
-            lines: vec![line("SKU-2", 1), line("SKU-1", 3), line("SKU-2", 2)],
-            payment_method: PaymentMethod::parse("tok_visa").unwrap(),
-        };
-
-        let ids = asked.product_ids();
-        let order = asked
-            .price(&catalog, OrderId::new(), at("2025-01-01T00:00:00Z"))
-            .unwrap();
-
-        assert_eq!(
-            ids,
-            [line("SKU-1", 1).product_id, line("SKU-2", 1).product_id]
-        );
-        assert_eq!(order.status(), OrderStatus::Pending);
-        assert_eq!(order.payment_method().unwrap().as_str(), "tok_visa");
-        assert_eq!(order.items()[1].unit_price(), Money::from_cents(250));
-        assert_eq!(order.total(), Money::from_cents(3 * 1999 + 3 * 250));
-    }
-
-    #[test]
-    fn every_line_naming_a_product_missing_from_the_catalog_is_reported() {
-        let catalog: HashMap<ProductId, Product> = [product("SKU-1", 250)]
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
-        let asked = NewOrder {
-            customer_id: UserId::new(),
-            lines: vec![line("SKU-404", 1), line("SKU-1", 1), line("SKU-405", 1)],
-            payment_method: PaymentMethod::parse("tok_visa").unwrap(),
-        };
-
-        let error = asked
-            .price(&catalog, OrderId::new(), at("2025-01-01T00:00:00Z"))
-            .unwrap_err();
-
-        let Error::Validation(fields) = error else {
-            panic!("expected a validation error, got {error:?}");
-        };
-        assert_eq!(
-            fields,
-            [
-                FieldError::new("items[0].product_id", "does not exist"),
-                FieldError::new("items[2].product_id", "does not exist"),
-            ]
-        );
     }
 
     #[test]
@@ -799,37 +385,6 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_line_reports_each_bad_field_under_its_prefix() {
-        let errors = OrderItem::parse("items[3]", "bad sku", 0, -1).unwrap_err();
-
-        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "items[3].product_id",
-                "items[3].quantity",
-                "items[3].unit_price_cents"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_unit_price_above_one_million_is_refused_and_one_million_is_accepted() {
-        assert!(OrderItem::parse("items[0]", "SKU", 1, 100_000_000).is_ok());
-        assert!(OrderItem::parse("items[0]", "SKU", 1, 0).is_ok());
-
-        let errors = OrderItem::parse("items[0]", "SKU", 1, 100_000_001).unwrap_err();
-
-        assert_eq!(
-            errors,
-            [FieldError::new(
-                "items[0].unit_price_cents",
-                "must be between 0 and 100000000"
-            )]
-        );
-    }
-
-    #[test]
     fn a_transition_in_the_table_moves_the_order_and_touches_updated_at() {
         let mut order = pending_order();
         let later = at("2025-01-01T00:05:00Z");
@@ -838,28 +393,6 @@ mod tests {
 
         assert_eq!(order.status(), OrderStatus::Confirmed);
         assert_eq!(order.updated_at(), later);
-    }
-
-    #[test]
-    fn the_transition_table_allows_exactly_the_documented_moves() {
-        use OrderStatus::*;
-        let allowed = [
-            (Pending, Confirmed),
-            (Pending, Rejected),
-            (Pending, Cancelled),
-            (Confirmed, Shipped),
-            (Confirmed, Cancelled),
-            (Shipped, Delivered),
-        ];
-        for from in OrderStatus::ALL {
-            for to in OrderStatus::ALL {
-                assert_eq!(
-                    from.can_become(to),
-                    allowed.contains(&(from, to)),
-                    "{from} -> {to}"
-                );
-            }
-        }
     }
 
     #[test]
@@ -938,13 +471,6 @@ mod tests {
     }
 
     #[test]
-    fn a_status_parses_from_its_upper_case_name_only() {
-        assert_eq!(OrderStatus::parse("SHIPPED").unwrap(), OrderStatus::Shipped);
-        assert!(OrderStatus::parse("shipped").is_err());
-        assert!(OrderStatus::parse("LOST").is_err());
-    }
-
-    #[test]
     fn an_order_serialises_with_cents_and_an_uppercase_status() {
         let order = pending_order();
 
@@ -976,24 +502,5 @@ mod tests {
         let result = serde_json::from_value::<Order>(value);
 
         assert!(result.is_err());
-    }
-
-    #[test]
-    fn lines_of_the_same_product_are_merged() {
-        let items = [
-            OrderItem::parse("items[0]", "B", 2, 1).unwrap(),
-            OrderItem::parse("items[1]", "A", 1, 1).unwrap(),
-            OrderItem::parse("items[2]", "B", 1000, 1).unwrap(),
-        ];
-
-        let lines = merge_lines(&items).unwrap();
-
-        assert_eq!(
-            serde_json::to_value(&lines).unwrap(),
-            json!([
-                {"product_id": "A", "quantity": 1},
-                {"product_id": "B", "quantity": 1002}
-            ])
-        );
     }
 }
